@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages athanor needs to build and test. Idempotent: apt-get runs only
+# when a package is missing, so a second run costs a few dpkg queries.
+# Usage: cmake/install_deps.sh            (as root, or with sudo available)
+set -euo pipefail
+packages=(build-essential cmake pkg-config ccache
+          libsqlite3-dev sqlite3 libsqlitecpp-dev libspdlog-dev libfmt-dev
+          nlohmann-json3-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+echo "install_deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install dependencies, build, run every test. Usage: cmake/run_tests.sh [--sanitize]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$("$root/cmake/build.sh" "$@" | tail -n 1)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)"

@@ -1,0 +1,55 @@
+// The compiled form of a statement for one dialect: SQL text plus an ordered list of bind
+// slots saying where each positional parameter's value comes from.
+#pragma once
+
+#include <athanor/core/value.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace athanor {
+
+class Column;
+class Table;
+
+struct BindSlot {
+    enum class Source : std::uint8_t {
+        literal,         // a value fixed in the statement
+        param,           // looked up by key in the execution's Params
+        column_default,  // an INSERT column: the Params value if given, else the column default
+    };
+    Source source = Source::literal;
+    std::string key;
+    Value value;
+    const Column* column = nullptr;  // for column_default
+};
+
+struct Compiled {
+    enum class Kind : std::uint8_t { select, insert, update, delete_, text, ddl };
+
+    std::string sql;
+    std::vector<BindSlot> binds;
+    /// Result column names (SELECT or RETURNING), in order.
+    std::vector<std::string> keys;
+    Kind kind = Kind::select;
+    /// Target table of INSERT / UPDATE / DELETE.
+    const Table* table = nullptr;
+    bool returning = false;
+    /// When the SQL was generated (echo reports "[generated in ...]", "[cached since ...]").
+    std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+
+    /// Fills `out` with pointers to the positional values for one execution, without copying
+    /// them: into `params`, into this Compiled, or into `scratch` (column defaults evaluated
+    /// now; cleared first). The pointers live as long as those three. Throws
+    /// MissingParameterError naming the bind parameter when a required key is absent.
+    void bind_values(const Params& params, std::vector<const Value*>& out,
+                     std::vector<Value>& scratch) const;
+    /// Number of column_default slots (the size `scratch` may reach).
+    std::size_t default_slots = 0;
+    /// True when every slot is a literal (no Params needed).
+    bool needs_params() const noexcept;
+};
+
+}  // namespace athanor

@@ -1,0 +1,34 @@
+// What core/ needs from a live database to run DDL and reflection, declared here and
+// implemented by engine/ (Engine and Connection), so core never depends on engine.
+#pragma once
+
+#include <athanor/core/value.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace athanor {
+
+class Dialect;
+
+/// A connection inside a transaction, as DDL and reflection see it.
+class SchemaConnection {
+public:
+    virtual ~SchemaConnection() = default;
+    virtual const Dialect& dialect() const = 0;
+    /// Executes a DDL statement (echo: the SQL, then "[no key ...] ()").
+    virtual void execute_ddl(const std::string& sql) = 0;
+    /// Executes literal SQL and returns every row (echo: the SQL, then "[raw sql] ()").
+    virtual std::vector<std::vector<Value>> execute_raw(const std::string& sql) = 0;
+};
+
+/// Something DDL can run against: an Engine (a new connection and transaction, committed at
+/// the end) or a Connection (its current transaction, left open for the caller to commit).
+class Connectable {
+public:
+    virtual ~Connectable() = default;
+    virtual void run_schema_work(const std::function<void(SchemaConnection&)>& work) = 0;
+};
+
+}  // namespace athanor

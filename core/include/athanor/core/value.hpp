@@ -1,0 +1,257 @@
+// sa::Value: one SQL value as it crosses the API (null, int64, double, text, blob), and
+// sa::Params: an ordered set of named values (statement parameters, a bulk mapping).
+//
+// C++ values convert to and from Value through ValueTraits<T>; specializations cover the
+// integral types, bool, floating point, std::string, Blob, std::optional<T>, nlohmann::json
+// (stored as text), std::chrono::year_month_day (a Date, "YYYY-MM-DD") and
+// std::chrono::sys_time<D> (a DateTime, "YYYY-MM-DD HH:MM:SS.ffffff", SQLAlchemy's SQLite form).
+// A conversion that cannot be made throws ArgumentError naming both kinds.
+//
+// Values are plain data: copyable, movable, not thread-safe to mutate concurrently.
+#pragma once
+
+#include <athanor/core/exc.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace athanor {
+
+using Blob = std::vector<std::uint8_t>;
+
+template <class T, class Enable = void>
+struct ValueTraits;  // specialized below for every supported C++ type
+
+template <class T>
+concept ValueConvertible = requires { ValueTraits<std::remove_cvref_t<T>>::kind; };
+
+class Value {
+public:
+    enum class Kind : std::uint8_t { null = 0, integer, real, text, blob };
+
+    Value() noexcept = default;
+    Value(std::nullptr_t) noexcept {}
+    Value(std::nullopt_t) noexcept {}
+    Value(bool b) noexcept : v_(std::int64_t{b ? 1 : 0}) {}
+    template <std::integral I>
+        requires(!std::same_as<I, bool> && !std::same_as<I, char>)
+    Value(I i) noexcept : v_(static_cast<std::int64_t>(i)) {}
+    Value(double d) noexcept : v_(d) {}
+    Value(float f) noexcept : v_(static_cast<double>(f)) {}
+    Value(const char* s) : v_(std::string(s)) {}
+    Value(std::string s) noexcept : v_(std::move(s)) {}
+    Value(std::string_view s) : v_(std::string(s)) {}
+    Value(Blob b) noexcept : v_(std::move(b)) {}
+    /// Any other type with a ValueTraits specialization (optional, json, dates).
+    template <class T>
+        requires(ValueConvertible<T> && !std::is_arithmetic_v<std::remove_cvref_t<T>> &&
+                 !std::same_as<std::remove_cvref_t<T>, std::string> &&
+                 !std::same_as<std::remove_cvref_t<T>, Blob> &&
+                 !std::same_as<std::remove_cvref_t<T>, Value> &&
+                 !std::same_as<std::remove_cvref_t<T>, std::nullptr_t> &&
+                 !std::same_as<std::remove_cvref_t<T>, std::nullopt_t>)
+    Value(const T& v) : Value(ValueTraits<std::remove_cvref_t<T>>::to_value(v)) {}
+
+    Kind kind() const noexcept { return static_cast<Kind>(v_.index()); }
+    bool is_null() const noexcept { return v_.index() == 0; }
+
+    /// Typed access; the kind must match exactly (use as<T>() to convert).
+    std::int64_t as_int() const;
+    double as_double() const;  // integer values convert
+    const std::string& as_text() const;
+    const Blob& as_blob() const;
+
+    /// Converts to T through ValueTraits<T>; throws ArgumentError when it cannot.
+    template <class T>
+    T as() const {
+        return ValueTraits<std::remove_cvref_t<T>>::from_value(*this);
+    }
+
+    /// Python-style repr used by echo: None, 5, 1.5, 'text', b'\x00'.
+    std::string repr() const;
+
+    friend bool operator==(const Value& a, const Value& b) noexcept { return a.v_ == b.v_; }
+
+    /// Raw access for the engine's binding code.
+    const std::int64_t* if_int() const noexcept { return std::get_if<std::int64_t>(&v_); }
+    const double* if_double() const noexcept { return std::get_if<double>(&v_); }
+    const std::string* if_text() const noexcept { return std::get_if<std::string>(&v_); }
+    const Blob* if_blob() const noexcept { return std::get_if<Blob>(&v_); }
+
+private:
+    std::variant<std::monostate, std::int64_t, double, std::string, Blob> v_;
+};
+
+std::string_view kind_name(Value::Kind k) noexcept;
+
+/// Throws ArgumentError("cannot convert <kind> value to <what>").
+[[noreturn]] void throw_value_conversion(const Value& v, std::string_view what);
+
+// ---- ValueTraits ---------------------------------------------------------------------------
+// kind: the Value::Kind this C++ type is stored as (used to check mappings against columns).
+
+template <std::integral I>
+struct ValueTraits<I, std::enable_if_t<!std::is_same_v<I, bool>>> {
+    static constexpr Value::Kind kind = Value::Kind::integer;
+    static constexpr bool nullable = false;
+    static Value to_value(I i) { return Value(static_cast<std::int64_t>(i)); }
+    static I from_value(const Value& v) {
+        if (auto p = v.if_int()) return static_cast<I>(*p);
+        if (auto d = v.if_double()) return static_cast<I>(*d);
+        throw_value_conversion(v, "an integer");
+    }
+};
+
+template <>
+struct ValueTraits<bool> {
+    static constexpr Value::Kind kind = Value::Kind::integer;
+    static constexpr bool nullable = false;
+    static Value to_value(bool b) { return Value(b); }
+    static bool from_value(const Value& v) {
+        if (auto p = v.if_int()) return *p != 0;
+        throw_value_conversion(v, "a bool");
+    }
+};
+
+template <std::floating_point F>
+struct ValueTraits<F> {
+    static constexpr Value::Kind kind = Value::Kind::real;
+    static constexpr bool nullable = false;
+    static Value to_value(F f) { return Value(static_cast<double>(f)); }
+    static F from_value(const Value& v) {
+        if (auto d = v.if_double()) return static_cast<F>(*d);
+        if (auto p = v.if_int()) return static_cast<F>(*p);
+        throw_value_conversion(v, "a floating point number");
+    }
+};
+
+template <>
+struct ValueTraits<std::string> {
+    static constexpr Value::Kind kind = Value::Kind::text;
+    static constexpr bool nullable = false;
+    static Value to_value(const std::string& s) { return Value(s); }
+    static std::string from_value(const Value& v) {
+        if (auto s = v.if_text()) return *s;
+        throw_value_conversion(v, "a string");
+    }
+};
+
+template <>
+struct ValueTraits<Blob> {
+    static constexpr Value::Kind kind = Value::Kind::blob;
+    static constexpr bool nullable = false;
+    static Value to_value(const Blob& b) { return Value(b); }
+    static Blob from_value(const Value& v) {
+        if (auto b = v.if_blob()) return *b;
+        if (auto s = v.if_text()) return Blob(s->begin(), s->end());
+        throw_value_conversion(v, "a blob");
+    }
+};
+
+template <>
+struct ValueTraits<Value> {
+    static constexpr Value::Kind kind = Value::Kind::null;  // any kind
+    static constexpr bool nullable = true;
+    static Value to_value(const Value& v) { return v; }
+    static Value from_value(const Value& v) { return v; }
+};
+
+template <ValueConvertible T>
+struct ValueTraits<std::optional<T>> {
+    static constexpr Value::Kind kind = ValueTraits<T>::kind;
+    static constexpr bool nullable = true;
+    static Value to_value(const std::optional<T>& o) {
+        return o ? ValueTraits<T>::to_value(*o) : Value();
+    }
+    static std::optional<T> from_value(const Value& v) {
+        if (v.is_null()) return std::nullopt;
+        return ValueTraits<T>::from_value(v);
+    }
+};
+
+/// JSON documents are stored as their compact text.
+template <>
+struct ValueTraits<nlohmann::json> {
+    static constexpr Value::Kind kind = Value::Kind::text;
+    static constexpr bool nullable = true;  // JSON null is SQL NULL
+    static Value to_value(const nlohmann::json& j);
+    static nlohmann::json from_value(const Value& v);
+};
+
+/// A Date: "YYYY-MM-DD".
+template <>
+struct ValueTraits<std::chrono::year_month_day> {
+    static constexpr Value::Kind kind = Value::Kind::text;
+    static constexpr bool nullable = false;
+    static Value to_value(const std::chrono::year_month_day& d);
+    static std::chrono::year_month_day from_value(const Value& v);
+};
+
+/// A DateTime: "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, microsecond precision).
+/// The C++ value of a DateTime column (Python's datetime), and of a Date column.
+using datetime = std::chrono::sys_time<std::chrono::microseconds>;
+using date = std::chrono::year_month_day;
+std::string format_datetime(datetime t);
+datetime parse_datetime(std::string_view s);  // throws ArgumentError
+
+template <class D>
+struct ValueTraits<std::chrono::sys_time<D>> {
+    static constexpr Value::Kind kind = Value::Kind::text;
+    static constexpr bool nullable = false;
+    static Value to_value(const std::chrono::sys_time<D>& t) {
+        return Value(format_datetime(std::chrono::floor<std::chrono::microseconds>(t)));
+    }
+    static std::chrono::sys_time<D> from_value(const Value& v) {
+        if (auto s = v.if_text()) return std::chrono::floor<D>(parse_datetime(*s));
+        throw_value_conversion(v, "a DateTime");
+    }
+};
+
+// ---- Params --------------------------------------------------------------------------------
+
+/// Named values in insertion order. Small and flat: lookup is a linear scan, which beats a
+/// tree or hash for the handful of names a statement has. A name set twice keeps the last value.
+class Params {
+public:
+    using value_type = std::pair<std::string, Value>;
+    using const_iterator = std::vector<value_type>::const_iterator;
+
+    Params() = default;
+    Params(std::initializer_list<value_type> items);
+
+    /// The value for `name`, or nullptr.
+    const Value* find(std::string_view name) const noexcept;
+    bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+    /// The value for `name`; throws ArgumentError if absent.
+    const Value& at(std::string_view name) const;
+    /// Inserts or replaces.
+    void set(std::string name, Value v);
+    Value& operator[](std::string_view name);
+    bool erase(std::string_view name);
+
+    std::size_t size() const noexcept { return items_.size(); }
+    bool empty() const noexcept { return items_.empty(); }
+    void reserve(std::size_t n) { items_.reserve(n); }
+    void clear() noexcept { items_.clear(); }
+    const_iterator begin() const noexcept { return items_.begin(); }
+    const_iterator end() const noexcept { return items_.end(); }
+
+    /// Same names with the same values, regardless of order.
+    friend bool operator==(const Params& a, const Params& b);
+
+private:
+    std::vector<value_type> items_;
+};
+
+}  // namespace athanor

@@ -1,0 +1,389 @@
+#include "nodes.hpp"
+
+#include <athanor/core/dialect.hpp>
+#include <athanor/core/exc.hpp>
+#include <athanor/core/selectable.hpp>
+
+#include <algorithm>
+
+namespace athanor {
+
+using namespace detail;
+
+// ---- Executable -----------------------------------------------------------------------------
+
+Executable::Executable() : cache_(std::make_shared<CompileCache>()) {}
+
+std::string Executable::params_key(const Params*) const { return {}; }
+
+std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, const Params* params,
+                                                    bool* cache_hit) const {
+    std::string key = params_key(params);
+    {
+        std::lock_guard lock(cache_->mutex);
+        for (const auto& e : cache_->entries)
+            if (e.dialect == &dialect && e.key == key) {
+                if (cache_hit) *cache_hit = true;
+                return e.compiled;
+            }
+    }
+    std::shared_ptr<const Compiled> c = do_compile(dialect, params);
+    if (cache_hit) *cache_hit = false;
+    std::lock_guard lock(cache_->mutex);
+    constexpr std::size_t kMaxEntries = 16;  // parameter-name sets seen for one statement
+    if (cache_->entries.size() >= kMaxEntries) cache_->entries.erase(cache_->entries.begin());
+    cache_->entries.push_back({&dialect, std::move(key), c});
+    return c;
+}
+
+std::string Executable::to_string() const { return to_string(default_dialect()); }
+std::string Executable::to_string(const Dialect& dialect) const {
+    return do_compile(dialect, nullptr)->sql;
+}
+
+// ---- text -----------------------------------------------------------------------------------
+
+TextClause::TextClause(std::string text) : text_(std::move(text)) {}
+TextClause text(std::string sql) { return TextClause(std::move(sql)); }
+
+std::shared_ptr<Compiled> TextClause::do_compile(const Dialect& dialect, const Params*) const {
+    auto c = std::make_shared<Compiled>();
+    c->kind = Compiled::Kind::text;
+    const std::string& t = text_;
+    std::string& out = c->sql;
+    out.reserve(t.size());
+    bool in_quote = false;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        char ch = t[i];
+        if (ch == '\'') in_quote = !in_quote;
+        if (!in_quote && ch == '\\' && i + 1 < t.size() && t[i + 1] == ':') {
+            out += ':';  // "\:" is a literal colon
+            ++i;
+            continue;
+        }
+        bool starts_name = i + 1 < t.size() &&
+                           (std::isalpha(static_cast<unsigned char>(t[i + 1])) || t[i + 1] == '_');
+        bool after_colon = i > 0 && t[i - 1] == ':';
+        bool before_colon = i + 1 < t.size() && t[i + 1] == ':';
+        if (!in_quote && ch == ':' && starts_name && !after_colon && !before_colon) {
+            std::size_t j = i + 1;
+            while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_')) ++j;
+            BindSlot slot;
+            slot.source = BindSlot::Source::param;
+            slot.key = t.substr(i + 1, j - i - 1);
+            out += dialect.bind_placeholder(c->binds.size());
+            c->binds.push_back(std::move(slot));
+            i = j - 1;
+            continue;
+        }
+        out += ch;
+    }
+    return c;
+}
+
+// ---- select ---------------------------------------------------------------------------------
+
+SelectItem::SelectItem(const Table& t) : columns_(t.c.all()), from_(t.from_node()) {}
+SelectItem::SelectItem(const FromClause& f) : columns_(f.c.all()), from_(f.node()) {}
+
+Select::Select() : data_(std::make_shared<SelectData>()) {}
+Select::Select(std::shared_ptr<SelectData> d) : data_(std::move(d)) {}
+Select::Select(std::vector<SelectItem> items) : Select() {
+    auto d = std::make_shared<SelectData>();
+    for (auto& item : items) {
+        for (auto& c : item.columns_) d->columns.push_back(c);
+        // A selected join keeps its ON clause.
+        if (item.from_ && item.from_->kind == FromKind::join) d->froms.push_back(item.from_);
+    }
+    data_ = std::move(d);
+}
+Select select(std::vector<SelectItem> items) { return Select(std::move(items)); }
+
+std::shared_ptr<SelectData> Select::copy() const { return std::make_shared<SelectData>(*data_); }
+
+Select Select::where(const ColumnElement& criterion) const {
+    (void)criterion.node();
+    auto d = copy();
+    d->where.push_back(criterion);
+    return Select(d);
+}
+Select Select::order_by(std::vector<ColumnElement> clauses) const {
+    auto d = copy();
+    for (auto& c : clauses) d->order_by.push_back(c);
+    return Select(d);
+}
+Select Select::group_by(std::vector<ColumnElement> clauses) const {
+    auto d = copy();
+    for (auto& c : clauses) d->group_by.push_back(c);
+    return Select(d);
+}
+Select Select::having(const ColumnElement& criterion) const {
+    auto d = copy();
+    d->having.push_back(criterion);
+    return Select(d);
+}
+Select Select::limit(std::int64_t n) const {
+    auto d = copy();
+    d->limit = n;
+    return Select(d);
+}
+Select Select::offset(std::int64_t n) const {
+    auto d = copy();
+    d->offset = n;
+    return Select(d);
+}
+Select Select::distinct(bool on) const {
+    auto d = copy();
+    d->distinct = on;
+    return Select(d);
+}
+Select Select::select_from(const FromClause& from) const {
+    auto d = copy();
+    d->froms.push_back(from.node());
+    return Select(d);
+}
+Select Select::add_columns(std::vector<SelectItem> items) const {
+    auto d = copy();
+    for (auto& item : items)
+        for (auto& c : item.columns_) d->columns.push_back(c);
+    return Select(d);
+}
+
+namespace {
+// The FROM a join without explicit left side starts from: the last explicit FROM if any, else
+// the first FROM of the selected columns.
+FromPtr leftmost(const SelectData& d, std::size_t& replace_index) {
+    if (!d.froms.empty()) {
+        replace_index = d.froms.size() - 1;
+        return d.froms.back();
+    }
+    replace_index = static_cast<std::size_t>(-1);
+    std::vector<FromPtr> fs;
+    for (const auto& c : d.columns) collect_froms(c.node(), fs);
+    if (fs.empty()) throw ArgumentError("join(): the statement has no FROM to join from");
+    return fs.front();
+}
+
+Select join_impl(const Select& s, const SelectData& d, const FromPtr* left, const FromClause& right,
+                 const ColumnElement& on, bool outer, std::shared_ptr<SelectData> copy) {
+    std::size_t replace = static_cast<std::size_t>(-1);
+    FromPtr l = left ? *left : leftmost(d, replace);
+    if (left) {
+        for (std::size_t i = 0; i < copy->froms.size(); ++i)
+            if (copy->froms[i] == *left) replace = i;
+    }
+    FromPtr j = make_join(l, right.node(), on, outer);
+    if (replace != static_cast<std::size_t>(-1)) copy->froms[replace] = j;
+    else copy->froms.push_back(j);
+    (void)s;
+    return Select(copy);
+}
+}  // namespace
+
+Select Select::join(const FromClause& right, const ColumnElement& on) const {
+    return join_impl(*this, *data_, nullptr, right, on, false, copy());
+}
+Select Select::outerjoin(const FromClause& right, const ColumnElement& on) const {
+    return join_impl(*this, *data_, nullptr, right, on, true, copy());
+}
+Select Select::join_from(const FromClause& left, const FromClause& right, const ColumnElement& on) const {
+    FromPtr l = left.node();
+    return join_impl(*this, *data_, &l, right, on, false, copy());
+}
+Select Select::outerjoin_from(const FromClause& left, const FromClause& right,
+                              const ColumnElement& on) const {
+    FromPtr l = left.node();
+    return join_impl(*this, *data_, &l, right, on, true, copy());
+}
+
+FromClause Select::subquery(std::string name) const {
+    FromNode n{};
+    n.kind = FromKind::subquery;
+    n.name = std::move(name);
+    n.select = data_;
+    int anon = 0;
+    for (const auto& c : data_->columns) {
+        std::string k = c.key();
+        if (k.empty()) k = "anon_" + std::to_string(++anon);
+        n.column_names.push_back(k);
+        n.column_types.push_back(c.type());
+    }
+    return FromClause(std::make_shared<const FromNode>(std::move(n)));
+}
+
+ColumnElement Select::scalar_subquery() const {
+    if (data_->columns.size() != 1)
+        throw ArgumentError("scalar_subquery() needs a SELECT of exactly one column, not " +
+                            std::to_string(data_->columns.size()));
+    ExprNode n{};
+    n.kind = ExprKind::scalar_subquery;
+    n.type = data_->columns.front().type();
+    n.select = data_;
+    return ColumnElement(std::make_shared<const ExprNode>(std::move(n)));
+}
+
+ColumnElement Select::exists() const {
+    ExprNode n{};
+    n.kind = ExprKind::exists;
+    n.type = Boolean();
+    n.select = data_;
+    return ColumnElement(std::make_shared<const ExprNode>(std::move(n)));
+}
+
+const std::vector<ColumnElement>& Select::selected_columns() const { return data_->columns; }
+
+ExistsBuilder ExistsBuilder::where(const ColumnElement& criterion) const {
+    ExistsBuilder b = *this;
+    b.where_.push_back(criterion);
+    return b;
+}
+ColumnElement ExistsBuilder::expr() const {
+    auto d = std::make_shared<SelectData>();
+    d->star = true;
+    d->where = where_;
+    return Select(std::move(d)).exists();
+}
+ExistsBuilder::operator ColumnElement() const { return expr(); }
+ExistsBuilder exists() { return {}; }
+ColumnElement exists(const Select& s) { return s.exists(); }
+
+// ---- compound -------------------------------------------------------------------------------
+
+CompoundSelect::CompoundSelect(std::string keyword, std::vector<Select> selects) {
+    if (selects.size() < 2) throw ArgumentError(keyword + " needs at least two SELECTs");
+    auto d = std::make_shared<CompoundData>();
+    d->keyword = std::move(keyword);
+    d->selects = std::move(selects);
+    data_ = std::move(d);
+}
+CompoundSelect::CompoundSelect(std::shared_ptr<CompoundData> d) : data_(std::move(d)) {}
+CompoundSelect CompoundSelect::order_by(std::vector<ColumnElement> clauses) const {
+    auto d = std::make_shared<CompoundData>(*data_);
+    for (auto& c : clauses) d->order_by.push_back(c);
+    return CompoundSelect(d);
+}
+CompoundSelect CompoundSelect::limit(std::int64_t n) const {
+    auto d = std::make_shared<CompoundData>(*data_);
+    d->limit = n;
+    return CompoundSelect(d);
+}
+CompoundSelect CompoundSelect::offset(std::int64_t n) const {
+    auto d = std::make_shared<CompoundData>(*data_);
+    d->offset = n;
+    return CompoundSelect(d);
+}
+FromClause CompoundSelect::subquery(std::string name) const {
+    FromNode n{};
+    n.kind = FromKind::subquery;
+    n.name = std::move(name);
+    n.compound = data_;
+    for (const auto& c : data_->selects.front().selected_columns()) {
+        n.column_names.push_back(c.key());
+        n.column_types.push_back(c.type());
+    }
+    return FromClause(std::make_shared<const FromNode>(std::move(n)));
+}
+
+// ---- insert / update / delete ---------------------------------------------------------------
+
+ValuesMap::ValuesMap(const Params& p) {
+    for (const auto& [k, v] : p) items_.emplace_back(k, ColumnElement(v));
+}
+
+namespace {
+void merge_values(std::vector<std::pair<std::string, ColumnElement>>& into,
+                  const ValuesMap& values) {
+    for (const auto& [k, v] : values.items_) {
+        bool replaced = false;
+        for (auto& [ek, ev] : into)
+            if (ek == k) {
+                ev = v;
+                replaced = true;
+            }
+        if (!replaced) into.emplace_back(k, v);
+    }
+}
+
+std::string param_names_key(const Params* params) {
+    if (!params) return {};
+    std::string key;
+    for (const auto& [k, v] : *params) {
+        key += k;
+        key += '\x1f';
+    }
+    return key;
+}
+}  // namespace
+
+Insert::Insert(const Table& table) {
+    auto d = std::make_shared<InsertData>();
+    d->table = &table;
+    data_ = std::move(d);
+}
+Insert::Insert(std::shared_ptr<InsertData> d) : data_(std::move(d)) {}
+const Table& Insert::table() const noexcept { return *data_->table; }
+Insert Insert::values(const ValuesMap& values) const {
+    auto d = std::make_shared<InsertData>(*data_);
+    for (const auto& [k, v] : values.items_) data_->table->column(k);
+    merge_values(d->values, values);
+    return Insert(d);
+}
+Insert Insert::values(const std::vector<Params>& rows) const {
+    if (rows.empty()) throw ArgumentError("insert().values() got an empty list of rows");
+    auto d = std::make_shared<InsertData>(*data_);
+    d->multi = rows;
+    return Insert(d);
+}
+Insert Insert::returning(std::vector<ColumnElement> cols) const {
+    auto d = std::make_shared<InsertData>(*data_);
+    d->returning = std::move(cols);
+    return Insert(d);
+}
+std::string Insert::params_key(const Params* params) const { return param_names_key(params); }
+
+Update::Update(const Table& table) {
+    auto d = std::make_shared<UpdateData>();
+    d->table = &table;
+    data_ = std::move(d);
+}
+Update::Update(std::shared_ptr<UpdateData> d) : data_(std::move(d)) {}
+const Table& Update::table() const noexcept { return *data_->table; }
+Update Update::where(const ColumnElement& criterion) const {
+    (void)criterion.node();
+    auto d = std::make_shared<UpdateData>(*data_);
+    d->where.push_back(criterion);
+    return Update(d);
+}
+Update Update::values(const ValuesMap& values) const {
+    auto d = std::make_shared<UpdateData>(*data_);
+    for (const auto& [k, v] : values.items_) data_->table->column(k);
+    merge_values(d->values, values);
+    return Update(d);
+}
+Update Update::returning(std::vector<ColumnElement> cols) const {
+    auto d = std::make_shared<UpdateData>(*data_);
+    d->returning = std::move(cols);
+    return Update(d);
+}
+std::string Update::params_key(const Params* params) const { return param_names_key(params); }
+
+Delete::Delete(const Table& table) {
+    auto d = std::make_shared<DeleteData>();
+    d->table = &table;
+    data_ = std::move(d);
+}
+Delete::Delete(std::shared_ptr<DeleteData> d) : data_(std::move(d)) {}
+const Table& Delete::table() const noexcept { return *data_->table; }
+Delete Delete::where(const ColumnElement& criterion) const {
+    (void)criterion.node();
+    auto d = std::make_shared<DeleteData>(*data_);
+    d->where.push_back(criterion);
+    return Delete(d);
+}
+Delete Delete::returning(std::vector<ColumnElement> cols) const {
+    auto d = std::make_shared<DeleteData>(*data_);
+    d->returning = std::move(cols);
+    return Delete(d);
+}
+
+}  // namespace athanor

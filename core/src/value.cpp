@@ -1,0 +1,258 @@
+#include <athanor/core/exc.hpp>
+#include <athanor/core/value.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <iomanip>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace athanor {
+
+namespace {
+std::string render_params(const std::string& params_repr) { return params_repr; }
+}  // namespace
+
+DBAPIError::DBAPIError(const std::string& kind, const std::string& driver_message,
+                       std::string statement, std::string params_repr, int extended_code)
+    : Error("(sqlite3." + kind + ") " + driver_message + "\n[SQL: " + statement +
+            "]\n[parameters: " + render_params(params_repr) + "]"),
+      statement_(std::move(statement)),
+      params_(std::move(params_repr)),
+      orig_(driver_message),
+      code_(extended_code) {}
+
+std::string_view kind_name(Value::Kind k) noexcept {
+    switch (k) {
+        case Value::Kind::null: return "null";
+        case Value::Kind::integer: return "integer";
+        case Value::Kind::real: return "real";
+        case Value::Kind::text: return "text";
+        case Value::Kind::blob: return "blob";
+    }
+    return "?";
+}
+
+void throw_value_conversion(const Value& v, std::string_view what) {
+    throw ArgumentError("cannot convert " + std::string(kind_name(v.kind())) + " value " +
+                        v.repr() + " to " + std::string(what));
+}
+
+std::int64_t Value::as_int() const {
+    if (auto p = if_int()) return *p;
+    throw_value_conversion(*this, "an integer");
+}
+double Value::as_double() const {
+    if (auto p = if_double()) return *p;
+    if (auto p = if_int()) return static_cast<double>(*p);
+    throw_value_conversion(*this, "a double");
+}
+const std::string& Value::as_text() const {
+    if (auto p = if_text()) return *p;
+    throw_value_conversion(*this, "a string");
+}
+const Blob& Value::as_blob() const {
+    if (auto p = if_blob()) return *p;
+    throw_value_conversion(*this, "a blob");
+}
+
+namespace {
+// Python's repr() of a str: single quotes unless the text has ' and no ", escapes.
+std::string py_str_repr(const std::string& s) {
+    bool has_sq = s.find('\'') != std::string::npos;
+    bool has_dq = s.find('"') != std::string::npos;
+    char q = (has_sq && !has_dq) ? '"' : '\'';
+    std::string out;
+    out.reserve(s.size() + 2);
+    out += q;
+    for (unsigned char c : s) {
+        switch (c) {
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c == static_cast<unsigned char>(q)) {
+                    out += '\\';
+                    out += static_cast<char>(c);
+                } else if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += q;
+    return out;
+}
+
+std::string py_bytes_repr(const Blob& b) {
+    std::string out = "b'";
+    for (std::uint8_t c : b) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\'') out += "\\'";
+        else if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else if (c < 0x20 || c >= 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else out += static_cast<char>(c);
+    }
+    out += '\'';
+    return out;
+}
+
+std::string py_float_repr(double d) {
+    if (d != d) return "nan";
+    if (d == std::numeric_limits<double>::infinity()) return "inf";
+    if (d == -std::numeric_limits<double>::infinity()) return "-inf";
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+    std::string s(buf, end);
+    if (s.find_first_of(".en") == std::string::npos) s += ".0";
+    return s;
+}
+}  // namespace
+
+std::string Value::repr() const {
+    switch (kind()) {
+        case Kind::null: return "None";
+        case Kind::integer: return std::to_string(*if_int());
+        case Kind::real: return py_float_repr(*if_double());
+        case Kind::text: return py_str_repr(*if_text());
+        case Kind::blob: return py_bytes_repr(*if_blob());
+    }
+    return "?";
+}
+
+// ---- JSON, Date, DateTime -------------------------------------------------------------------
+
+Value ValueTraits<nlohmann::json>::to_value(const nlohmann::json& j) {
+    if (j.is_null()) return Value();
+    return Value(j.dump());
+}
+nlohmann::json ValueTraits<nlohmann::json>::from_value(const Value& v) {
+    if (v.is_null()) return nullptr;
+    if (auto s = v.if_text()) {
+        try {
+            return nlohmann::json::parse(*s);
+        } catch (const nlohmann::json::exception& e) {
+            throw ArgumentError("invalid JSON text in a JSON column: " + std::string(e.what()));
+        }
+    }
+    if (auto i = v.if_int()) return *i;
+    if (auto d = v.if_double()) return *d;
+    throw_value_conversion(v, "JSON");
+}
+
+Value ValueTraits<std::chrono::year_month_day>::to_value(const std::chrono::year_month_day& d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
+                  static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+    return Value(std::string(buf));
+}
+std::chrono::year_month_day ValueTraits<std::chrono::year_month_day>::from_value(const Value& v) {
+    auto s = v.if_text();
+    if (!s) throw_value_conversion(v, "a Date");
+    int y = 0;
+    unsigned m = 0, d = 0;
+    if (std::sscanf(s->c_str(), "%d-%u-%u", &y, &m, &d) != 3)
+        throw ArgumentError("invalid Date text '" + *s + "' (expected YYYY-MM-DD)");
+    std::chrono::year_month_day r{std::chrono::year(y), std::chrono::month(m), std::chrono::day(d)};
+    if (!r.ok()) throw ArgumentError("invalid Date text '" + *s + "'");
+    return r;
+}
+
+std::string format_datetime(datetime t) {
+    using namespace std::chrono;
+    auto days = floor<std::chrono::days>(t);
+    year_month_day ymd{days};
+    hh_mm_ss<microseconds> hms{t - days};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02d:%02d:%02d.%06lld",
+                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                  static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()),
+                  static_cast<long long>(hms.subseconds().count()));
+    return buf;
+}
+
+datetime parse_datetime(std::string_view sv) {
+    using namespace std::chrono;
+    std::string s(sv);
+    int y = 0, hh = 0, mi = 0, ss = 0;
+    unsigned mo = 0, dd = 0;
+    char frac[16] = {0};
+    int n = std::sscanf(s.c_str(), "%d-%u-%u%*[ T]%d:%d:%d.%15[0-9]", &y, &mo, &dd, &hh, &mi, &ss,
+                        frac);
+    if (n < 3) throw ArgumentError("invalid DateTime text '" + s + "'");
+    year_month_day ymd{year(y), month(mo), day(dd)};
+    if (!ymd.ok()) throw ArgumentError("invalid DateTime text '" + s + "'");
+    long long us = 0;
+    if (n >= 7) {
+        std::string f(frac);
+        f.resize(6, '0');
+        us = std::stoll(f);
+    }
+    return sys_days(ymd) + hours(hh) + minutes(mi) + seconds(ss) + microseconds(us);
+}
+
+// ---- Params ---------------------------------------------------------------------------------
+
+Params::Params(std::initializer_list<value_type> items) {
+    items_.reserve(items.size());
+    for (const auto& [k, v] : items) set(k, v);
+}
+
+const Value* Params::find(std::string_view name) const noexcept {
+    for (const auto& [k, v] : items_)
+        if (k == name) return &v;
+    return nullptr;
+}
+
+const Value& Params::at(std::string_view name) const {
+    if (auto p = find(name)) return *p;
+    throw ArgumentError("no parameter named '" + std::string(name) + "'");
+}
+
+void Params::set(std::string name, Value v) {
+    for (auto& [k, old] : items_)
+        if (k == name) {
+            old = std::move(v);
+            return;
+        }
+    items_.emplace_back(std::move(name), std::move(v));
+}
+
+Value& Params::operator[](std::string_view name) {
+    for (auto& [k, v] : items_)
+        if (k == name) return v;
+    items_.emplace_back(std::string(name), Value());
+    return items_.back().second;
+}
+
+bool Params::erase(std::string_view name) {
+    for (auto it = items_.begin(); it != items_.end(); ++it)
+        if (it->first == name) {
+            items_.erase(it);
+            return true;
+        }
+    return false;
+}
+
+bool operator==(const Params& a, const Params& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a) {
+        const Value* o = b.find(k);
+        if (!o || !(*o == v)) return false;
+    }
+    return true;
+}
+
+}  // namespace athanor

@@ -1,0 +1,90 @@
+// Connection and Transaction, after SQLAlchemy 2.0's.
+//
+// A Connection begins a transaction on first use ("BEGIN (implicit)") and keeps it until
+// commit() / rollback(); closing (or destroying) a Connection rolls back what was not
+// committed. begin() returns a Transaction guard: commit() it, or its destructor rolls back.
+// If an implicit transaction is already open, begin() takes it over. begin_nested() opens a
+// SAVEPOINT whose Transaction rolls back (to the savepoint) or releases it.
+//
+// Errors: database errors are DBAPIError subclasses (IntegrityError, OperationalError,
+// ProgrammingError...) carrying the SQL and parameters; after one the connection stays usable.
+// A Connection is move-only and belongs to one thread.
+#pragma once
+
+#include <athanor/core/connectable.hpp>
+#include <athanor/core/selectable.hpp>
+#include <athanor/engine/result.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace athanor {
+
+class Engine;
+namespace detail {
+struct ConnectionImpl;
+}
+
+class Transaction {
+public:
+    Transaction() = default;
+    Transaction(std::shared_ptr<detail::ConnectionImpl> conn, bool nested, std::string savepoint,
+                std::uint64_t generation);
+    Transaction(Transaction&&) noexcept = default;
+    Transaction& operator=(Transaction&& o) noexcept;
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    /// Rolls back if still active; never throws.
+    ~Transaction();
+
+    void commit();
+    void rollback();
+    /// Not yet committed or rolled back (and its connection's transaction still open).
+    bool is_active() const noexcept;
+    bool nested() const noexcept { return nested_; }
+
+private:
+    std::shared_ptr<detail::ConnectionImpl> conn_;
+    bool nested_ = false;
+    bool done_ = true;
+    std::string savepoint_;
+    std::uint64_t generation_ = 0;
+};
+
+class Connection : public Connectable {
+public:
+    Connection() = default;
+    explicit Connection(std::shared_ptr<detail::ConnectionImpl> impl);
+    Connection(Connection&&) noexcept = default;
+    Connection& operator=(Connection&& o) noexcept;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection() override;
+
+    /// Executes a statement with one parameter set.
+    Result execute(const Executable& stmt, const Params& params = {});
+    /// executemany: one prepared statement, run once per parameter set.
+    Result execute(const Executable& stmt, const std::vector<Params>& params);
+
+    Transaction begin();
+    Transaction begin_nested();
+    void commit();
+    void rollback();
+    bool in_transaction() const noexcept;
+    bool in_nested_transaction() const noexcept;
+
+    void close() noexcept;
+    bool closed() const noexcept { return impl_ == nullptr; }
+    const Dialect& dialect() const;
+
+    void run_schema_work(const std::function<void(SchemaConnection&)>& work) override;
+
+    const std::shared_ptr<detail::ConnectionImpl>& impl() const noexcept { return impl_; }
+
+private:
+    detail::ConnectionImpl& live() const;
+    std::shared_ptr<detail::ConnectionImpl> impl_;
+};
+
+}  // namespace athanor

@@ -1,0 +1,370 @@
+#include "engine_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+#include <athanor/core/schema.hpp>
+
+namespace athanor {
+
+namespace detail {
+
+ConnectionImpl::~ConnectionImpl() { release(); }
+
+void ConnectionImpl::autobegin() {
+    if (db->tx_active) return;
+    if (engine->echo()) engine->log("BEGIN (implicit)");
+    db->exec("BEGIN");
+    db->tx_active = true;
+    db->tx_owner = this;
+    db->nested_depth = 0;
+}
+
+void ConnectionImpl::commit() {
+    if (!db->tx_active) return;
+    if (engine->echo()) engine->log("COMMIT");
+    db->exec("COMMIT");
+    db->tx_active = false;
+    db->tx_owner = nullptr;
+    db->nested_depth = 0;
+    ++db->generation;
+}
+
+void ConnectionImpl::rollback() {
+    if (!db->tx_active) return;
+    if (engine->echo()) engine->log("ROLLBACK");
+    db->tx_active = false;
+    db->tx_owner = nullptr;
+    db->nested_depth = 0;
+    ++db->generation;
+    if (sqlite3_get_autocommit(db->handle()) == 0) db->exec("ROLLBACK");
+}
+
+void ConnectionImpl::release() noexcept {
+    if (!db) return;
+    try {
+        if (db->tx_active && db->tx_owner == this) rollback();
+    } catch (...) {
+        // Closing must not throw; the database rolls back an unfinished transaction anyway.
+    }
+    engine->checkin(std::move(db));
+    db = nullptr;
+}
+
+void ConnectionImpl::log_statement(const std::string& sql, const std::string& stats,
+                                   const std::string& params) const {
+    engine->log(sql);
+    engine->log(stats + " " + params);
+}
+
+Result ConnectionImpl::execute(const Executable& stmt, const Params& params) {
+    bool hit = false;
+    auto compiled = stmt.compile(engine->dialect, &params, &hit);
+    compiled->bind_values(params, bound, scratch);
+    return run(*compiled, bound, hit);
+}
+
+Result ConnectionImpl::run(const Compiled& c, const std::vector<const Value*>& values, bool hit) {
+    autobegin();
+    auto r = std::make_shared<ResultImpl>();
+    PreparedStatement* ps = db->acquire(c.sql, r->owned);
+    if (engine->echo()) {
+        std::string stats = c.kind == Compiled::Kind::text ? std::string("[raw sql]")
+                            : hit ? stats_cached(c.created) : stats_generated(c.created);
+        log_statement(c.sql, stats, repr_params(values));
+    }
+    if (static_cast<int>(values.size()) != ps->param_count)
+        throw ProgrammingError("ProgrammingError",
+                               "Incorrect number of bindings supplied. The current statement uses " +
+                                   std::to_string(ps->param_count) + ", and there are " +
+                                   std::to_string(values.size()) + " supplied.",
+                               c.sql, repr_params(values), SQLITE_RANGE);
+    bool rows = ps->column_count > 0;
+    bind_all(*ps, values, rows);
+    int rc = sqlite3_step(ps->stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_reset(ps->stmt);
+        raise_sqlite(db->handle(), rc, c.sql, repr_params(values));
+    }
+    r->returns_rows = rows;
+    r->keys = rows && !c.keys.empty() && c.keys.size() == static_cast<std::size_t>(ps->column_count)
+                  ? std::make_shared<const std::vector<std::string>>(c.keys)
+                  : ps->keys;
+    r->lastrowid = sqlite3_last_insert_rowid(db->handle());
+    if (c.kind == Compiled::Kind::insert || c.kind == Compiled::Kind::update ||
+        c.kind == Compiled::Kind::delete_ || (c.kind == Compiled::Kind::text && !rows))
+        r->rowcount = sqlite3_changes(db->handle());
+    if (c.kind == Compiled::Kind::insert && c.table) {
+        for (const Column* pk : c.table->primary_key()) {
+            Value v;
+            bool found = false;
+            for (std::size_t i = 0; i < c.binds.size(); ++i)
+                if (c.binds[i].key == pk->name()) {
+                    v = *values[i];
+                    found = true;
+                    break;
+                }
+            if ((!found || v.is_null()) && pk->autoincrement()) v = Value(r->lastrowid);
+            r->inserted_pk.push_back(std::move(v));
+        }
+    }
+    if (rc == SQLITE_ROW) {
+        r->stmt = ps;
+        ps->in_use = true;
+        r->has_row = true;
+        r->conn = shared_from_this();
+        r->db_keep = db;
+    } else {
+        sqlite3_reset(ps->stmt);
+        r->owned.reset();
+    }
+    return Result(std::move(r));
+}
+
+Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Params>& sets) {
+    if (sets.empty()) throw ArgumentError("executemany with an empty list of parameter sets");
+    bool hit = false;
+    auto compiled = stmt.compile(engine->dialect, &sets.front(), &hit);
+    const Compiled& c = *compiled;
+    autobegin();
+    std::unique_ptr<PreparedStatement> owned;
+    PreparedStatement* ps = db->acquire(c.sql, owned);
+    if (engine->echo()) {
+        std::vector<std::string> tuples;
+        tuples.reserve(sets.size());
+        for (const auto& p : sets) {
+            c.bind_values(p, bound, scratch);
+            tuples.push_back(repr_params(bound));
+        }
+        log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created),
+                      repr_multi(tuples));
+    }
+    std::int64_t total = 0;
+    for (const auto& p : sets) {
+        c.bind_values(p, bound, scratch);
+        if (static_cast<int>(bound.size()) != ps->param_count)
+            throw ProgrammingError("ProgrammingError", "Incorrect number of bindings supplied",
+                                   c.sql, repr_params(bound), SQLITE_RANGE);
+        bind_all(*ps, bound, false);
+        int rc;
+        while ((rc = sqlite3_step(ps->stmt)) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) {
+            sqlite3_reset(ps->stmt);
+            raise_sqlite(db->handle(), rc, c.sql, repr_params(bound));
+        }
+        sqlite3_reset(ps->stmt);
+        total += sqlite3_changes(db->handle());
+    }
+    auto r = std::make_shared<ResultImpl>();
+    r->rowcount = total;
+    r->lastrowid = sqlite3_last_insert_rowid(db->handle());
+    r->keys = std::make_shared<const std::vector<std::string>>();
+    return Result(std::move(r));
+}
+
+void ConnectionImpl::execute_ddl(const std::string& sql) {
+    autobegin();
+    auto t = std::chrono::steady_clock::now();
+    if (engine->echo()) log_statement(sql, stats_no_key(t), "()");
+    db->exec(sql);
+}
+
+std::vector<std::vector<Value>> ConnectionImpl::execute_raw(const std::string& sql) {
+    autobegin();
+    if (engine->echo()) log_statement(sql, "[raw sql]", "()");
+    std::unique_ptr<PreparedStatement> owned;
+    PreparedStatement* ps = db->acquire(sql, owned);
+    std::vector<std::vector<Value>> rows;
+    int rc;
+    while ((rc = sqlite3_step(ps->stmt)) == SQLITE_ROW) {
+        std::vector<Value> row;
+        for (int i = 0; i < ps->column_count; ++i) {
+            switch (sqlite3_column_type(ps->stmt, i)) {
+                case SQLITE_INTEGER: row.emplace_back(sqlite3_column_int64(ps->stmt, i)); break;
+                case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(ps->stmt, i)); break;
+                case SQLITE_TEXT:
+                    row.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(ps->stmt, i)),
+                                                 static_cast<std::size_t>(sqlite3_column_bytes(ps->stmt, i))));
+                    break;
+                case SQLITE_NULL: row.emplace_back(); break;
+                default: {
+                    auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(ps->stmt, i));
+                    row.emplace_back(Blob(p, p + sqlite3_column_bytes(ps->stmt, i)));
+                }
+            }
+        }
+        rows.push_back(std::move(row));
+    }
+    sqlite3_reset(ps->stmt);
+    if (rc != SQLITE_DONE) raise_sqlite(db->handle(), rc, sql, "()");
+    return rows;
+}
+
+void bind_all(PreparedStatement& ps, const std::vector<const Value*>& values, bool transient) {
+    sqlite3_stmt* s = ps.stmt;
+    auto mode = transient ? SQLITE_TRANSIENT : SQLITE_STATIC;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const Value& v = *values[i];
+        int idx = static_cast<int>(i) + 1;
+        int rc = SQLITE_OK;
+        switch (v.kind()) {
+            case Value::Kind::null: rc = sqlite3_bind_null(s, idx); break;
+            case Value::Kind::integer: rc = sqlite3_bind_int64(s, idx, *v.if_int()); break;
+            case Value::Kind::real: rc = sqlite3_bind_double(s, idx, *v.if_double()); break;
+            case Value::Kind::text: {
+                const std::string& t = *v.if_text();
+                rc = sqlite3_bind_text(s, idx, t.data(), static_cast<int>(t.size()), mode);
+                break;
+            }
+            case Value::Kind::blob: {
+                const Blob& b = *v.if_blob();
+                rc = b.empty() ? sqlite3_bind_zeroblob(s, idx, 0)
+                               : sqlite3_bind_blob(s, idx, b.data(), static_cast<int>(b.size()), mode);
+                break;
+            }
+        }
+        if (rc != SQLITE_OK) raise_sqlite(sqlite3_db_handle(s), rc, ps.sql, repr_params(values));
+    }
+}
+
+}  // namespace detail
+
+// ---- Transaction ----------------------------------------------------------------------------
+
+Transaction::Transaction(std::shared_ptr<detail::ConnectionImpl> conn, bool nested,
+                         std::string savepoint, std::uint64_t generation)
+    : conn_(std::move(conn)), nested_(nested), done_(false), savepoint_(std::move(savepoint)),
+      generation_(generation) {}
+
+Transaction& Transaction::operator=(Transaction&& o) noexcept {
+    if (this != &o) {
+        if (is_active()) {
+            try {
+                rollback();
+            } catch (...) {
+            }
+        }
+        conn_ = std::move(o.conn_);
+        nested_ = o.nested_;
+        done_ = o.done_;
+        savepoint_ = std::move(o.savepoint_);
+        generation_ = o.generation_;
+        o.done_ = true;
+    }
+    return *this;
+}
+
+Transaction::~Transaction() {
+    if (!is_active()) return;
+    try {
+        rollback();
+    } catch (...) {
+        // A destructor must not throw; the outer transaction still rolls back on close.
+    }
+}
+
+bool Transaction::is_active() const noexcept {
+    return !done_ && conn_ && conn_->db && conn_->db->tx_active &&
+           conn_->db->generation == generation_;
+}
+
+void Transaction::commit() {
+    if (!is_active()) throw InvalidRequestError("This transaction is inactive");
+    done_ = true;
+    if (!nested_) {
+        conn_->commit();
+        return;
+    }
+    std::string sql = conn_->engine->dialect.release_savepoint_sql(savepoint_);
+    auto t = std::chrono::steady_clock::now();
+    if (conn_->engine->echo()) conn_->log_statement(sql, detail::stats_no_key(t), "()");
+    conn_->db->exec(sql);
+    --conn_->db->nested_depth;
+}
+
+void Transaction::rollback() {
+    if (!is_active()) {
+        done_ = true;
+        return;
+    }
+    done_ = true;
+    if (!nested_) {
+        conn_->rollback();
+        return;
+    }
+    std::string sql = conn_->engine->dialect.rollback_to_savepoint_sql(savepoint_);
+    auto t = std::chrono::steady_clock::now();
+    if (conn_->engine->echo()) conn_->log_statement(sql, detail::stats_no_key(t), "()");
+    conn_->db->exec(sql);
+    // Keep SQLite's savepoint stack in step with ours.
+    conn_->db->exec(conn_->engine->dialect.release_savepoint_sql(savepoint_));
+    --conn_->db->nested_depth;
+}
+
+// ---- Connection -----------------------------------------------------------------------------
+
+Connection::Connection(std::shared_ptr<detail::ConnectionImpl> impl) : impl_(std::move(impl)) {}
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+    if (this != &o) {
+        close();
+        impl_ = std::move(o.impl_);
+    }
+    return *this;
+}
+
+Connection::~Connection() { close(); }
+
+detail::ConnectionImpl& Connection::live() const {
+    if (!impl_ || !impl_->db) throw InvalidRequestError("This Connection is closed");
+    return *impl_;
+}
+
+Result Connection::execute(const Executable& stmt, const Params& params) {
+    return live().execute(stmt, params);
+}
+Result Connection::execute(const Executable& stmt, const std::vector<Params>& params) {
+    return live().execute_many(stmt, params);
+}
+
+Transaction Connection::begin() {
+    auto& c = live();
+    if (c.db->tx_active && c.db->nested_depth > 0)
+        throw InvalidRequestError("a transaction with savepoints is already begun on this Connection");
+    c.autobegin();  // takes over an implicit transaction if one is open
+    return Transaction(impl_, false, "", c.db->generation);
+}
+
+Transaction Connection::begin_nested() {
+    auto& c = live();
+    c.autobegin();
+    std::string name = "sa_savepoint_" + std::to_string(++c.db->savepoint_seq);
+    std::string sql = c.engine->dialect.savepoint_sql(name);
+    auto t = std::chrono::steady_clock::now();
+    if (c.engine->echo()) c.log_statement(sql, detail::stats_no_key(t), "()");
+    c.db->exec(sql);
+    ++c.db->nested_depth;
+    return Transaction(impl_, true, name, c.db->generation);
+}
+
+void Connection::commit() { live().commit(); }
+void Connection::rollback() { live().rollback(); }
+bool Connection::in_transaction() const noexcept { return impl_ && impl_->db && impl_->db->tx_active; }
+bool Connection::in_nested_transaction() const noexcept {
+    return in_transaction() && impl_->db->nested_depth > 0;
+}
+
+void Connection::close() noexcept {
+    if (!impl_) return;
+    impl_->release();
+    impl_.reset();
+}
+
+const Dialect& Connection::dialect() const { return live().engine->dialect; }
+
+void Connection::run_schema_work(const std::function<void(SchemaConnection&)>& work) {
+    auto& c = live();
+    c.autobegin();
+    work(c);
+}
+
+}  // namespace athanor

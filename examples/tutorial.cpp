@@ -1,0 +1,98 @@
+// The seed tutorial (after SQLAlchemy's ORM tutorial), run with echo on so every statement and
+// its parameters are printed the way SQLAlchemy prints them.
+#include <athanor/athanor.hpp>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace sa = athanor;
+
+static void step(const char* title) { std::cout << "\n==== " << title << " ====\n" << std::flush; }
+
+int main() {
+    try {
+        step("1. Connecting");
+        auto engine = sa::create_engine("sqlite:///:memory:", {.echo = true});
+        sa::Connection conn = engine->connect();
+        auto one = conn.execute(sa::text("SELECT 1")).scalar<std::int64_t>();
+        std::cout << "SELECT 1 -> " << one << "\n";
+
+        step("2. Schema at run time");
+        sa::MetaData metadata;
+        sa::Table& users = metadata.table("users",
+            sa::Column("id", sa::Integer(), sa::primary_key()),
+            sa::Column("name", sa::String(50), sa::nullable(false), sa::unique()),
+            sa::Column("fullname", sa::String(50)),
+            sa::Column("password", sa::String(12)));
+        sa::Table& addresses = metadata.table("addresses",
+            sa::Column("id", sa::Integer(), sa::primary_key()),
+            sa::Column("email", sa::String(100), sa::nullable(false), sa::index()),
+            sa::Column("user_id", sa::Integer(), sa::ForeignKey("users.id", {.ondelete = "CASCADE"})));
+        metadata.create_all(*engine);
+
+        step("3. Inserting");
+        conn.execute(users.insert(), {{"name", "ed"}, {"fullname", "Ed Jones"}, {"password", "edspassword"}});
+        std::vector<sa::Params> more = {{{"name", "wendy"}, {"fullname", "Wendy Williams"}, {"password", "foobar"}},
+                                        {{"name", "mary"}, {"fullname", "Mary Contrary"}, {"password", "xxg527"}},
+                                        {{"name", "fred"}, {"fullname", "Fred Flintstone"}, {"password", "blah"}}};
+        conn.execute(users.insert(), more);  // executemany: one prepared statement
+        auto jack = conn.execute(users.insert().values({{"name", "jack"}, {"fullname", "Jack Bean"}}));
+        std::int64_t jack_id = jack.inserted_primary_key().at(0).as_int();
+        conn.execute(addresses.insert(), std::vector<sa::Params>{{{"email", "jack@google.com"}, {"user_id", jack_id}},
+                                                                 {{"email", "j25@yahoo.com"}, {"user_id", jack_id}}});
+        conn.commit();
+
+        step("4. Selecting");
+        auto stmt = sa::select(users.c["id"], users.c["name"])
+                        .where(sa::and_(users.c["name"].like("%e%"), users.c["id"] > 0))
+                        .order_by(users.c["id"].desc()).limit(10).offset(0);
+        for (const sa::Row& row : conn.execute(stmt))
+            std::cout << "  " << row.get<std::int64_t>("id") << " " << row.get<std::string>("name") << "\n";
+        for (const sa::Row& row : conn.execute(stmt))  // the same statement again: compiled once
+            (void)row;
+        auto joined = sa::select(users.c["name"], addresses.c["email"]).join_from(users, addresses)
+                          .where(addresses.c["email"].like("%@google.com"));
+        for (const sa::Row& row : conn.execute(joined)) std::cout << "  " << row.repr() << "\n";
+        auto counts = sa::select(users.c["name"], sa::func::count(addresses.c["id"]).label("n"))
+                          .outerjoin(addresses).group_by(users.c["name"]).order_by(users.c["name"]);
+        for (const sa::Row& row : conn.execute(counts)) std::cout << "  " << row.repr() << "\n";
+
+        step("5. Updating and deleting");
+        conn.execute(users.update().where(users.c["name"] == "ed").values({{"fullname", "Edward Jones"}}));
+        conn.execute(users.delete_().where(users.c["name"].in_({"fred", "nobody"})));
+        conn.commit();
+
+        step("6. Transactions and savepoints");
+        {
+            sa::Transaction tx = conn.begin();
+            conn.execute(users.insert(), {{"name", "temp"}});
+            auto nested = conn.begin_nested();
+            conn.execute(users.insert(), {{"name", "temp2"}});
+            nested.rollback();  // only temp2 is undone
+            tx.commit();
+        }
+        try {
+            conn.execute(users.insert(), {{"name", "ed"}});
+        } catch (const sa::IntegrityError& e) {
+            std::cout << "IntegrityError (expected): " << e.orig() << "\n";
+            conn.rollback();
+        }
+        auto n = conn.execute(sa::select(sa::func::count(users.c["id"]))).scalar<std::int64_t>();
+        std::cout << "users now: " << n << "\n";
+
+        step("7. Schemas as JSON, and reflection");
+        nlohmann::json doc = metadata.to_json();
+        sa::MetaData copy = sa::MetaData::from_json(doc);
+        std::cout << "JSON round trip identical: " << std::boolalpha << (copy.to_json() == doc) << "\n";
+        conn.close();
+        sa::MetaData reflected;
+        reflected.reflect(*engine);
+        std::cout << "reflected tables:";
+        for (const auto& [name, t] : reflected.tables()) std::cout << " " << name << "(" << t->columns().size() << " columns)";
+        std::cout << "\n";
+        return 0;
+    } catch (const sa::Error& e) {
+        std::cerr << "athanor error: " << e.what() << "\n";
+        return 1;
+    }
+}

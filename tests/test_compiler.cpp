@@ -1,0 +1,240 @@
+// The SQL text of each construct, compared with what SQLAlchemy emits for SQLite.
+#include "fixtures.hpp"
+
+class Compiler : public ::testing::Test, public UsersSchema {};
+
+TEST_F(Compiler, ApiSelectWithWhereOrderLimit) {
+    auto stmt = sa::select(users.c["id"], users.c["name"])
+                    .where(sa::and_(users.c["name"].like("e%"), users.c["id"] > 0))
+                    .order_by(users.c["id"].desc())
+                    .limit(10)
+                    .offset(0);
+    EXPECT_EQ(sql(stmt),
+              "SELECT users.id, users.name \nFROM users \nWHERE users.name LIKE ? AND users.id > ? "
+              "ORDER BY users.id DESC\n LIMIT ? OFFSET ?");
+    auto c = stmt.compile(sa::sqlite_dialect());
+    ASSERT_EQ(c->binds.size(), 4u);
+    EXPECT_EQ(c->binds[0].value, sa::Value("e%"));
+    EXPECT_EQ(c->binds[2].value, sa::Value(10));
+    EXPECT_EQ(c->keys, (std::vector<std::string>{"id", "name"}));
+}
+
+TEST_F(Compiler, QuotesKeywordsAndOddNames) {
+    sa::MetaData m;
+    sa::Table& o = m.table("order", sa::Column("select", sa::Integer(), sa::primary_key()),
+                           sa::Column("my col", sa::String()), sa::Column("Mixed", sa::String()),
+                           sa::Column("q\"t", sa::Integer()));
+    EXPECT_EQ(sql(sa::select(o)),
+              "SELECT \"order\".\"select\", \"order\".\"my col\", \"order\".\"Mixed\", "
+              "\"order\".\"q\"\"t\" \nFROM \"order\"");
+}
+
+TEST_F(Compiler, JoinFromInfersOnClause) {
+    EXPECT_EQ(sql(sa::select(users, addresses).join_from(users, addresses)),
+              "SELECT users.id, users.name, users.fullname, users.password, addresses.id AS id_1, "
+              "addresses.email, addresses.user_id \nFROM users JOIN addresses ON users.id = "
+              "addresses.user_id");
+    EXPECT_EQ(sql(sa::select(users).join(addresses)),
+              "SELECT users.id, users.name, users.fullname, users.password \nFROM users JOIN "
+              "addresses ON users.id = addresses.user_id");
+}
+
+TEST_F(Compiler, OuterJoinGroupByHaving) {
+    auto stmt = sa::select(users.c["name"], sa::func::count(addresses.c["id"]))
+                    .outerjoin(addresses)
+                    .group_by(users.c["name"])
+                    .having(sa::func::count(addresses.c["id"]) > 1);
+    EXPECT_EQ(sql(stmt),
+              "SELECT users.name, count(addresses.id) AS count_1 \nFROM users LEFT OUTER JOIN "
+              "addresses ON users.id = addresses.user_id GROUP BY users.name \nHAVING "
+              "count(addresses.id) > ?");
+}
+
+TEST_F(Compiler, JoinWithoutForeignKeyIsArgumentError) {
+    sa::MetaData m;
+    sa::Table& a = m.table("a", sa::Column("id", sa::Integer(), sa::primary_key()));
+    sa::Table& b = m.table("b", sa::Column("id", sa::Integer(), sa::primary_key()));
+    try {
+        (void)sa::select(a).join(b);
+        FAIL() << "expected ArgumentError";
+    } catch (const sa::ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("Can't find any foreign key relationships between 'a' and 'b'"),
+                  std::string::npos);
+    }
+}
+
+TEST_F(Compiler, JoinWithTwoForeignKeysIsAmbiguous) {
+    sa::MetaData m;
+    m.table("p", sa::Column("id", sa::Integer(), sa::primary_key()));
+    sa::Table& c = m.table("c", sa::Column("id", sa::Integer(), sa::primary_key()),
+                           sa::Column("a", sa::Integer(), sa::ForeignKey("p.id")),
+                           sa::Column("b", sa::Integer(), sa::ForeignKey("p.id")));
+    EXPECT_THROW((void)sa::select(*m.find_table("p")).join(c), sa::ArgumentError);
+    // With an explicit ON clause the join is fine.
+    EXPECT_EQ(sql(sa::select(*m.find_table("p")).join(c, m.get_table("p").c["id"] == c.c["a"])),
+              "SELECT p.id \nFROM p JOIN c ON p.id = c.a");
+}
+
+TEST_F(Compiler, InNotInBetweenIsNull) {
+    EXPECT_EQ(sql(sa::select(users).where(users.c["id"].in_({1, 2, 3})).distinct()),
+              "SELECT DISTINCT users.id, users.name, users.fullname, users.password \nFROM users "
+              "\nWHERE users.id IN (?, ?, ?)");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].not_in({"a"}))),
+              "SELECT users.id \nFROM users \nWHERE (users.name NOT IN (?))");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["id"].between(1, 5))),
+              "SELECT users.id \nFROM users \nWHERE users.id BETWEEN ? AND ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].is_(nullptr))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS NULL");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].is_not(nullptr))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS NOT NULL");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"] == nullptr)),
+              "SELECT users.id \nFROM users \nWHERE users.name IS NULL");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["id"].in_(std::vector<sa::Value>{}))),
+              "SELECT users.id \nFROM users \nWHERE 1 != 1");
+}
+
+TEST_F(Compiler, BooleanOperatorsAndPrecedence) {
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(!(users.c["id"] == 1))),
+              "SELECT users.id \nFROM users \nWHERE users.id != ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(sa::or_(users.c["id"] == 1, users.c["id"] == 2,
+                                                         sa::and_(users.c["id"] == 3, users.c["name"] == "x")))),
+              "SELECT users.id \nFROM users \nWHERE users.id = ? OR users.id = ? OR users.id = ? AND "
+              "users.name = ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where((users.c["id"] == 1 || users.c["id"] == 2) &&
+                                                  users.c["name"] == "x")),
+              "SELECT users.id \nFROM users \nWHERE (users.id = ? OR users.id = ?) AND users.name = ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["id"] > 1).where(users.c["id"] < 5)),
+              "SELECT users.id \nFROM users \nWHERE users.id > ? AND users.id < ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["id"] != 1).where(users.c["id"] <= 1)
+                      .where(users.c["id"] >= 1).where(-users.c["id"] < 1)),
+              "SELECT users.id \nFROM users \nWHERE users.id != ? AND users.id <= ? AND users.id >= ? "
+              "AND -users.id < ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(sa::true_())), "SELECT users.id \nFROM users \nWHERE 1 = 1");
+}
+
+TEST_F(Compiler, ArithmeticLabelsAndConcatenation) {
+    EXPECT_EQ(sql(sa::select(users.c["name"].label("n"), (users.c["id"] + 1) * 2, users.c["name"] + "x",
+                             users.c["name"].concat("y"))),
+              "SELECT users.name AS n, (users.id + ?) * ? AS anon_1, users.name || ? AS anon_2, "
+              "users.name || ? AS anon_3 \nFROM users");
+    EXPECT_EQ(sql(sa::select(users.c["id"] / 2, users.c["id"] - 3)),
+              "SELECT users.id / ? AS anon_1, users.id - ? AS anon_2 \nFROM users");
+}
+
+TEST_F(Compiler, FunctionsCastCaseLiterals) {
+    auto stmt = sa::select(
+        sa::cast(users.c["id"], sa::String()),
+        sa::case_({{users.c["id"] == 1, "one"}, {users.c["id"] == 2, "two"}}, "many"), sa::literal(5),
+        sa::null(), sa::true_(), sa::false_(), sa::func::coalesce(users.c["name"], "x"),
+        sa::func::lower(users.c["name"]), sa::func::length(users.c["name"]), sa::func::call("my_fn", 1, 2));
+    EXPECT_EQ(sql(stmt),
+              "SELECT CAST(users.id AS VARCHAR) AS id, CASE WHEN (users.id = ?) THEN ? WHEN (users.id = ?) "
+              "THEN ? ELSE ? END AS anon_1, ? AS anon_2, NULL AS anon_3, 1 AS anon_4, 0 AS anon_5, "
+              "coalesce(users.name, ?) AS coalesce_1, lower(users.name) AS lower_1, length(users.name) AS "
+              "length_1, my_fn(?, ?) AS my_fn_1 \nFROM users");
+    EXPECT_EQ(sql(sa::select(sa::func::count()).select_from(users)), "SELECT count(*) AS count_1 \nFROM users");
+}
+
+TEST_F(Compiler, LikeVariants) {
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].ilike("%a"))),
+              "SELECT users.id \nFROM users \nWHERE lower(users.name) LIKE lower(?)");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].startswith("a"))
+                      .where(users.c["name"].contains("b")).where(users.c["name"].endswith("c"))),
+              "SELECT users.id \nFROM users \nWHERE (users.name LIKE ? || '%') AND (users.name LIKE '%' || ? "
+              "|| '%') AND (users.name LIKE '%' || ?)");
+}
+
+TEST_F(Compiler, AliasesSubqueriesExistsScalar) {
+    auto u2 = users.alias("u2");
+    EXPECT_EQ(sql(sa::select(users.c["id"], u2.c["id"]).where(users.c["id"] == u2.c["id"])),
+              "SELECT users.id, u2.id AS id_1 \nFROM users, users AS u2 \nWHERE users.id = u2.id");
+    auto sq = sa::select(addresses.c["user_id"], sa::func::count().label("cnt"))
+                  .group_by(addresses.c["user_id"])
+                  .subquery();
+    EXPECT_EQ(sql(sa::select(users.c["name"], sq.c["cnt"]).join(sq, users.c["id"] == sq.c["user_id"])),
+              "SELECT users.name, anon_1.cnt \nFROM users JOIN (SELECT addresses.user_id AS user_id, "
+              "count(*) AS cnt \nFROM addresses GROUP BY addresses.user_id) AS anon_1 ON users.id = "
+              "anon_1.user_id");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(sa::exists().where(addresses.c["user_id"] == users.c["id"]))),
+              "SELECT users.id \nFROM users \nWHERE EXISTS (SELECT * \nFROM addresses \nWHERE "
+              "addresses.user_id = users.id)");
+    EXPECT_EQ(sql(sa::select(users.c["name"],
+                             sa::select(sa::func::count(addresses.c["id"]))
+                                 .where(addresses.c["user_id"] == users.c["id"])
+                                 .scalar_subquery()
+                                 .label("c"))),
+              "SELECT users.name, (SELECT count(addresses.id) AS count_1 \nFROM addresses \nWHERE "
+              "addresses.user_id = users.id) AS c \nFROM users");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["id"].in_(sa::select(addresses.c["user_id"])))),
+              "SELECT users.id \nFROM users \nWHERE users.id IN (SELECT addresses.user_id \nFROM addresses)");
+}
+
+TEST_F(Compiler, Unions) {
+    EXPECT_EQ(sql(sa::union_(sa::select(users.c["id"]), sa::select(addresses.c["id"]))),
+              "SELECT users.id \nFROM users UNION SELECT addresses.id \nFROM addresses");
+    EXPECT_EQ(sql(sa::union_all(sa::select(users.c["id"]), sa::select(addresses.c["id"])).order_by(users.c["id"])),
+              "SELECT users.id \nFROM users UNION ALL SELECT addresses.id \nFROM addresses ORDER BY id");
+}
+
+TEST_F(Compiler, InsertUpdateDelete) {
+    sa::Params p{{"name", "ed"}, {"fullname", "Ed Jones"}};
+    EXPECT_EQ(users.insert().compile(sa::sqlite_dialect(), &p)->sql,
+              "INSERT INTO users (name, fullname) VALUES (?, ?)");
+    EXPECT_EQ(sql(users.insert().values({{"password", "p"}, {"name", "ed"}})),
+              "INSERT INTO users (name, password) VALUES (?, ?)");
+    EXPECT_EQ(sql(users.insert().values(std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}})),
+              "INSERT INTO users (name) VALUES (?), (?)");
+    EXPECT_EQ(sql(users.insert()), "INSERT INTO users DEFAULT VALUES");
+    EXPECT_EQ(sql(users.insert().values({{"name", "x"}}).returning(users.c["id"])),
+              "INSERT INTO users (name) VALUES (?) RETURNING id");
+    EXPECT_EQ(sql(users.update().where(users.c["id"] == 1).values({{"fullname", "X"}})),
+              "UPDATE users SET fullname=? WHERE users.id = ?");
+    EXPECT_EQ(sql(users.update().values({{"id", users.c["id"] + 1}}).where(users.c["name"] == "x")),
+              "UPDATE users SET id=(users.id + ?) WHERE users.name = ?");
+    EXPECT_EQ(sql(users.delete_().where(users.c["name"].in_({"a", "b"}))),
+              "DELETE FROM users WHERE users.name IN (?, ?)");
+    EXPECT_EQ(sql(users.delete_()), "DELETE FROM users");
+}
+
+TEST_F(Compiler, UnknownColumnsAreErrors) {
+    EXPECT_THROW((void)users.c["nope"], sa::ArgumentError);
+    EXPECT_THROW((void)users.insert().values({{"nope", 1}}), sa::ArgumentError);
+    sa::Params p{{"name", "a"}, {"bogus", 1}};
+    EXPECT_THROW((void)users.insert().compile(sa::sqlite_dialect(), &p), sa::CompileError);
+    EXPECT_THROW((void)sql(users.update()), sa::CompileError);
+}
+
+TEST_F(Compiler, EveryValueIsBound) {
+    // An injection attempt stays a parameter value; nothing of it reaches the SQL text.
+    std::string evil = "x'; DROP TABLE users; --";
+    auto stmt = sa::select(users.c["id"]).where(users.c["name"] == evil);
+    EXPECT_EQ(sql(stmt), "SELECT users.id \nFROM users \nWHERE users.name = ?");
+    EXPECT_EQ(stmt.compile(sa::sqlite_dialect())->binds[0].value, sa::Value(evil));
+}
+
+TEST_F(Compiler, CompiledOncePerStatement) {
+    auto stmt = sa::select(users.c["id"]).where(users.c["name"] == sa::bindparam("n"));
+    bool hit = true;
+    auto first = stmt.compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_FALSE(hit);
+    auto copy = stmt;  // copies share the cache
+    auto second = copy.compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_TRUE(hit);
+    EXPECT_EQ(first.get(), second.get());
+    // A derived statement is a different statement.
+    copy.where(users.c["id"] > 1).compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_FALSE(hit);
+}
+
+TEST_F(Compiler, TextBindsBecomePlaceholders) {
+    auto t = sa::text("SELECT * FROM t WHERE a = :a AND b = :b_2 AND c = 'x:y' AND d::int = 1");
+    auto c = t.compile(sa::sqlite_dialect());
+    EXPECT_EQ(c->sql, "SELECT * FROM t WHERE a = ? AND b = ? AND c = 'x:y' AND d::int = 1");
+    ASSERT_EQ(c->binds.size(), 2u);
+    EXPECT_EQ(c->binds[0].key, "a");
+    EXPECT_EQ(c->binds[1].key, "b_2");
+}
+
+TEST_F(Compiler, DefaultDialectPrintsWithoutDatabase) {
+    EXPECT_EQ(sa::select(users.c["id"]).to_string(), "SELECT users.id \nFROM users");
+}

@@ -1,0 +1,228 @@
+// URLs, connections, transactions, savepoints, errors, results, executemany.
+#include "fixtures.hpp"
+
+#include <filesystem>
+
+TEST(Url, EveryForm) {
+    EXPECT_TRUE(sa::make_url("sqlite://").is_memory());
+    EXPECT_TRUE(sa::make_url("sqlite:///:memory:").is_memory());
+    EXPECT_EQ(sa::make_url("sqlite:///relative.db").database, "relative.db");
+    EXPECT_EQ(sa::make_url("sqlite:////abs/path.db").database, "/abs/path.db");
+    EXPECT_EQ(sa::make_url("sqlite+pysqlite:///x.db").backend(), "sqlite");
+    EXPECT_EQ(sa::make_url("sqlite:///x.db?mode=ro").query.at("mode"), "ro");
+}
+
+TEST(Url, BadUrlsAreArgumentErrors) {
+    for (const char* bad : {"notaurl", "://x", "postgresql://u@h/db", "sqlite://host/x.db", "sqlite:///x.db?bad",
+                            "sq lite:///x"})
+        EXPECT_THROW(sa::create_engine(bad), sa::ArgumentError) << bad;
+}
+
+class Engine : public MemoryDb {};
+
+TEST_F(Engine, SelectOne) {
+    auto conn = engine->connect();
+    EXPECT_EQ(conn.execute(sa::text("SELECT 1")).scalar<std::int64_t>(), 1);
+}
+
+TEST_F(Engine, ApiTransactionSnippet) {
+    auto conn = engine->connect();
+    conn.execute(sa::text("CREATE TABLE t (x INTEGER)"));
+    EXPECT_EQ(conn.execute(sa::text("SELECT 1")).scalar<std::int64_t>(), 1);
+    {
+        sa::Transaction tx = conn.begin();
+        conn.execute(sa::text("INSERT INTO t (x) VALUES (:x)"), {{"x", 5}});
+        tx.commit();
+    }
+    {
+        sa::Transaction tx = conn.begin();
+        conn.execute(sa::text("INSERT INTO t (x) VALUES (:x)"), {{"x", 6}});
+    }  // RAII: rolled back
+    EXPECT_EQ(conn.execute(sa::text("SELECT x FROM t")).scalars<std::int64_t>(), std::vector<std::int64_t>{5});
+}
+
+TEST_F(Engine, SavepointRollsBackOnlyItsPart) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), {{"name", "a"}});
+    {
+        auto nested = conn.begin_nested();
+        conn.execute(users.insert(), {{"name", "b"}});
+        nested.rollback();
+    }
+    {
+        auto nested = conn.begin_nested();
+        conn.execute(users.insert(), {{"name", "c"}});
+        nested.commit();
+    }
+    conn.commit();
+    auto names = conn.execute(sa::select(users.c["name"]).order_by(users.c["name"])).scalars<std::string>();
+    EXPECT_EQ(names, (std::vector<std::string>{"a", "c"}));
+}
+
+TEST_F(Engine, CloseWithoutCommitRollsBack) {
+    {
+        auto conn = engine->connect();
+        conn.execute(users.insert(), {{"name", "gone"}});
+    }
+    auto conn = engine->connect();
+    EXPECT_EQ(conn.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 0);
+}
+
+TEST_F(Engine, DuplicateKeyIsIntegrityErrorAndConnectionStaysUsable) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), {{"name", "ed"}});
+    try {
+        conn.execute(users.insert(), {{"name", "ed"}});
+        FAIL() << "expected IntegrityError";
+    } catch (const sa::IntegrityError& e) {
+        EXPECT_EQ(e.extended_code(), 2067);  // SQLITE_CONSTRAINT_UNIQUE
+        EXPECT_EQ(e.statement(), "INSERT INTO users (name) VALUES (?)");
+        EXPECT_EQ(e.params(), "('ed',)");
+        EXPECT_NE(std::string(e.what()).find("UNIQUE constraint failed: users.name"), std::string::npos);
+    }
+    conn.execute(users.insert(), {{"name", "wendy"}});
+    conn.commit();
+    EXPECT_EQ(conn.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 2);
+    EXPECT_THROW(conn.execute(users.insert(), {{"fullname", "no name"}}), sa::IntegrityError);  // NOT NULL
+}
+
+TEST_F(Engine, ErrorKinds) {
+    auto conn = engine->connect();
+    EXPECT_THROW(conn.execute(sa::text("SELEC 1")), sa::ProgrammingError);
+    EXPECT_THROW(conn.execute(sa::text("SELECT * FROM nope")), sa::ProgrammingError);
+    EXPECT_THROW(conn.execute(sa::text("SELECT :a")), sa::MissingParameterError);
+    EXPECT_THROW(sa::create_engine("sqlite:////nonexistent/dir/x.db")->connect(), sa::OperationalError);
+    try {
+        conn.execute(sa::text("SELECT :a"));
+    } catch (const sa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'a'"), std::string::npos);
+    }
+}
+
+TEST_F(Engine, ApiStatementsRun) {
+    auto conn = engine->connect();
+    std::vector<sa::Params> rows = {{{"name", "a"}}, {{"name", "b"}}, {{"name", "e1"}}};
+    auto r = conn.execute(users.insert(), rows);
+    EXPECT_EQ(r.rowcount(), 3);
+    auto stmt = sa::select(users.c["id"], users.c["name"])
+                    .where(sa::and_(users.c["name"].like("e%"), users.c["id"] > 0))
+                    .order_by(users.c["id"].desc()).limit(10).offset(0);
+    std::vector<std::string> seen;
+    for (const sa::Row& row : conn.execute(stmt)) seen.push_back(row.get<std::string>("name"));
+    EXPECT_EQ(seen, std::vector<std::string>{"e1"});
+    EXPECT_EQ(conn.execute(users.update().where(users.c["id"] == 1).values({{"fullname", "X"}})).rowcount(), 1);
+    EXPECT_EQ(conn.execute(sa::select(users.c["fullname"]).where(users.c["id"] == 1)).scalar<std::string>(), "X");
+    EXPECT_EQ(conn.execute(users.delete_().where(users.c["name"].in_({"a", "b"}))).rowcount(), 2);
+    EXPECT_EQ(conn.execute(sa::select(sa::func::count(users.c["id"]))).scalar<std::int64_t>(), 1);
+}
+
+TEST_F(Engine, InsertedPrimaryKeyAndReturning) {
+    auto conn = engine->connect();
+    auto r = conn.execute(users.insert().values({{"name", "ed"}}));
+    EXPECT_EQ(r.inserted_primary_key(), std::vector<sa::Value>{sa::Value(1)});
+    auto r2 = conn.execute(users.insert().values({{"id", 10}, {"name", "x"}}));
+    EXPECT_EQ(r2.inserted_primary_key(), std::vector<sa::Value>{sa::Value(10)});
+    auto ret = conn.execute(users.insert().returning(users.c["id"], users.c["name"]), {{"name", "wendy"}}).one();
+    EXPECT_EQ(ret.get<std::int64_t>("id"), 11);
+    EXPECT_EQ(ret.get<std::string>("name"), "wendy");
+}
+
+TEST_F(Engine, ResultShapes) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});
+    auto q = sa::select(users.c["name"]).order_by(users.c["name"]);
+    EXPECT_EQ(conn.execute(q).all().size(), 2u);
+    EXPECT_EQ(conn.execute(q).first()->get<std::string>(0), "a");
+    EXPECT_THROW(conn.execute(q).one(), sa::MultipleResultsFound);
+    EXPECT_THROW(conn.execute(q.where(users.c["name"] == "zz")).one(), sa::NoResultFound);
+    EXPECT_FALSE(conn.execute(q.where(users.c["name"] == "zz")).one_or_none().has_value());
+    EXPECT_EQ(conn.execute(q.where(users.c["name"] == "zz")).scalar<std::optional<std::string>>(), std::nullopt);
+    EXPECT_THROW(conn.execute(q.where(users.c["name"] == "zz")).scalar<std::string>(), sa::NoResultFound);
+    auto r = conn.execute(sa::select(users.c["id"], users.c["name"].label("n")));
+    EXPECT_EQ(r.keys(), (std::vector<std::string>{"id", "n"}));
+    EXPECT_THROW((void)r.one()["nope"], sa::MultipleResultsFound);
+}
+
+TEST_F(Engine, NestedResultsOnTheSameStatement) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});
+    auto q = sa::select(users.c["name"]).order_by(users.c["name"]);
+    std::vector<std::string> pairs;
+    for (const auto& outer : conn.execute(q))
+        for (const auto& inner : conn.execute(q))  // same SQL while the first still streams
+            pairs.push_back(outer.get<std::string>(0) + inner.get<std::string>(0));
+    EXPECT_EQ(pairs, (std::vector<std::string>{"aa", "ab", "ba", "bb"}));
+}
+
+TEST_F(Engine, InjectionAttemptsAreInert) {
+    auto conn = engine->connect();
+    std::string evil = "x'); DROP TABLE users; --";
+    conn.execute(users.insert(), {{"name", evil}});
+    EXPECT_EQ(conn.execute(sa::select(users.c["name"]).where(users.c["name"] == evil)).scalar<std::string>(), evil);
+    // An evil identifier is quoted, so it names a (missing) table instead of running SQL.
+    sa::MetaData m;
+    sa::Table& t = m.table("t\"; DROP TABLE users; --", sa::Column("id", sa::Integer(), sa::primary_key()));
+    m.create_all(*engine);
+    conn.commit();
+    conn.execute(t.insert(), {{"id", 1}});
+    EXPECT_EQ(conn.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 1);
+    EXPECT_EQ(conn.execute(sa::select(t.c["id"])).scalar<std::int64_t>(), 1);
+}
+
+TEST_F(Engine, ColumnDefaultsAreApplied) {
+    sa::MetaData m;
+    int n = 0;
+    sa::Table& t = m.table("d", sa::Column("id", sa::Integer(), sa::primary_key()),
+                           sa::Column("v", sa::Integer(), sa::default_(7)),
+                           sa::Column("c", sa::Integer(), sa::default_([&n] { return ++n; })),
+                           sa::Column("s", sa::String(), sa::server_default("srv")));
+    m.create_all(*engine);
+    auto conn = engine->connect();
+    conn.execute(t.insert(), std::vector<sa::Params>{{{"id", 1}}, {{"id", 2}}, {{"id", 3}, {"v", 1}}});
+    auto rows = conn.execute(sa::select(t).order_by(t.c["id"])).all();
+    EXPECT_EQ(rows[0].get<std::int64_t>("v"), 7);
+    EXPECT_EQ(rows[2].get<std::int64_t>("v"), 1);
+    EXPECT_EQ(rows[0].get<std::int64_t>("c"), 1);
+    EXPECT_EQ(rows[1].get<std::int64_t>("c"), 2);  // the callable runs per row
+    EXPECT_EQ(rows[0].get<std::string>("s"), "srv");
+}
+
+TEST_F(Engine, MemoryDatabaseIsSharedFileDatabasePools) {
+    auto c1 = engine->connect();
+    c1.execute(users.insert(), {{"name", "x"}});
+    c1.commit();
+    auto c2 = engine->connect();
+    EXPECT_EQ(c2.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 1);
+
+    auto path = std::filesystem::temp_directory_path() / "athanor_engine_test.db";
+    std::filesystem::remove(path);
+    auto fe = sa::create_engine("sqlite:///" + path.string(), {.wal = true});
+    metadata.create_all(*fe);
+    {
+        auto a = fe->connect();
+        a.execute(users.insert(), {{"name", "f"}});
+        a.commit();
+    }
+    auto b = fe->connect();
+    EXPECT_EQ(b.execute(sa::text("PRAGMA journal_mode")).scalar<std::string>(), "wal");
+    EXPECT_EQ(b.execute(sa::select(users.c["name"])).scalar<std::string>(), "f");
+    b.close();
+    fe.reset();
+    std::filesystem::remove(path);
+}
+
+TEST_F(Engine, EngineBeginCommits) {
+    {
+        auto conn = engine->begin();
+        conn.execute(users.insert(), {{"name", "b"}});
+        conn.commit();
+    }
+    auto conn = engine->connect();
+    EXPECT_EQ(conn.execute(sa::select(users.c["name"])).scalar<std::string>(), "b");
+}
+
+TEST_F(Engine, ClosedConnectionRefusesWork) {
+    auto conn = engine->connect();
+    conn.close();
+    EXPECT_THROW(conn.execute(sa::text("SELECT 1")), sa::InvalidRequestError);
+}

@@ -1,0 +1,120 @@
+// Every type's round trip through SQLite, NULL included.
+#include "fixtures.hpp"
+
+#include <limits>
+#include <nlohmann/json.hpp>
+
+class Types : public ::testing::Test {
+protected:
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://");
+    sa::MetaData m;
+    sa::Table& t = m.table("t", sa::Column("id", sa::Integer(), sa::primary_key()),
+        sa::Column("i", sa::Integer()), sa::Column("bi", sa::BigInteger()), sa::Column("f", sa::Float()),
+        sa::Column("n", sa::Numeric(10, 2)), sa::Column("s", sa::String(20)), sa::Column("tx", sa::Text()),
+        sa::Column("b", sa::Boolean()), sa::Column("d", sa::Date()), sa::Column("dt", sa::DateTime()),
+        sa::Column("lb", sa::LargeBinary()), sa::Column("j", sa::JSON()));
+    sa::Connection conn;
+    void SetUp() override {
+        m.create_all(*engine);
+        conn = engine->connect();
+    }
+    sa::Row roundtrip(const sa::Params& p) {
+        auto id = conn.execute(t.insert(), p).inserted_primary_key().at(0);
+        return conn.execute(sa::select(t).where(t.c["id"] == id)).one();
+    }
+};
+
+TEST_F(Types, IntegersAtTheExtremes) {
+    auto lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+    auto row = roundtrip({{"i", lo}, {"bi", hi}});
+    EXPECT_EQ(row.get<std::int64_t>("i"), lo);
+    EXPECT_EQ(row.get<std::int64_t>("bi"), hi);
+    EXPECT_EQ(row.get<int>("i"), static_cast<int>(lo));
+}
+
+TEST_F(Types, FloatsAndNumeric) {
+    auto row = roundtrip({{"f", 0.1}, {"n", 12.25}});
+    EXPECT_DOUBLE_EQ(row.get<double>("f"), 0.1);
+    EXPECT_DOUBLE_EQ(row.get<double>("n"), 12.25);
+}
+
+TEST_F(Types, UnicodeTextWithQuotesAndZeroBytes) {
+    std::string s = "h\xC3\xA9llo \xE2\x9C\x93 'quoted' \"dq\"";
+    std::string with_nul("a\0b", 3);
+    auto row = roundtrip({{"s", s}, {"tx", with_nul}});
+    EXPECT_EQ(row.get<std::string>("s"), s);
+    EXPECT_EQ(row.get<std::string>("tx"), with_nul);
+}
+
+TEST_F(Types, BlobsWithZeroBytesAndEmpty) {
+    sa::Blob b{0, 1, 0, 255, 0};
+    auto row = roundtrip({{"lb", b}});
+    EXPECT_EQ(row.get<sa::Blob>("lb"), b);
+    auto empty = roundtrip({{"lb", sa::Blob{}}});
+    EXPECT_EQ(empty["lb"].kind(), sa::Value::Kind::blob);
+    EXPECT_TRUE(empty.get<sa::Blob>("lb").empty());
+}
+
+TEST_F(Types, BooleanDateDateTime) {
+    using namespace std::chrono;
+    sa::date d = 2026y / November / 24d;
+    sa::datetime dt = sys_days(d) + 23h + 10min + 35s + 241123us;
+    auto row = roundtrip({{"b", true}, {"d", d}, {"dt", dt}});
+    EXPECT_TRUE(row.get<bool>("b"));
+    EXPECT_EQ(row.get<sa::date>("d"), d);
+    EXPECT_EQ(row.get<sa::datetime>("dt"), dt);
+    EXPECT_EQ(row.get<std::string>("dt"), "2026-11-24 23:10:35.241123");  // SQLAlchemy's storage form
+    EXPECT_EQ(row.get<std::string>("d"), "2026-11-24");
+}
+
+TEST_F(Types, JsonDocuments) {
+    nlohmann::json doc = {{"a", 1}, {"b", {1, 2, "x"}}, {"u", "\xC3\xA9"}};
+    auto row = roundtrip({{"j", doc}});
+    EXPECT_EQ(row.get<nlohmann::json>("j"), doc);
+}
+
+TEST_F(Types, NullEverywhere) {
+    auto row = roundtrip({{"i", nullptr}});
+    for (const char* col : {"i", "bi", "f", "n", "s", "tx", "b", "d", "dt", "lb", "j"}) {
+        EXPECT_TRUE(row[std::string_view(col)].is_null()) << col;
+    }
+    EXPECT_EQ(row.get<std::optional<std::int64_t>>("i"), std::nullopt);
+    EXPECT_EQ(row.get<std::optional<std::string>>("s"), std::nullopt);
+    EXPECT_TRUE(row.get<nlohmann::json>("j").is_null());
+    EXPECT_THROW(row.get<std::int64_t>("i"), sa::ArgumentError);  // NULL is not an int
+}
+
+TEST_F(Types, OptionalValuesBind) {
+    std::optional<std::string> some = "x", none;
+    auto row = roundtrip({{"s", some}, {"tx", none}});
+    EXPECT_EQ(row.get<std::optional<std::string>>("s"), "x");
+    EXPECT_TRUE(row["tx"].is_null());
+}
+
+TEST(Value, ReprIsPythonLike) {
+    EXPECT_EQ(sa::Value().repr(), "None");
+    EXPECT_EQ(sa::Value(5).repr(), "5");
+    EXPECT_EQ(sa::Value(1.5).repr(), "1.5");
+    EXPECT_EQ(sa::Value(2.0).repr(), "2.0");
+    EXPECT_EQ(sa::Value("ed").repr(), "'ed'");
+    EXPECT_EQ(sa::Value("it's").repr(), "\"it's\"");
+    EXPECT_EQ(sa::Value(sa::Blob{0, 'a'}).repr(), "b'\\x00a'");
+}
+
+TEST(Value, ConversionErrorsNameTheKinds) {
+    try {
+        (void)sa::Value("x").as<std::int64_t>();
+        FAIL();
+    } catch (const sa::ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("text"), std::string::npos);
+    }
+    EXPECT_THROW((void)sa::Value("2026-13-45").as<sa::date>(), sa::ArgumentError);
+}
+
+TEST(Params, LastValueWinsAndLookup) {
+    sa::Params p{{"a", 1}, {"b", "x"}, {"a", 2}};
+    EXPECT_EQ(p.size(), 2u);
+    EXPECT_EQ(p.at("a"), sa::Value(2));
+    EXPECT_EQ(p.find("zz"), nullptr);
+    EXPECT_THROW((void)p.at("zz"), sa::ArgumentError);
+}
