@@ -7,6 +7,15 @@
 
 namespace sa = athanor;
 
+struct User {
+    std::int64_t id = 0;
+    std::string name, fullname, password;
+};
+struct Customer {
+    std::int64_t id = 0;
+    std::string name, description;
+};
+
 static void step(const char* title) { std::cout << "\n==== " << title << " ====\n" << std::flush; }
 
 int main() {
@@ -90,6 +99,36 @@ int main() {
         std::cout << "reflected tables:";
         for (const auto& [name, t] : reflected.tables()) std::cout << " " << name << "(" << t->columns().size() << " columns)";
         std::cout << "\n";
+
+        step("8. Classical mapping with an explicit registry");
+        sa::Registry registry;
+        registry.map_imperatively<User>(users)
+            .column("id", &User::id)
+            .column("name", &User::name)
+            .column("fullname", [](const User& u) { return u.fullname; },
+                    [](User& u, std::string v) { u.fullname = std::move(v); })
+            .column("password", &User::password);
+        const sa::Mapper& um = registry.mapper_of<User>();
+        auto conn2 = engine->connect();
+        std::vector<sa::Value> row_values;
+        auto rows = conn2.execute(sa::select(users.c["id"], users.c["name"], users.c["fullname"], users.c["password"])
+                                      .where(sa::attr(&User::name) == "ed"));
+        while (rows.fetch_into(row_values)) {
+            auto ed = std::static_pointer_cast<User>(um.create());
+            um.write(ed.get(), row_values);  // through the mapper's accessors
+            std::cout << "User(id=" << ed->id << ", name='" << ed->name << "', fullname='" << ed->fullname << "')\n";
+        }
+        conn2.close();
+
+        step("9. Declarative, built on the same registry API");
+        sa::DeclarativeBase Base;
+        Base.declare<Customer>("customer",
+            sa::mapped_column("id", &Customer::id, sa::primary_key()),
+            sa::mapped_column("name", &Customer::name, sa::String(255)),
+            sa::mapped_column("description", &Customer::description, sa::String(255)));
+        Base.metadata.create_all(*engine);
+        std::cout << sa::select(sa::attr(&Customer::id)).where(sa::attr(&Customer::name) == "ed").to_string(engine->dialect())
+                  << "\n";
         return 0;
     } catch (const sa::Error& e) {
         std::cerr << "athanor error: " << e.what() << "\n";

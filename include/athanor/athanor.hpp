@@ -5,3 +5,4 @@
 
 #include <athanor/core.hpp>
 #include <athanor/engine.hpp>
+#include <athanor/mapping.hpp>

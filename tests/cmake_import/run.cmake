@@ -9,6 +9,8 @@ endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${ATHANOR_SOURCE_DIR}/tests/cmake_import/project
                         -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
                         -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
+                        "-DCMAKE_CXX_FLAGS=${CONSUMER_FLAGS}"
+                        "-DCMAKE_EXE_LINKER_FLAGS=${CONSUMER_FLAGS}"
                 RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed: ${rc}")

@@ -1,0 +1,114 @@
+// Mapper: how one C++ class (or the dynamic Record) maps onto one Table.
+//
+// A mapper holds, per mapped column, an accessor pair (read the member as a Value, write a Value
+// into the member) built once when the mapping is declared, indexed by position so the session
+// reads and writes objects with no string lookups. Columns of the table left unmapped are
+// neither loaded nor written.
+//
+// Mappers are created by a Registry and live as long as it. Configure them before use; after
+// that they are read-only and may be shared between threads (event listeners run on the thread
+// that flushes).
+#pragma once
+
+#include <athanor/core/schema.hpp>
+#include <athanor/core/selectable.hpp>
+#include <athanor/core/value.hpp>
+
+#include <any>
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <typeindex>
+#include <vector>
+
+namespace athanor {
+
+/// One mapped column: where it is in the table and how to reach it in an object.
+struct ColumnProperty {
+    const Column* column = nullptr;
+    std::string key;                                  // the column name
+    std::function<Value(const void*)> get;            // object -> Value
+    std::function<void(void*, const Value&)> set;     // Value -> object (throws ArgumentError)
+    std::any member;                                  // the member pointer, for attr()
+};
+
+enum class MapperEvent : std::uint8_t {
+    before_insert,
+    after_insert,
+    before_update,
+    after_update,
+    before_delete,
+    after_delete,
+};
+constexpr std::size_t kMapperEventCount = 6;
+
+class Mapper {
+public:
+    using Listener = std::function<void(const Mapper&, void* target)>;
+
+    Mapper(const Table& table, std::type_index type, std::string class_name,
+           std::function<std::shared_ptr<void>()> factory, bool dynamic);
+
+    const Table& table() const noexcept { return *table_; }
+    std::type_index type() const noexcept { return type_; }
+    const std::string& class_name() const noexcept { return class_name_; }
+    /// Mapped columns, in table order.
+    const std::vector<ColumnProperty>& columns() const noexcept { return props_; }
+    /// Indexes into columns() of the primary key, in key order.
+    const std::vector<std::size_t>& primary_key() const noexcept { return pk_; }
+    /// The mapped column for `name`, or nullptr.
+    const ColumnProperty* find(std::string_view name) const noexcept;
+    /// Index into columns() of `name`, or -1.
+    int index_of(std::string_view name) const noexcept;
+    bool dynamic() const noexcept { return dynamic_; }
+
+    /// Checks the mapping is complete (every primary key column mapped); ArgumentError if not.
+    /// Called by the registry when the mapper is first looked up for use.
+    void configure() const;
+
+    /// A new default-constructed instance.
+    std::shared_ptr<void> create() const { return factory_(); }
+    /// The primary key values of `obj` (its identity within the mapper).
+    std::vector<Value> identity(const void* obj) const;
+    /// Reads every mapped column of `obj`.
+    void read(const void* obj, std::vector<Value>& out) const;
+    /// Writes `values` (one per mapped column, in columns() order) into `obj`.
+    void write(void* obj, const std::vector<Value>& values) const;
+
+    /// The column for the member pointer, or nullptr.
+    template <class T, class M>
+    const ColumnProperty* find_member(M T::*member) const noexcept {
+        for (const auto& p : props_)
+            if (auto* m = std::any_cast<M T::*>(&p.member); m && *m == member) return &p;
+        return nullptr;
+    }
+
+    void listen(MapperEvent e, Listener fn);
+    /// Runs the listeners of `e` for `target` (the session calls this during flush).
+    void dispatch(MapperEvent e, void* target) const;
+    bool has_listeners(MapperEvent e) const noexcept {
+        return !listeners_[static_cast<std::size_t>(e)].empty();
+    }
+
+    /// Used by MapperBuilder.
+    void add_property(ColumnProperty p);
+
+private:
+    const Table* table_;
+    std::type_index type_;
+    std::string class_name_;
+    std::function<std::shared_ptr<void>()> factory_;
+    bool dynamic_;
+    std::vector<ColumnProperty> props_;
+    std::vector<std::size_t> pk_;
+    std::array<std::vector<Listener>, kMapperEventCount> listeners_;
+};
+
+/// Typed event listener: listen<User>(mapper, MapperEvent::before_insert, [](User& u) {...}).
+template <class T, class F>
+void listen(Mapper& m, MapperEvent e, F fn) {
+    m.listen(e, [fn = std::move(fn)](const Mapper&, void* target) { fn(*static_cast<T*>(target)); });
+}
+
+}  // namespace athanor

@@ -1,0 +1,168 @@
+// Registry: the explicit mapper registry (SQLAlchemy's registry()). map_imperatively<T>(table)
+// declares how class T maps onto a table; Declarative is built on this same API.
+//
+// A class is mapped once per registry (a second time is an ArgumentError). mapper_of<T>()
+// finds the mapper and checks it is complete; an unmapped class throws UnmappedClassError.
+// A registry is filled at start-up, then read; it must outlive the sessions that use it.
+#pragma once
+
+#include <athanor/core/exc.hpp>
+#include <athanor/mapping/mapper.hpp>
+#include <athanor/mapping/record.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <unordered_map>
+
+namespace athanor {
+
+namespace detail {
+std::string demangle(const char* name);
+
+// Checks at mapping time that a member of type M can live in `col`.
+void check_member_type(const Column& col, Value::Kind member_kind, bool member_nullable,
+                       const std::string& class_name);
+}  // namespace detail
+
+class Registry;
+
+/// Returned by map_imperatively<T>(): add columns with .column(...).
+template <class T>
+class MapperBuilder {
+public:
+    MapperBuilder(Mapper& m) : m_(&m) {}  // NOLINT
+
+    /// Maps column `name` to a data member; the member's type is checked against the column's.
+    template <class M>
+    MapperBuilder& column(std::string_view name, M T::*member) {
+        static_assert(ValueConvertible<M>, "the member's type has no ValueTraits conversion");
+        using Traits = ValueTraits<M>;
+        const Column& col = m_->table().column(name);
+        detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
+        ColumnProperty p;
+        p.column = &col;
+        p.key = col.name();
+        p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
+        p.set = [member, &col](void* obj, const Value& v) {
+            if constexpr (!Traits::nullable) {
+                if (v.is_null())
+                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
+                                        "' cannot be loaded into a non-optional member");
+            }
+            static_cast<T*>(obj)->*member = Traits::from_value(v);
+        };
+        p.member = member;
+        m_->add_property(std::move(p));
+        return *this;
+    }
+
+    /// Maps column `name` through user accessors: getter(const T&) -> V, setter(T&, V).
+    template <class G, class S>
+        requires std::is_invocable_v<G, const T&>
+    MapperBuilder& column(std::string_view name, G getter, S setter) {
+        using V = std::remove_cvref_t<std::invoke_result_t<G, const T&>>;
+        static_assert(ValueConvertible<V>, "the getter's return type has no ValueTraits conversion");
+        static_assert(std::is_invocable_v<S, T&, V>, "the setter must accept (T&, value)");
+        using Traits = ValueTraits<V>;
+        const Column& col = m_->table().column(name);
+        detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
+        ColumnProperty p;
+        p.column = &col;
+        p.key = col.name();
+        p.get = [getter](const void* obj) { return Traits::to_value(getter(*static_cast<const T*>(obj))); };
+        p.set = [setter, &col](void* obj, const Value& v) {
+            if constexpr (!Traits::nullable) {
+                if (v.is_null())
+                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
+                                        "' cannot be loaded through a non-optional setter");
+            }
+            setter(*static_cast<T*>(obj), Traits::from_value(v));
+        };
+        m_->add_property(std::move(p));
+        return *this;
+    }
+
+    Mapper& mapper() const noexcept { return *m_; }
+
+private:
+    Mapper* m_;
+};
+
+class Registry {
+public:
+    Registry();
+    ~Registry();
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+
+    /// mapper(T, table): declares the mapping of T onto `table`. T must be default-constructible.
+    template <class T>
+    MapperBuilder<T> map_imperatively(const Table& table) {
+        static_assert(std::is_default_constructible_v<T>,
+                      "athanor: a mapped class must be default-constructible (the mapper's factory "
+                      "creates instances when loading rows)");
+        static_assert(!std::is_same_v<T, Record>, "map Record with map_dynamic(table)");
+        return MapperBuilder<T>(add(std::make_unique<Mapper>(
+            table, std::type_index(typeid(T)), detail::demangle(typeid(T).name()),
+            [] { return std::static_pointer_cast<void>(std::make_shared<T>()); }, false)));
+    }
+
+    /// Maps the dynamic Record onto `table` (one mapper per table).
+    Mapper& map_dynamic(const Table& table);
+
+    /// The configured mapper of T; UnmappedClassError if T is not mapped here.
+    template <class T>
+    const Mapper& mapper_of() const {
+        return checked(find(std::type_index(typeid(T))), detail::demangle(typeid(T).name()));
+    }
+    template <class T>
+    Mapper& mapper_of() {
+        return const_cast<Mapper&>(static_cast<const Registry*>(this)->mapper_of<T>());
+    }
+    /// The Record mapper of a table; UnmappedClassError if the table has none.
+    const Mapper& dynamic_mapper(std::string_view table) const;
+
+    const Mapper* find(std::type_index type) const noexcept;
+    const Mapper* find_dynamic(std::string_view table) const noexcept;
+    /// Forgets the mapping of a type (SQLAlchemy's registry.dispose() for one class).
+    void dispose(std::type_index type);
+    /// Every mapper of this registry.
+    std::vector<const Mapper*> mappers() const;
+
+    /// Every live registry (for attr()).
+    static std::vector<const Registry*> all();
+
+private:
+    Mapper& add(std::unique_ptr<Mapper> m);
+    static const Mapper& checked(const Mapper* m, const std::string& what);
+
+    mutable std::mutex mutex_;
+    std::unordered_map<std::type_index, std::unique_ptr<Mapper>> by_type_;
+    std::unordered_map<std::string, std::unique_ptr<Mapper>> dynamic_;
+};
+
+/// The process-wide registry used by sa::mapper<T>(table) and declarative bases by default.
+Registry& default_registry();
+
+/// mapper(T, table) on default_registry().
+template <class T>
+MapperBuilder<T> mapper(const Table& table) {
+    return default_registry().map_imperatively<T>(table);
+}
+
+/// The column expression for a mapped member: attr(&User::name) == "ed". Searches every
+/// registry; UnmappedClassError when the member is not mapped anywhere.
+template <class T, class M>
+ColumnElement attr(M T::*member) {
+    for (const Registry* r : Registry::all())
+        if (const Mapper* m = r->find(std::type_index(typeid(T))))
+            if (const ColumnProperty* p = m->find_member(member)) return p->column->expr();
+    throw UnmappedClassError("member of class '" + detail::demangle(typeid(T).name()) +
+                             "' is not mapped to any column");
+}
+
+}  // namespace athanor

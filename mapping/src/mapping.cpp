@@ -1,0 +1,228 @@
+#include <athanor/core/exc.hpp>
+#include <athanor/mapping/mapper.hpp>
+#include <athanor/mapping/record.hpp>
+#include <athanor/mapping/registry.hpp>
+
+#include <algorithm>
+#include <cxxabi.h>
+#include <cstdlib>
+
+namespace athanor {
+
+// ---- Mapper ---------------------------------------------------------------------------------
+
+Mapper::Mapper(const Table& table, std::type_index type, std::string class_name,
+               std::function<std::shared_ptr<void>()> factory, bool dynamic)
+    : table_(&table), type_(type), class_name_(std::move(class_name)), factory_(std::move(factory)),
+      dynamic_(dynamic) {}
+
+void Mapper::add_property(ColumnProperty p) {
+    if (find(p.key))
+        throw ArgumentError("column '" + table_->name() + "." + p.key + "' is already mapped for class '" +
+                            class_name_ + "'");
+    // Keep table order, so loads and inserts list columns the way the table does.
+    auto pos = std::find_if(props_.begin(), props_.end(), [&](const ColumnProperty& q) {
+        return q.column->position() > p.column->position();
+    });
+    props_.insert(pos, std::move(p));
+    pk_.clear();
+    for (const Column* pkc : table_->primary_key())
+        for (std::size_t i = 0; i < props_.size(); ++i)
+            if (props_[i].column == pkc) pk_.push_back(i);
+}
+
+const ColumnProperty* Mapper::find(std::string_view name) const noexcept {
+    for (const auto& p : props_)
+        if (p.key == name) return &p;
+    return nullptr;
+}
+
+int Mapper::index_of(std::string_view name) const noexcept {
+    for (std::size_t i = 0; i < props_.size(); ++i)
+        if (props_[i].key == name) return static_cast<int>(i);
+    return -1;
+}
+
+void Mapper::configure() const {
+    if (table_->primary_key().empty())
+        throw ArgumentError("Mapper for class '" + class_name_ + "' could not assemble any primary key "
+                            "columns for mapped table '" + table_->name() + "'");
+    if (pk_.size() != table_->primary_key().size()) {
+        std::string missing;
+        for (const Column* c : table_->primary_key())
+            if (!find(c->name())) missing += (missing.empty() ? "" : ", ") + c->name();
+        throw ArgumentError("Mapper for class '" + class_name_ + "' does not map primary key column(s) " +
+                            missing + " of table '" + table_->name() + "'");
+    }
+}
+
+std::vector<Value> Mapper::identity(const void* obj) const {
+    std::vector<Value> key;
+    key.reserve(pk_.size());
+    for (std::size_t i : pk_) key.push_back(props_[i].get(obj));
+    return key;
+}
+
+void Mapper::read(const void* obj, std::vector<Value>& out) const {
+    out.resize(props_.size());
+    for (std::size_t i = 0; i < props_.size(); ++i) out[i] = props_[i].get(obj);
+}
+
+void Mapper::write(void* obj, const std::vector<Value>& values) const {
+    for (std::size_t i = 0; i < props_.size() && i < values.size(); ++i) props_[i].set(obj, values[i]);
+}
+
+void Mapper::listen(MapperEvent e, Listener fn) {
+    listeners_[static_cast<std::size_t>(e)].push_back(std::move(fn));
+}
+
+void Mapper::dispatch(MapperEvent e, void* target) const {
+    for (const auto& fn : listeners_[static_cast<std::size_t>(e)]) fn(*this, target);
+}
+
+// ---- Record ---------------------------------------------------------------------------------
+
+Record::Record(const Table& table) : table_(&table), values_(table.columns().size()) {}
+
+const Table& Record::table() const {
+    if (!table_) throw InvalidRequestError("this Record has no table");
+    return *table_;
+}
+
+bool Record::has(std::string_view name) const noexcept {
+    return table_ && table_->find_column(name) != nullptr;
+}
+
+std::size_t Record::position(std::string_view name) const {
+    return table().column(name).position();  // ArgumentError names the table and column
+}
+
+const Value& Record::value(std::string_view name) const { return values_[position(name)]; }
+
+void Record::set(std::string_view name, Value v) {
+    const Column& c = table().column(name);
+    if (!c.type().accepts(v.kind()))
+        throw ArgumentError("cannot set " + std::string(kind_name(v.kind())) + " value on column '" +
+                            table_->name() + "." + c.name() + "' of type " + c.type().repr());
+    values_[c.position()] = std::move(v);
+}
+
+// ---- Registry -------------------------------------------------------------------------------
+
+namespace detail {
+std::string demangle(const char* name) {
+    int status = 0;
+    char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    std::string out = status == 0 && d ? d : name;
+    std::free(d);
+    return out;
+}
+
+void check_member_type(const Column& col, Value::Kind kind, bool member_nullable,
+                       const std::string& class_name) {
+    (void)member_nullable;
+    if (!col.type().accepts(kind) && kind != Value::Kind::null)
+        throw ArgumentError("class '" + class_name + "': column '" + col.table()->name() + "." + col.name() +
+                            "' is " + col.type().repr() + ", but the member stores " +
+                            std::string(kind_name(kind)) + " values");
+}
+}  // namespace detail
+
+namespace {
+std::mutex& registries_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::vector<const Registry*>& registries() {
+    static std::vector<const Registry*> r;
+    return r;
+}
+}  // namespace
+
+Registry::Registry() {
+    std::lock_guard lock(registries_mutex());
+    registries().push_back(this);
+}
+
+Registry::~Registry() {
+    std::lock_guard lock(registries_mutex());
+    auto& r = registries();
+    r.erase(std::remove(r.begin(), r.end(), this), r.end());
+}
+
+std::vector<const Registry*> Registry::all() {
+    std::lock_guard lock(registries_mutex());
+    return registries();
+}
+
+Mapper& Registry::add(std::unique_ptr<Mapper> m) {
+    std::lock_guard lock(mutex_);
+    if (by_type_.contains(m->type()))
+        throw ArgumentError("Class '" + m->class_name() + "' already has a primary mapper defined");
+    Mapper& ref = *m;
+    by_type_.emplace(m->type(), std::move(m));
+    return ref;
+}
+
+Mapper& Registry::map_dynamic(const Table& table) {
+    std::lock_guard lock(mutex_);
+    if (dynamic_.contains(table.name()))
+        throw ArgumentError("table '" + table.name() + "' already has a Record mapper");
+    auto m = std::make_unique<Mapper>(
+        table, std::type_index(typeid(Record)), "Record(" + table.name() + ")",
+        [t = &table] { return std::static_pointer_cast<void>(std::make_shared<Record>(*t)); }, true);
+    for (const auto& col : table.columns()) {
+        ColumnProperty p;
+        p.column = col.get();
+        p.key = col->name();
+        std::size_t pos = col->position();
+        p.get = [pos](const void* obj) { return static_cast<const Record*>(obj)->at(pos); };
+        p.set = [pos](void* obj, const Value& v) { static_cast<Record*>(obj)->at(pos) = v; };
+        m->add_property(std::move(p));
+    }
+    Mapper& ref = *m;
+    dynamic_.emplace(table.name(), std::move(m));
+    return ref;
+}
+
+const Mapper* Registry::find(std::type_index type) const noexcept {
+    std::lock_guard lock(mutex_);
+    auto it = by_type_.find(type);
+    return it == by_type_.end() ? nullptr : it->second.get();
+}
+
+const Mapper* Registry::find_dynamic(std::string_view table) const noexcept {
+    std::lock_guard lock(mutex_);
+    auto it = dynamic_.find(std::string(table));
+    return it == dynamic_.end() ? nullptr : it->second.get();
+}
+
+const Mapper& Registry::dynamic_mapper(std::string_view table) const {
+    return checked(find_dynamic(table), "Record(" + std::string(table) + ")");
+}
+
+void Registry::dispose(std::type_index type) {
+    std::lock_guard lock(mutex_);
+    by_type_.erase(type);
+}
+
+std::vector<const Mapper*> Registry::mappers() const {
+    std::lock_guard lock(mutex_);
+    std::vector<const Mapper*> out;
+    for (const auto& [k, m] : by_type_) out.push_back(m.get());
+    for (const auto& [k, m] : dynamic_) out.push_back(m.get());
+    return out;
+}
+
+const Mapper& Registry::checked(const Mapper* m, const std::string& what) {
+    if (!m) throw UnmappedClassError("Class '" + what + "' is not mapped");
+    m->configure();
+    return *m;
+}
+
+Registry& default_registry() {
+    static Registry r;
+    return r;
+}
+
+}  // namespace athanor
