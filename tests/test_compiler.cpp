@@ -19,6 +19,18 @@ TEST_F(Compiler, ApiSelectWithWhereOrderLimit) {
     EXPECT_EQ(c->keys, (std::vector<std::string>{"id", "name"}));
 }
 
+TEST_F(Compiler, LimitAloneStillBindsOffsetOnSqlite) {
+    auto stmt = sa::select(users.c["id"]).limit(5);
+    EXPECT_EQ(sql(stmt), "SELECT users.id \nFROM users\n LIMIT ? OFFSET ?");
+    auto c = stmt.compile(sa::sqlite_dialect());
+    EXPECT_EQ(c->binds[0].value, sa::Value(5));
+    EXPECT_EQ(c->binds[1].value, sa::Value(0));
+    auto off = sa::select(users.c["id"]).offset(3).compile(sa::sqlite_dialect());
+    EXPECT_EQ(off->sql, "SELECT users.id \nFROM users\n LIMIT ? OFFSET ?");
+    EXPECT_EQ(off->binds[0].value, sa::Value(-1));
+    EXPECT_EQ(sa::select(users.c["id"]).limit(5).to_string(), "SELECT users.id \nFROM users\n LIMIT ?");
+}
+
 TEST_F(Compiler, QuotesKeywordsAndOddNames) {
     sa::MetaData m;
     sa::Table& o = m.table("order", sa::Column("select", sa::Integer(), sa::primary_key()),

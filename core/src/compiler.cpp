@@ -338,9 +338,16 @@ public:
 
     std::string limit_offset(const std::optional<std::int64_t>& limit,
                              const std::optional<std::int64_t>& offset) {
-        std::string l = limit ? bind_literal(Value(*limit)) : std::string();
-        std::string o = offset ? bind_literal(Value(*offset)) : std::string();
-        return d_.limit_clause(l, o);
+        if (!limit && !offset) return "";
+        std::string s;
+        if (d_.limit_offset_together()) {
+            s = "\n LIMIT " + bind_literal(Value(limit ? *limit : -1));
+            s += " OFFSET " + bind_literal(Value(offset ? *offset : 0));
+            return s;
+        }
+        if (limit) s += "\n LIMIT " + bind_literal(Value(*limit));
+        if (offset) s += (limit ? " OFFSET " : "\n OFFSET ") + bind_literal(Value(*offset));
+        return s;
     }
 
     std::string compound(const CompoundData& c) {

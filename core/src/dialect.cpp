@@ -61,13 +61,6 @@ std::string Dialect::quote(std::string_view ident) const {
     return requires_quotes(ident) ? quote_identifier(ident) : std::string(ident);
 }
 
-std::string Dialect::limit_clause(const std::string& limit, const std::string& offset) const {
-    if (limit.empty() && offset.empty()) return "";
-    std::string s = "\n LIMIT " + (limit.empty() ? std::string("-1") : limit);
-    if (!offset.empty()) s += " OFFSET " + offset;
-    return s;
-}
-
 std::string Dialect::type_ddl(const TypeEngine& t) const {
     switch (t.kind()) {
         case TypeKind::Integer: return "INTEGER";

@@ -231,6 +231,7 @@ ColumnElement Select::exists() const {
 }
 
 const std::vector<ColumnElement>& Select::selected_columns() const { return data_->columns; }
+const std::vector<ColumnElement>& Select::where_criteria() const { return data_->where; }
 
 ExistsBuilder ExistsBuilder::where(const ColumnElement& criterion) const {
     ExistsBuilder b = *this;

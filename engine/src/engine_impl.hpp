@@ -131,6 +131,8 @@ struct ResultImpl {
     std::vector<Value> inserted_pk;
 };
 
+/// Reads the current row of `stmt` into `out` (resized; strings reuse their buffers).
+void read_row(sqlite3_stmt* stmt, int columns, std::vector<Value>& out);
 /// Binds values to a statement; `transient` makes SQLite copy text and blobs (needed when the
 /// statement will keep stepping after the caller's values are gone).
 void bind_all(PreparedStatement& ps, const std::vector<const Value*>& values, bool transient);

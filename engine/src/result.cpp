@@ -42,10 +42,7 @@ void ResultImpl::release() noexcept {
     has_row = false;
 }
 
-bool ResultImpl::next(std::vector<Value>& out) {
-    if (!has_row || !stmt) return false;
-    sqlite3_stmt* s = stmt->stmt;
-    int n = stmt->column_count;
+void read_row(sqlite3_stmt* s, int n, std::vector<Value>& out) {
     out.resize(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
         Value& v = out[static_cast<std::size_t>(i)];
@@ -67,6 +64,11 @@ bool ResultImpl::next(std::vector<Value>& out) {
             default: v = Value();
         }
     }
+}
+
+bool ResultImpl::next(std::vector<Value>& out) {
+    if (!has_row || !stmt) return false;
+    read_row(stmt->stmt, stmt->column_count, out);
     if (conn && conn->engine->echo_level >= 2) {
         if (!logged_cols) {
             std::vector<Value> names(keys->begin(), keys->end());
@@ -75,7 +77,7 @@ bool ResultImpl::next(std::vector<Value>& out) {
         }
         conn->engine->log_debug("Row " + repr_params(out));
     }
-    int rc = sqlite3_step(s);
+    int rc = sqlite3_step(stmt->stmt);
     if (rc == SQLITE_ROW) return true;
     std::string sql = stmt->sql;
     release();

@@ -6,3 +6,4 @@
 #include <athanor/core.hpp>
 #include <athanor/engine.hpp>
 #include <athanor/mapping.hpp>
+#include <athanor/session.hpp>

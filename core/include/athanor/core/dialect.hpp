@@ -65,8 +65,9 @@ public:
     virtual bool supports_returning() const noexcept { return false; }
     virtual bool supports_multivalues_insert() const noexcept { return true; }
     virtual bool supports_ilike() const noexcept { return false; }
-    /// LIMIT/OFFSET clause with the given placeholders ("" for absent ones).
-    virtual std::string limit_clause(const std::string& limit, const std::string& offset) const;
+    /// Whether LIMIT and OFFSET always come together (SQLite: a missing LIMIT is -1, a missing
+    /// OFFSET is 0, both bound as parameters, as SQLAlchemy renders them).
+    virtual bool limit_offset_together() const noexcept { return false; }
     /// Text rendered for true_()/false_() where there is no boolean literal.
     virtual std::string true_literal() const { return "1"; }
     virtual std::string false_literal() const { return "0"; }

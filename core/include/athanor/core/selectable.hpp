@@ -121,6 +121,8 @@ public:
 
     /// The expressions of the SELECT list.
     const std::vector<ColumnElement>& selected_columns() const;
+    /// The WHERE criteria given so far (ANDed together).
+    const std::vector<ColumnElement>& where_criteria() const;
     const detail::SelectData& data() const noexcept { return *data_; }
     /// Internal: wraps built statement data.
     explicit Select(std::shared_ptr<detail::SelectData> d);

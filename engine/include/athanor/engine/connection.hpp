@@ -52,6 +52,41 @@ private:
     std::uint64_t generation_ = 0;
 };
 
+/// A compiled statement checked out on a connection, executed many times with positional
+/// values: the ORM's hot path (no compiling, no name lookups, no per-row allocation). Echo logs
+/// each execution like Connection::execute. Releases the prepared statement on destruction.
+class Cursor {
+public:
+    Cursor() = default;
+    Cursor(std::shared_ptr<detail::ConnectionImpl> conn, std::shared_ptr<const Compiled> compiled,
+           bool cache_hit);
+    Cursor(Cursor&& o) noexcept;
+    Cursor& operator=(Cursor&& o) noexcept;
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    ~Cursor();
+
+    /// Binds `values` (one per placeholder) and runs the statement; rows, if any, are then read
+    /// with fetch_into. Throws the DBAPIError subclass of a failure.
+    void execute(const std::vector<const Value*>& values);
+    bool fetch_into(std::vector<Value>& out);
+    /// Rows changed by the last execution.
+    std::int64_t rowcount() const noexcept { return rowcount_; }
+    std::int64_t lastrowid() const noexcept { return lastrowid_; }
+    const Compiled& compiled() const noexcept { return *compiled_; }
+
+private:
+    void release() noexcept;
+    std::shared_ptr<detail::ConnectionImpl> conn_;
+    std::shared_ptr<const Compiled> compiled_;
+    void* stmt_ = nullptr;   // detail::PreparedStatement
+    void* owned_ = nullptr;  // detail::PreparedStatement owned when the cached one was busy
+    bool hit_ = false;
+    bool has_row_ = false;
+    std::int64_t rowcount_ = 0;
+    std::int64_t lastrowid_ = 0;
+};
+
 class Connection : public Connectable {
 public:
     Connection() = default;
@@ -66,6 +101,11 @@ public:
     Result execute(const Executable& stmt, const Params& params = {});
     /// executemany: one prepared statement, run once per parameter set.
     Result execute(const Executable& stmt, const std::vector<Params>& params);
+
+    /// A Cursor for a compiled statement (see Cursor).
+    Cursor cursor(std::shared_ptr<const Compiled> compiled, bool cache_hit = false);
+    /// Compiles (memoized) and returns a Cursor.
+    Cursor cursor(const Executable& stmt, const Params* params = nullptr);
 
     Transaction begin();
     Transaction begin_nested();

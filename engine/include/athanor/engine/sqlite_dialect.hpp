@@ -11,6 +11,7 @@ public:
     SQLiteDialect();
     std::string_view name() const noexcept override { return "sqlite"; }
     bool supports_returning() const noexcept override { return returning_; }
+    bool limit_offset_together() const noexcept override { return true; }
     bool has_table(SchemaConnection& conn, std::string_view table) const override;
     std::vector<std::string> get_table_names(SchemaConnection& conn) const override;
     ReflectedTable reflect_table(SchemaConnection& conn, std::string_view table) const override;

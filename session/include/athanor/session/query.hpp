@@ -1,0 +1,113 @@
+// Query<T>: SQLAlchemy's session.query(User). Immutable builder; every terminal call
+// autoflushes first (unless autoflush is off or a no_autoflush guard is alive) and returns
+// objects through the identity map: a row whose object is already in the session gives that
+// object, unchanged unless it was expired.
+#pragma once
+
+#include <athanor/core/selectable.hpp>
+#include <athanor/session/session.hpp>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace athanor {
+
+enum class SynchronizeSession { false_, fetch };
+
+namespace detail {
+// Non-template cores of Query, in session_query.cpp.
+/// Runs `stmt` and returns its objects through the identity map (autoflushing first if asked).
+std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const Select& stmt,
+                                             bool autoflush = true);
+std::int64_t query_count(Session& s, const Select& stmt);
+bool query_exists(Session& s, const Select& stmt);
+std::int64_t query_delete(Session& s, const Mapper& m, const Select& stmt, SynchronizeSession sync);
+std::int64_t query_update(Session& s, const Mapper& m, const Select& stmt, const ValuesMap& values,
+                          SynchronizeSession sync);
+Select query_select(const Mapper& m);
+ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
+}  // namespace detail
+
+template <class T>
+class Query {
+public:
+    Query(Session& s, const Mapper& m) : s_(&s), m_(&m), stmt_(detail::query_select(m)) {}
+
+    Query filter(const ColumnElement& criterion) const { return with(stmt_.where(criterion)); }
+    /// Equality on mapped column names: filter_by({{"name", "ed"}}).
+    Query filter_by(const Params& criteria) const {
+        return with(stmt_.where(detail::filter_by_clause(*m_, criteria)));
+    }
+    template <class... C>
+    Query order_by(const ColumnElement& first, const C&... rest) const {
+        return with(stmt_.order_by(first, rest...));
+    }
+    Query limit(std::int64_t n) const { return with(stmt_.limit(n)); }
+    Query offset(std::int64_t n) const { return with(stmt_.offset(n)); }
+    Query distinct() const { return with(stmt_.distinct()); }
+
+    std::vector<std::shared_ptr<T>> all() const {
+        auto raw = detail::query_all(*s_, *m_, stmt_);
+        std::vector<std::shared_ptr<T>> out;
+        out.reserve(raw.size());
+        for (auto& r : raw) out.push_back(std::static_pointer_cast<T>(std::move(r)));
+        return out;
+    }
+    /// The first object (LIMIT 1), or null.
+    std::shared_ptr<T> first() const {
+        auto r = detail::query_all(*s_, *m_, stmt_.limit(1));
+        return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
+    }
+    /// Exactly one: NoResultFound / MultipleResultsFound otherwise.
+    std::shared_ptr<T> one() const {
+        auto r = one_or_none();
+        if (!r) throw NoResultFound("No row was found when one was required");
+        return r;
+    }
+    std::shared_ptr<T> one_or_none() const {
+        auto r = detail::query_all(*s_, *m_, stmt_.limit(2));
+        if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
+        return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
+    }
+    /// SELECT count(*) FROM (the query).
+    std::int64_t count() const { return detail::query_count(*s_, stmt_); }
+    /// SELECT EXISTS (the query).
+    bool exists() const { return detail::query_exists(*s_, stmt_); }
+    /// Bulk DELETE of the matching rows; with fetch, matching objects in the session become
+    /// deleted (their keys come back through RETURNING). Returns the rows deleted.
+    std::int64_t delete_(SynchronizeSession sync = SynchronizeSession::fetch) const {
+        return detail::query_delete(*s_, *m_, stmt_, sync);
+    }
+    /// Bulk UPDATE of the matching rows; with fetch, matching objects in the session are
+    /// reloaded. Returns the rows updated.
+    std::int64_t update(const ValuesMap& values, SynchronizeSession sync = SynchronizeSession::fetch) const {
+        return detail::query_update(*s_, *m_, stmt_, values, sync);
+    }
+
+    const Select& statement() const noexcept { return stmt_; }
+
+private:
+    Query with(Select s) const {
+        Query q = *this;
+        q.stmt_ = std::move(s);
+        return q;
+    }
+    Session* s_;
+    const Mapper* m_;
+    Select stmt_;
+};
+
+template <class T>
+Query<T> Session::query() {
+    static_assert(!std::is_same_v<T, Record>, "query Records with session.query<sa::Record>(table)");
+    return Query<T>(*this, mapper_of<T>());
+}
+
+template <class T>
+    requires std::is_same_v<T, Record>
+Query<T> Session::query(const Table& table) {
+    return Query<T>(*this, dynamic_mapper(table));
+}
+
+}  // namespace athanor

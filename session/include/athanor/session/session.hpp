@@ -1,0 +1,274 @@
+// Session: the ORM's unit of work and identity map, after SQLAlchemy's Session.
+//
+// Objects are std::shared_ptr<T> of mapped classes (or sa::Record). The session holds strong
+// references to every object it tracks, so unflushed work is never lost when a caller drops a
+// handle; expunge(), expunge_all() and close() let go of them.
+//
+// C++ has no attribute interception, so two rules replace SQLAlchemy's lazy reloads:
+// - Dirty tracking compares each persistent object's current column values with the snapshot
+//   taken when it was loaded or last flushed (dirty(), is_modified(), flush()).
+// - An expired object (expire(), expire_all(), commit() with expire_on_commit) keeps its member
+//   values until the next time the database is read for it: a query whose rows include it, a
+//   refresh(), or merge(). Those overwrite it with the row. get() on an expired object returns
+//   it without SQL, as an identity-map hit. Objects that are not expired are never overwritten
+//   by a query, so unflushed changes survive autoflush-free reads.
+//
+// Integer autoincrement primary keys: a value of 0 (or NULL) means "not assigned yet"; flush
+// lets the database generate the key and writes it back into the object.
+//
+// Errors: a flush that fails rolls back the transaction and leaves the session in the failed
+// state: every operation raises PendingRollbackError until rollback(), which expunges the new
+// objects and restores the persistent ones to their last committed values.
+//
+// A Session belongs to one thread.
+#pragma once
+
+#include <athanor/core/exc.hpp>
+#include <athanor/engine/engine.hpp>
+#include <athanor/mapping/registry.hpp>
+
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <typeindex>
+#include <vector>
+
+namespace athanor {
+
+template <class T>
+class Query;
+
+namespace detail {
+struct SessionImpl;
+}
+
+enum class ObjectState { transient, pending, persistent, deleted, detached };
+
+/// Options of a Session (SQLAlchemy's Session(autoflush=..., expire_on_commit=...)).
+struct SessionOptions {
+    bool autoflush = true;
+    bool expire_on_commit = true;
+};
+
+/// A set of tracked objects (session.dirty(), new_objects(), deleted()).
+class IdentitySet {
+public:
+    template <class T>
+    bool contains(const std::shared_ptr<T>& obj) const {
+        for (const auto& o : items_)
+            if (o.get() == static_cast<const void*>(obj.get())) return true;
+        return false;
+    }
+    std::size_t size() const noexcept { return items_.size(); }
+    bool empty() const noexcept { return items_.empty(); }
+    auto begin() const { return items_.begin(); }
+    auto end() const { return items_.end(); }
+    void add(std::shared_ptr<void> o) { items_.push_back(std::move(o)); }
+
+private:
+    std::vector<std::shared_ptr<void>> items_;
+};
+
+/// A SAVEPOINT of the session (begin_nested()). RAII: rolls back unless committed.
+class SessionTransaction {
+public:
+    SessionTransaction() = default;
+    SessionTransaction(detail::SessionImpl* s, std::size_t depth) : s_(s), depth_(depth) {}
+    SessionTransaction(SessionTransaction&& o) noexcept : s_(o.s_), depth_(o.depth_) { o.s_ = nullptr; }
+    SessionTransaction& operator=(SessionTransaction&&) = delete;
+    ~SessionTransaction();
+    /// Flushes and RELEASEs the savepoint.
+    void commit();
+    /// ROLLBACK TO the savepoint; objects changed since are restored, objects added since are
+    /// expunged.
+    void rollback();
+    bool is_active() const noexcept;
+
+private:
+    detail::SessionImpl* s_ = nullptr;
+    std::size_t depth_ = 0;
+};
+
+/// While alive, queries do not autoflush (SQLAlchemy's session.no_autoflush).
+class NoAutoflush {
+public:
+    explicit NoAutoflush(detail::SessionImpl* s);
+    NoAutoflush(NoAutoflush&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+    NoAutoflush& operator=(NoAutoflush&&) = delete;
+    ~NoAutoflush();
+
+private:
+    detail::SessionImpl* s_;
+};
+
+class Session {
+public:
+    explicit Session(std::shared_ptr<Engine> bind, SessionOptions options = {});
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    /// close(): rolls back what was not committed.
+    ~Session();
+
+    // ---- adding and removing
+    template <class T>
+    void add(const std::shared_ptr<T>& obj) {
+        add_impl(mapper_for(obj), std::static_pointer_cast<void>(std::const_pointer_cast<std::remove_const_t<T>>(obj)));
+    }
+    template <class T>
+    void add_all(std::initializer_list<std::shared_ptr<T>> objs) {
+        for (const auto& o : objs) add(o);
+    }
+    template <class T>
+    void add_all(const std::vector<std::shared_ptr<T>>& objs) {
+        for (const auto& o : objs) add(o);
+    }
+    /// Marks a persistent object for DELETE at the next flush (a pending one is just expunged).
+    template <class T>
+    void delete_(const std::shared_ptr<T>& obj) {
+        delete_impl(mapper_for(obj), obj.get());
+    }
+    template <class T>
+    void expunge(const std::shared_ptr<T>& obj) {
+        expunge_impl(obj.get());
+    }
+    void expunge_all();
+    /// Rolls back and expunges everything; the session can be used again.
+    void close();
+
+    // ---- reading
+    /// The object with this primary key: from the identity map without SQL, else loaded; null
+    /// when there is no such row. A composite key takes its values in primary key order.
+    template <class T>
+    std::shared_ptr<T> get(const Value& pk) {
+        return std::static_pointer_cast<T>(get_impl(mapper_of<T>(), std::span<const Value>(&pk, 1)));
+    }
+    template <class T>
+    std::shared_ptr<T> get(const std::vector<Value>& pk) {
+        return std::static_pointer_cast<T>(get_impl(mapper_of<T>(), pk));
+    }
+    template <class T>
+    Query<T> query();
+    /// Queries of dynamic Records name their table.
+    template <class T>
+        requires std::is_same_v<T, Record>
+    Query<T> query(const Table& table);
+
+    /// Copies the state of `obj` onto the persistent instance with the same primary key (found
+    /// in the identity map or loaded; a new pending one if there is none) and returns it.
+    template <class T>
+    std::shared_ptr<T> merge(const std::shared_ptr<T>& obj) {
+        return std::static_pointer_cast<T>(merge_impl(mapper_for(obj), obj.get()));
+    }
+    /// Reloads the object from the database now (ObjectDeletedError if its row is gone).
+    template <class T>
+    void refresh(const std::shared_ptr<T>& obj) {
+        refresh_impl(mapper_for(obj), obj.get());
+    }
+    template <class T>
+    void expire(const std::shared_ptr<T>& obj) {
+        expire_impl(obj.get());
+    }
+    void expire_all();
+
+    // ---- state
+    template <class T>
+    ObjectState state_of(const std::shared_ptr<T>& obj) const {
+        return state_impl(obj.get());
+    }
+    template <class T>
+    bool is_modified(const std::shared_ptr<T>& obj) const {
+        return modified_impl(obj.get());
+    }
+    /// Persistent objects whose column values differ from their snapshot.
+    IdentitySet dirty() const;
+    /// Pending objects (SQLAlchemy's session.new).
+    IdentitySet new_objects() const;
+    /// Objects marked for deletion, not yet flushed.
+    IdentitySet deleted() const;
+    bool contains(const void* obj) const noexcept;
+
+    // ---- unit of work and transactions
+    void flush();
+    void commit();
+    void rollback();
+    SessionTransaction begin_nested();
+    NoAutoflush no_autoflush();
+    bool in_transaction() const noexcept;
+    /// The session's connection (begins the session's transaction on first use).
+    Connection& connection();
+    const std::shared_ptr<Engine>& bind() const noexcept;
+
+    // ---- bulk operations (no identity map, no events)
+    template <class T>
+    void bulk_insert_mappings(const std::vector<Params>& rows, bool return_defaults = false) {
+        bulk_insert_impl(mapper_of<T>(), rows, return_defaults);
+    }
+    template <class T>
+    void bulk_update_mappings(const std::vector<Params>& rows) {
+        bulk_update_impl(mapper_of<T>(), rows);
+    }
+    template <class T>
+    void bulk_save_objects(const std::vector<std::shared_ptr<T>>& objects) {
+        std::vector<void*> raw;
+        raw.reserve(objects.size());
+        for (const auto& o : objects) raw.push_back(o.get());
+        bulk_save_impl(objects.empty() ? nullptr : &mapper_for(objects.front()), raw);
+    }
+
+    /// The mapper of T (searched in every Registry); UnmappedClassError if none.
+    template <class T>
+    const Mapper& mapper_of() const {
+        return mapper_by_type(std::type_index(typeid(T)));
+    }
+    detail::SessionImpl& impl() const noexcept { return *impl_; }
+
+private:
+    template <class T>
+    const Mapper& mapper_for(const std::shared_ptr<T>& obj) const {
+        if (!obj) throw ArgumentError("a null object was passed to the Session");
+        if constexpr (std::is_same_v<std::remove_const_t<T>, Record>) return dynamic_mapper(obj->table());
+        else return mapper_of<std::remove_const_t<T>>();
+    }
+    const Mapper& mapper_by_type(std::type_index t) const;
+    const Mapper& dynamic_mapper(const Table& t) const;
+
+    void add_impl(const Mapper& m, std::shared_ptr<void> obj);
+    void delete_impl(const Mapper& m, const void* obj);
+    void expunge_impl(const void* obj);
+    std::shared_ptr<void> get_impl(const Mapper& m, std::span<const Value> pk);
+    std::shared_ptr<void> merge_impl(const Mapper& m, const void* obj);
+    void refresh_impl(const Mapper& m, const void* obj);
+    void expire_impl(const void* obj);
+    ObjectState state_impl(const void* obj) const;
+    bool modified_impl(const void* obj) const;
+    void bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows, bool return_defaults);
+    void bulk_update_impl(const Mapper& m, const std::vector<Params>& rows);
+    void bulk_save_impl(const Mapper* m, const std::vector<void*>& objects);
+
+    std::unique_ptr<detail::SessionImpl> impl_;
+};
+
+/// sessionmaker(): a Session factory, configurable before the engine exists.
+class sessionmaker {
+public:
+    struct Config {
+        std::shared_ptr<Engine> bind{};
+        std::optional<bool> autoflush{};
+        std::optional<bool> expire_on_commit{};
+    };
+    sessionmaker() = default;
+    explicit sessionmaker(Config c) { configure(std::move(c)); }
+    /// Sets the given keys (SQLAlchemy's Session.configure(bind=engine)).
+    void configure(Config c);
+    /// A new Session; InvalidRequestError when no bind was configured.
+    Session operator()() const;
+
+private:
+    std::shared_ptr<Engine> bind_;
+    SessionOptions options_;
+};
+
+}  // namespace athanor

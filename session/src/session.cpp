@@ -1,0 +1,521 @@
+// Session bookkeeping: tracking objects, the identity map, get/merge/refresh/expire, state
+// queries, commit and rollback. The unit of work is in session_flush.cpp.
+#include "session_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+#include <cstdio>
+
+namespace athanor {
+
+namespace detail {
+
+std::span<const Value> InstanceState::key_span(std::vector<Value>& scratch) const {
+    const auto& pk = mapper->primary_key();
+    scratch.clear();
+    for (std::size_t i : pk) scratch.push_back((*snapshot)[i]);
+    return scratch;
+}
+
+std::size_t hash_key(std::span<const Value> key) noexcept {
+    std::size_t h = 1469598103934665603ull;
+    for (const Value& v : key) {
+        std::size_t x = 0;
+        switch (v.kind()) {
+            case Value::Kind::null: x = 0x9e3779b9; break;
+            case Value::Kind::integer: x = std::hash<std::int64_t>{}(*v.if_int()); break;
+            case Value::Kind::real: x = std::hash<double>{}(*v.if_double()); break;
+            case Value::Kind::text: x = std::hash<std::string>{}(*v.if_text()); break;
+            case Value::Kind::blob: x = v.as_blob().size(); break;
+        }
+        h = (h ^ x) * 1099511628211ull;
+    }
+    return h;
+}
+
+std::size_t IdentityMap::Hash::operator()(const InstanceState* s) const noexcept {
+    const auto& pk = s->mapper->primary_key();
+    if (pk.size() == 1) return hash_key(std::span<const Value>(&(*s->snapshot)[pk[0]], 1));
+    std::vector<Value> k;
+    return hash_key(s->key_span(k));
+}
+
+bool IdentityMap::Eq::operator()(std::span<const Value> k, const InstanceState* s) const noexcept {
+    const auto& pk = s->mapper->primary_key();
+    if (k.size() != pk.size()) return false;
+    for (std::size_t i = 0; i < pk.size(); ++i)
+        if (!(k[i] == (*s->snapshot)[pk[i]])) return false;
+    return true;
+}
+
+InstanceState* IdentityMap::find(std::span<const Value> key) const {
+    auto it = set.find(key);
+    return it == set.end() ? nullptr : *it;
+}
+
+std::string describe(const Mapper& m, const void* obj) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%p", obj);
+    return "<" + m.class_name() + " at " + buf + ">";
+}
+
+std::string describe_key(std::span<const Value> key) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < key.size(); ++i) s += (i ? ", " : "") + key[i].repr();
+    return s + (key.size() == 1 ? ",)" : ")");
+}
+
+void SessionImpl::check_usable() const {
+    if (failed)
+        throw PendingRollbackError(
+            "This Session's transaction has been rolled back due to a previous exception during "
+            "flush. To begin a new transaction with this Session, first issue Session.rollback(). "
+            "Original exception was: " + failure);
+}
+
+Connection& SessionImpl::connection() {
+    check_usable();
+    if (!conn) conn.emplace(engine->connect());
+    return *conn;
+}
+
+void SessionImpl::autoflush() {
+    if (options.autoflush && no_autoflush == 0 && !flushing) flush();
+}
+
+InstanceState* SessionImpl::find(const void* obj) const {
+    auto it = states.find(obj);
+    return it == states.end() ? nullptr : it->second.get();
+}
+
+InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
+    auto s = std::make_unique<InstanceState>();
+    s->obj = std::move(obj);
+    s->mapper = &m;
+    s->state = st;
+    s->add_seq = ++add_counter;
+    InstanceState& ref = *s;
+    detached.erase(ref.obj.get());
+    states.emplace(ref.obj.get(), std::move(s));
+    return ref;
+}
+
+void SessionImpl::identity_insert(InstanceState* st) {
+    identity[st->mapper].set.insert(st);
+    st->in_identity_map = true;
+}
+
+void SessionImpl::identity_erase(InstanceState* st) {
+    if (!st->in_identity_map) return;
+    identity[st->mapper].set.erase(st);
+    st->in_identity_map = false;
+}
+
+void SessionImpl::untrack(InstanceState* st, bool to_detached) {
+    identity_erase(st);
+    for (auto& f : frames) f.entries.erase(st);
+    if (to_detached) detached[st->obj.get()] = st->obj;
+    states.erase(st->obj.get());
+}
+
+bool SessionImpl::has_changes(const InstanceState& st) const {
+    if (st.state != ObjectState::persistent || !st.snapshot) return false;
+    const auto& props = st.mapper->columns();
+    const Values& snap = *st.snapshot;
+    for (std::size_t i = 0; i < props.size(); ++i)
+        if (!(props[i].get(st.obj.get()) == snap[i])) return true;
+    return false;
+}
+
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) {
+    const auto& pk = m.primary_key();
+    std::vector<Value> keybuf;
+    std::span<const Value> key;
+    if (pk.size() == 1) {
+        key = std::span<const Value>(&row[pk[0]], 1);
+    } else {
+        for (std::size_t i : pk) keybuf.push_back(row[i]);
+        key = keybuf;
+    }
+    auto it = identity.find(&m);
+    if (it != identity.end()) {
+        if (InstanceState* st = it->second.find(key)) {
+            if (st->expired) {
+                m.write(st->obj.get(), row);
+                auto snap = std::make_shared<const Values>(row);
+                st->snapshot = snap;
+                if (!st->new_in_tx) st->committed = snap;
+                st->expired = false;
+            }
+            return st->obj;
+        }
+    }
+    auto obj = m.create();
+    m.write(obj.get(), row);
+    InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
+    st.snapshot = std::make_shared<const Values>(row);
+    st.committed = st.snapshot;
+    identity_insert(&st);
+    return st.obj;
+}
+
+void SessionImpl::commit() {
+    check_usable();
+    flush();
+    // Release open savepoints innermost first, then COMMIT.
+    while (!frames.empty()) {
+        if (frames.back().tx.is_active()) frames.back().tx.commit();
+        frames.pop_back();
+    }
+    if (conn) conn->commit();
+    std::vector<InstanceState*> gone;
+    for (auto& [p, st] : states) {
+        if (st->state == ObjectState::deleted) {
+            gone.push_back(st.get());
+            continue;
+        }
+        st->committed = st->snapshot;
+        st->new_in_tx = false;
+        if (options.expire_on_commit) st->expired = true;
+    }
+    for (InstanceState* st : gone) untrack(st, true);
+}
+
+void SessionImpl::rollback() {
+    if (conn) {
+        try {
+            conn->rollback();
+        } catch (const Error&) {
+            // The connection may already have rolled back (failed flush); state is restored below.
+        }
+    }
+    frames.clear();  // their savepoints ended with the transaction
+    failed = false;
+    failure.clear();
+    std::vector<InstanceState*> expunge;
+    for (auto& [p, stp] : states) {
+        InstanceState* st = stp.get();
+        if (st->state == ObjectState::pending || st->new_in_tx) {
+            expunge.push_back(st);
+            continue;
+        }
+        // Persistent or deleted before this transaction: back to the committed values.
+        identity_erase(st);
+        if (st->committed) st->mapper->write(st->obj.get(), *st->committed);
+        st->snapshot = st->committed;
+        st->state = ObjectState::persistent;
+        st->marked_deleted = false;
+        st->expired = false;
+    }
+    for (InstanceState* st : expunge) untrack(st, false);
+    for (auto& [p, stp] : states) identity_insert(stp.get());
+}
+
+void SessionImpl::expunge_all() {
+    for (auto& [p, st] : states)
+        if (st->state != ObjectState::pending) detached[p] = st->obj;
+    states.clear();
+    identity.clear();
+    for (auto& f : frames) f.entries.clear();
+}
+
+}  // namespace detail
+
+using detail::InstanceState;
+using detail::SessionImpl;
+
+// ---- Session --------------------------------------------------------------------------------
+
+Session::Session(std::shared_ptr<Engine> bind, SessionOptions options)
+    : impl_(std::make_unique<SessionImpl>(std::move(bind), options)) {
+    if (!impl_->engine) throw ArgumentError("Session needs an Engine (bind)");
+}
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&& o) noexcept {
+    if (this != &o) {
+        try {
+            close();
+        } catch (...) {
+        }
+        impl_ = std::move(o.impl_);
+    }
+    return *this;
+}
+Session::~Session() {
+    if (!impl_) return;
+    try {
+        close();
+    } catch (...) {
+        // A destructor must not throw; the connection rolls back when it closes.
+    }
+}
+
+const Mapper& Session::mapper_by_type(std::type_index t) const {
+    for (const auto& [type, m] : impl_->mapper_cache)
+        if (type == t) return *m;
+    for (const Registry* r : Registry::all())
+        if (const Mapper* m = r->find(t)) {
+            m->configure();
+            impl_->mapper_cache.emplace_back(t, m);
+            return *m;
+        }
+    throw UnmappedClassError("Class '" + detail::demangle(t.name()) + "' is not mapped");
+}
+
+const Mapper& Session::dynamic_mapper(const Table& t) const {
+    for (const Registry* r : Registry::all())
+        if (const Mapper* m = r->find_dynamic(t.name()); m && &m->table() == &t) return *m;
+    throw UnmappedClassError("no Record mapper for table '" + t.name() + "' (use registry.map_dynamic(table))");
+}
+
+void Session::add_impl(const Mapper& m, std::shared_ptr<void> obj) {
+    impl_->check_usable();
+    if (InstanceState* st = impl_->find(obj.get())) {
+        if (st->marked_deleted) st->marked_deleted = false;  // add() after delete_() undoes it
+        return;
+    }
+    impl_->track(m, std::move(obj), ObjectState::pending);
+}
+
+void Session::delete_impl(const Mapper& m, const void* obj) {
+    impl_->check_usable();
+    InstanceState* st = impl_->find(obj);
+    if (!st)
+        throw InvalidRequestError("Instance " + detail::describe(m, obj) + " is not persisted");
+    if (st->state == ObjectState::pending) {
+        impl_->untrack(st, false);
+        return;
+    }
+    if (st->state == ObjectState::persistent) st->marked_deleted = true;
+}
+
+void Session::expunge_impl(const void* obj) {
+    InstanceState* st = impl_->find(obj);
+    if (!st) throw InvalidRequestError("Instance is not present in this Session");
+    impl_->untrack(st, st->state != ObjectState::pending);
+}
+
+void Session::expunge_all() { impl_->expunge_all(); }
+
+void Session::close() {
+    if (!impl_) return;
+    if (impl_->conn) {
+        impl_->conn->close();  // rolls back; the savepoints end with it
+        impl_->frames.clear();
+        impl_->conn.reset();
+    }
+    impl_->failed = false;
+    impl_->expunge_all();
+}
+
+std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> pk) {
+    impl_->check_usable();
+    if (pk.size() != m.primary_key().size())
+        throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
+                                  "of " + m.class_name() + " has " + std::to_string(m.primary_key().size()) +
+                                  " column(s), got " + std::to_string(pk.size()));
+    auto it = impl_->identity.find(&m);
+    if (it != impl_->identity.end())
+        if (InstanceState* st = it->second.find(pk))
+            return st->state == ObjectState::deleted || st->marked_deleted ? nullptr : st->obj;
+    impl_->autoflush();
+    Select stmt = detail::query_select(m);
+    ColumnElement crit;
+    std::vector<ColumnElement> parts;
+    for (std::size_t i = 0; i < pk.size(); ++i)
+        parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == pk[i]);
+    auto rows = detail::query_all(*this, m, stmt.where(and_(parts)));
+    return rows.empty() ? nullptr : rows.front();
+}
+
+std::shared_ptr<void> Session::merge_impl(const Mapper& m, const void* obj) {
+    impl_->check_usable();
+    if (InstanceState* st = impl_->find(obj)) return st->obj;  // already ours
+    std::vector<Value> key = m.identity(obj);
+    bool has_key = true;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        const Column* c = m.columns()[m.primary_key()[i]].column;
+        if (key[i].is_null() || (c->autoincrement() && key[i] == Value(0))) has_key = false;
+    }
+    std::shared_ptr<void> target;
+    if (has_key) target = get_impl(m, key);
+    std::vector<Value> values;
+    m.read(obj, values);
+    if (!target) {
+        target = m.create();
+        m.write(target.get(), values);
+        impl_->track(m, target, ObjectState::pending);
+        return target;
+    }
+    m.write(target.get(), values);
+    return target;
+}
+
+void Session::refresh_impl(const Mapper& m, const void* obj) {
+    impl_->check_usable();
+    InstanceState* st = impl_->find(obj);
+    if (!st || st->state != ObjectState::persistent)
+        throw InvalidRequestError("Instance " + detail::describe(m, obj) + " is not persistent within this Session");
+    std::vector<Value> buf;
+    auto key = st->key_span(buf);
+    std::vector<ColumnElement> parts;
+    for (std::size_t i = 0; i < key.size(); ++i)
+        parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == key[i]);
+    st->expired = true;  // let the load overwrite it; refresh() discards unflushed changes
+    auto rows = detail::query_all(*this, m, detail::query_select(m).where(and_(parts)), false);
+    if (rows.empty()) {
+        impl_->untrack(st, true);
+        throw ObjectDeletedError("Instance " + detail::describe(m, obj) + " has been deleted, or its row is "
+                                 "otherwise not present.");
+    }
+}
+
+void Session::expire_impl(const void* obj) {
+    InstanceState* st = impl_->find(obj);
+    if (!st) throw InvalidRequestError("Instance is not present in this Session");
+    st->expired = true;
+}
+
+void Session::expire_all() {
+    for (auto& [p, st] : impl_->states) st->expired = true;
+}
+
+ObjectState Session::state_impl(const void* obj) const {
+    if (InstanceState* st = impl_->find(obj))
+        return st->marked_deleted ? ObjectState::deleted : st->state;
+    auto it = impl_->detached.find(obj);
+    if (it != impl_->detached.end() && !it->second.expired() && it->second.lock().get() == obj)
+        return ObjectState::detached;
+    return ObjectState::transient;
+}
+
+bool Session::modified_impl(const void* obj) const {
+    InstanceState* st = impl_->find(obj);
+    return st && impl_->has_changes(*st);
+}
+
+IdentitySet Session::dirty() const {
+    IdentitySet out;
+    for (auto& [p, st] : impl_->states)
+        if (!st->marked_deleted && impl_->has_changes(*st)) out.add(st->obj);
+    return out;
+}
+IdentitySet Session::new_objects() const {
+    IdentitySet out;
+    for (auto& [p, st] : impl_->states)
+        if (st->state == ObjectState::pending) out.add(st->obj);
+    return out;
+}
+IdentitySet Session::deleted() const {
+    IdentitySet out;
+    for (auto& [p, st] : impl_->states)
+        if (st->marked_deleted) out.add(st->obj);
+    return out;
+}
+bool Session::contains(const void* obj) const noexcept { return impl_->find(obj) != nullptr; }
+
+void Session::flush() { impl_->flush(); }
+void Session::commit() { impl_->commit(); }
+void Session::rollback() { impl_->rollback(); }
+SessionTransaction Session::begin_nested() { return impl_->begin_nested(); }
+NoAutoflush Session::no_autoflush() { return NoAutoflush(impl_.get()); }
+bool Session::in_transaction() const noexcept { return impl_->conn && impl_->conn->in_transaction(); }
+Connection& Session::connection() {
+    Connection& c = impl_->connection();
+    if (!c.in_transaction()) c.begin();  // the implicit transaction, taken over
+    return c;
+}
+const std::shared_ptr<Engine>& Session::bind() const noexcept { return impl_->engine; }
+
+NoAutoflush::NoAutoflush(detail::SessionImpl* s) : s_(s) { ++s_->no_autoflush; }
+NoAutoflush::~NoAutoflush() {
+    if (s_) --s_->no_autoflush;
+}
+
+// ---- savepoints -----------------------------------------------------------------------------
+
+namespace detail {
+SessionTransaction SessionImpl::begin_nested() {
+    flush();
+    SavepointFrame f;
+    f.tx = connection().begin_nested();
+    for (auto& [p, st] : states) {
+        Values v;
+        st->mapper->read(st->obj.get(), v);
+        f.entries.emplace(st.get(), FrameEntry{st->state, st->marked_deleted, st->new_in_tx, st->snapshot, std::move(v)});
+    }
+    frames.push_back(std::move(f));
+    return SessionTransaction(this, frames.size());
+}
+
+void SessionImpl::release_frame(std::size_t depth) {
+    flush();
+    while (frames.size() > depth) {
+        if (frames.back().tx.is_active()) frames.back().tx.commit();
+        frames.pop_back();
+    }
+    SavepointFrame f = std::move(frames.back());
+    frames.pop_back();
+    f.tx.commit();
+}
+
+void SessionImpl::rollback_to_frame(std::size_t depth) {
+    while (frames.size() > depth) frames.pop_back();
+    SavepointFrame f = std::move(frames.back());
+    frames.pop_back();
+    if (f.tx.is_active()) f.tx.rollback();
+    failed = false;
+    failure.clear();
+    std::vector<InstanceState*> added_since;
+    for (auto& [p, stp] : states)
+        if (!f.entries.contains(stp.get())) added_since.push_back(stp.get());
+    for (InstanceState* st : added_since) untrack(st, false);
+    for (auto& [st, e] : f.entries) {
+        identity_erase(st);
+        st->mapper->write(st->obj.get(), e.values);
+        st->state = e.state;
+        st->marked_deleted = e.marked_deleted;
+        st->new_in_tx = e.new_in_tx;
+        st->snapshot = e.snapshot;
+        st->expired = false;
+    }
+    for (auto& [st, e] : f.entries)
+        if (st->state == ObjectState::persistent) identity_insert(st);
+}
+}  // namespace detail
+
+SessionTransaction::~SessionTransaction() {
+    if (!is_active()) return;
+    try {
+        rollback();
+    } catch (...) {
+    }
+}
+bool SessionTransaction::is_active() const noexcept { return s_ && s_->frames.size() >= depth_; }
+void SessionTransaction::commit() {
+    if (!is_active()) throw InvalidRequestError("This savepoint is inactive");
+    auto* s = s_;
+    s_ = nullptr;
+    s->release_frame(depth_);
+}
+void SessionTransaction::rollback() {
+    if (!is_active()) throw InvalidRequestError("This savepoint is inactive");
+    auto* s = s_;
+    s_ = nullptr;
+    s->rollback_to_frame(depth_);
+}
+
+// ---- sessionmaker ---------------------------------------------------------------------------
+
+void sessionmaker::configure(Config c) {
+    if (c.bind) bind_ = std::move(c.bind);
+    if (c.autoflush) options_.autoflush = *c.autoflush;
+    if (c.expire_on_commit) options_.expire_on_commit = *c.expire_on_commit;
+}
+
+Session sessionmaker::operator()() const {
+    if (!bind_) throw InvalidRequestError("sessionmaker has no bind; call configure({.bind = engine}) first");
+    return Session(bind_, options_);
+}
+
+}  // namespace athanor

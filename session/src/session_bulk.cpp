@@ -1,0 +1,146 @@
+// Bulk operations: bulk_insert_mappings, bulk_update_mappings, bulk_save_objects. No identity
+// map and no events; rows are grouped by the set of keys they carry and each group runs on one
+// prepared statement inside the session's transaction.
+#include "session_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+#include <unordered_map>
+
+namespace athanor {
+
+using detail::SessionImpl;
+
+namespace {
+// The group key of a mapping: its column names in mapper order (unknown keys are an error).
+std::string shape_of(const Mapper& m, const Params& row, std::vector<int>& idx) {
+    idx.clear();
+    std::string shape(m.columns().size(), '0');
+    for (const auto& [k, v] : row) {
+        int i = m.index_of(k);
+        if (i < 0)
+            throw ArgumentError("bulk mapping for '" + m.class_name() + "' has key '" + k +
+                                "', which is not a mapped column of table '" + m.table().name() + "'");
+        shape[static_cast<std::size_t>(i)] = '1';
+    }
+    return shape;
+}
+}  // namespace
+
+void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows, bool return_defaults) {
+    impl_->check_usable();
+    if (rows.empty()) return;
+    Connection& c = impl_->connection();
+    struct Group {
+        Cursor cursor;
+        std::vector<std::string> keys;  // per slot: the Params key
+    };
+    std::unordered_map<std::string, Group> groups;
+    std::vector<int> idx;
+    std::vector<const Value*> ptrs;
+    std::vector<Value> defaults;
+    const Column* autoinc = m.table().autoincrement_column();
+    for (const Params& row : rows) {
+        std::string shape = shape_of(m, row, idx);
+        auto it = groups.find(shape);
+        if (it == groups.end()) {
+            Group g{c.cursor(m.table().insert(), &row), {}};
+            for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+            it = groups.emplace(std::move(shape), std::move(g)).first;
+        }
+        Group& g = it->second;
+        const auto& binds = g.cursor.compiled().binds;
+        ptrs.clear();
+        defaults.clear();
+        defaults.reserve(binds.size());
+        for (std::size_t s = 0; s < binds.size(); ++s) {
+            const Value* v = row.find(g.keys[s]);
+            if (!v) {
+                defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
+                v = &defaults.back();
+            }
+            ptrs.push_back(v);
+        }
+        g.cursor.execute(ptrs);
+        if (return_defaults && autoinc && !row.contains(autoinc->name()))
+            const_cast<Params&>(row).set(autoinc->name(), Value(g.cursor.lastrowid()));
+    }
+}
+
+void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows) {
+    impl_->check_usable();
+    if (rows.empty()) return;
+    Connection& c = impl_->connection();
+    const auto& props = m.columns();
+    const auto& pk = m.primary_key();
+    struct Group {
+        Cursor cursor;
+        std::vector<std::string> keys;
+    };
+    std::unordered_map<std::string, Group> groups;
+    std::vector<int> idx;
+    std::vector<const Value*> ptrs;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        const Params& row = rows[r];
+        for (std::size_t k : pk)
+            if (!row.contains(props[k].key))
+                throw ArgumentError("bulk_update_mappings: mapping " + std::to_string(r) + " for '" + m.class_name() +
+                                    "' has no value for primary key column '" + props[k].key + "'");
+        std::string shape = shape_of(m, row, idx);
+        auto it = groups.find(shape);
+        if (it == groups.end()) {
+            ValuesMap set;
+            for (std::size_t i = 0; i < props.size(); ++i) {
+                bool is_pk = std::find(pk.begin(), pk.end(), i) != pk.end();
+                if (shape[i] == '1' && !is_pk) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
+            }
+            if (set.items_.empty()) continue;  // only the key: nothing to update
+            std::vector<ColumnElement> crit;
+            for (std::size_t k : pk) crit.push_back(props[k].column->expr() == bindparam(props[k].key));
+            Group g{c.cursor(m.table().update().where(and_(crit)).values(set)), {}};
+            for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+            it = groups.emplace(std::move(shape), std::move(g)).first;
+        }
+        Group& g = it->second;
+        ptrs.clear();
+        for (const auto& k : g.keys) ptrs.push_back(row.find(k));
+        g.cursor.execute(ptrs);
+    }
+}
+
+void Session::bulk_save_impl(const Mapper* m, const std::vector<void*>& objects) {
+    impl_->check_usable();
+    if (!m || objects.empty()) return;
+    // Objects with an assigned key that the session knows as persistent are updates; the rest
+    // are inserts, with their generated keys written back.
+    std::vector<Params> inserts, updates;
+    std::vector<void*> insert_objs;
+    std::vector<Value> vals;
+    const auto& props = m->columns();
+    for (void* obj : objects) {
+        m->read(obj, vals);
+        Params p;
+        p.reserve(props.size());
+        bool persistent = impl_->find(obj) && impl_->find(obj)->state == ObjectState::persistent;
+        for (std::size_t i = 0; i < props.size(); ++i) {
+            const Column& col = *props[i].column;
+            if (!persistent && col.autoincrement() && (vals[i].is_null() || vals[i] == Value(0))) continue;
+            p.set(props[i].key, std::move(vals[i]));
+        }
+        if (persistent) updates.push_back(std::move(p));
+        else {
+            inserts.push_back(std::move(p));
+            insert_objs.push_back(obj);
+        }
+    }
+    bulk_insert_impl(*m, inserts, true);
+    if (const Column* ai = m->table().autoincrement_column()) {
+        int idx = m->index_of(ai->name());
+        if (idx >= 0)
+            for (std::size_t i = 0; i < inserts.size(); ++i)
+                if (const Value* v = inserts[i].find(ai->name())) props[static_cast<std::size_t>(idx)].set(insert_objs[i], *v);
+    }
+    bulk_update_impl(*m, updates);
+}
+
+}  // namespace athanor

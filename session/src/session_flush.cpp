@@ -1,0 +1,335 @@
+// The unit of work: Session::flush(). Inserts and updates per mapper with parents before
+// children, deletes children first; rows of one shape share one prepared statement (a Cursor);
+// generated keys are written back; a failure undoes the whole flush.
+#include "session_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+#include <algorithm>
+#include <map>
+
+namespace athanor::detail {
+
+namespace {
+
+// Mappers ordered so that a mapper comes after the mappers whose tables its table refers to.
+std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) {
+    std::sort(mappers.begin(), mappers.end(), [](const Mapper* a, const Mapper* b) {
+        return a->table().name() < b->table().name();
+    });
+    std::vector<const Mapper*> out;
+    std::vector<bool> done(mappers.size(), false);
+    while (out.size() < mappers.size()) {
+        bool progressed = false;
+        for (std::size_t i = 0; i < mappers.size(); ++i) {
+            if (done[i]) continue;
+            auto refs = mappers[i]->table().referred_tables();
+            bool ready = true;
+            for (std::size_t j = 0; j < mappers.size(); ++j)
+                if (!done[j] && j != i &&
+                    std::find(refs.begin(), refs.end(), mappers[j]->table().name()) != refs.end())
+                    ready = false;
+            if (ready) {
+                done[i] = true;
+                out.push_back(mappers[i]);
+                progressed = true;
+            }
+        }
+        if (!progressed) {  // a cycle: keep the remaining order (the database decides)
+            for (std::size_t i = 0; i < mappers.size(); ++i)
+                if (!done[i]) {
+                    done[i] = true;
+                    out.push_back(mappers[i]);
+                }
+        }
+    }
+    return out;
+}
+
+bool is_unassigned_key(const Column& c, const Value& v) {
+    return v.is_null() || (c.autoincrement() && v == Value(0));
+}
+
+// One prepared statement per (statement kind, mapper, column shape) during a flush.
+struct ShapeCursor {
+    Cursor cursor;
+    std::vector<int> sources;  // per bind slot: >= 0 a column index, < 0 -(pk index + 1) in the old key
+};
+
+struct Work {
+    InstanceState* st;
+    Values values;       // current values
+    Values before;       // values before the flush (restored on failure)
+    InstanceState* replaces = nullptr;  // row switch: the deleted state with the same key
+};
+
+}  // namespace
+
+void SessionImpl::flush() {
+    check_usable();
+    if (flushing) return;
+    // ---- gather
+    std::map<const Mapper*, std::vector<Work>> inserts, updates;
+    std::map<const Mapper*, std::vector<InstanceState*>> deletes;
+    std::vector<InstanceState*> pending;
+    for (auto& [p, stp] : states) {
+        InstanceState* st = stp.get();
+        if (st->state == ObjectState::pending) pending.push_back(st);
+        else if (st->marked_deleted) deletes[st->mapper].push_back(st);
+        else if (has_changes(*st)) {
+            Work w{st, {}, {}, nullptr};
+            st->mapper->read(st->obj.get(), w.values);
+            updates[st->mapper].push_back(std::move(w));
+        }
+    }
+    if (pending.empty() && deletes.empty() && updates.empty()) return;
+    std::sort(pending.begin(), pending.end(), [](auto* a, auto* b) { return a->add_seq < b->add_seq; });
+
+    std::vector<const Mapper*> mappers;
+    auto note = [&](const Mapper* m) {
+        if (std::find(mappers.begin(), mappers.end(), m) == mappers.end()) mappers.push_back(m);
+    };
+    for (auto* st : pending) note(st->mapper);
+    for (auto& [m, v] : updates) note(m);
+    for (auto& [m, v] : deletes) note(m);
+    auto order = dependency_order(mappers);
+
+    Connection& c = connection();
+    flushing = true;
+    std::vector<Work*> all_inserts;
+    std::map<std::string, ShapeCursor> cursors;
+    std::vector<const Value*> ptrs;
+    std::vector<Value> key_scratch;
+    std::vector<Value> defaults;
+    std::vector<InstanceState*> done_deletes;
+    try {
+        // ---- pending objects: events first (listeners may change them), then identity checks
+        for (InstanceState* st : pending) {
+            Work w{st, {}, {}, nullptr};
+            st->mapper->read(st->obj.get(), w.before);
+            if (st->mapper->has_listeners(MapperEvent::before_insert))
+                st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
+            st->mapper->read(st->obj.get(), w.values);
+            inserts[st->mapper].push_back(std::move(w));
+        }
+        for (auto& [m, works] : inserts) {
+            const auto& pk = m->primary_key();
+            for (Work& w : works) {
+                all_inserts.push_back(&w);
+                bool assigned = true;
+                key_scratch.clear();
+                for (std::size_t i : pk) {
+                    if (is_unassigned_key(*m->columns()[i].column, w.values[i])) assigned = false;
+                    key_scratch.push_back(w.values[i]);
+                }
+                if (!assigned) continue;
+                auto it = identity.find(m);
+                InstanceState* existing = it == identity.end() ? nullptr : it->second.find(key_scratch);
+                if (!existing || existing == w.st) continue;
+                if (existing->marked_deleted) {
+                    w.replaces = existing;  // delete + add of the same key: one UPDATE
+                    auto& d = deletes[m];
+                    d.erase(std::remove(d.begin(), d.end(), existing), d.end());
+                } else {
+                    throw FlushError("New instance " + describe(*m, w.st->obj.get()) + " with identity key " +
+                                     describe_key(key_scratch) + " conflicts with persistent instance " +
+                                     describe(*m, existing->obj.get()));
+                }
+            }
+        }
+        for (auto& [m, works] : updates)
+            for (Work& w : works) {
+                if (m->has_listeners(MapperEvent::before_update)) {
+                    m->dispatch(MapperEvent::before_update, w.st->obj.get());
+                    m->read(w.st->obj.get(), w.values);
+                }
+            }
+
+        // ---- saves, parents first
+        std::string shape;
+        for (const Mapper* m : order) {
+            const Table& t = m->table();
+            const auto& props = m->columns();
+            const auto& pk = m->primary_key();
+            if (auto it = updates.find(m); it != updates.end()) {
+                for (Work& w : it->second) {
+                    const Values& old = *w.st->snapshot;
+                    shape = "U";
+                    for (std::size_t i = 0; i < props.size(); ++i) shape += w.values[i] == old[i] ? '0' : '1';
+                    if (shape.find('1') == std::string::npos) continue;  // a listener undid the change
+                    std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(m)) + shape;
+                    auto cit = cursors.find(key);
+                    if (cit == cursors.end()) {
+                        ValuesMap set;
+                        ShapeCursor sc;
+                        for (std::size_t i = 0; i < props.size(); ++i)
+                            if (shape[i + 1] == '1') set.items_.emplace_back(props[i].key, bindparam(props[i].key));
+                        std::vector<ColumnElement> crit;
+                        for (std::size_t k = 0; k < pk.size(); ++k)
+                            crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+                        Update stmt = t.update().where(and_(crit)).values(set);
+                        sc.cursor = c.cursor(stmt);
+                        for (const auto& slot : sc.cursor.compiled().binds)
+                            sc.sources.push_back(slot.key.rfind("\x01pk", 0) == 0 ? -(std::stoi(slot.key.substr(3)) + 1)
+                                                                                 : m->index_of(slot.key));
+                        cit = cursors.emplace(key, std::move(sc)).first;
+                    }
+                    ShapeCursor& sc = cit->second;
+                    ptrs.clear();
+                    for (int src : sc.sources)
+                        ptrs.push_back(src >= 0 ? &w.values[static_cast<std::size_t>(src)]
+                                                : &old[pk[static_cast<std::size_t>(-src - 1)]]);
+                    sc.cursor.execute(ptrs);
+                    if (sc.cursor.rowcount() != 1)
+                        throw StaleDataError("UPDATE statement on table '" + t.name() +
+                                             "' expected to update 1 row(s); " +
+                                             std::to_string(sc.cursor.rowcount()) + " were matched.");
+                    if (m->has_listeners(MapperEvent::after_update))
+                        m->dispatch(MapperEvent::after_update, w.st->obj.get());
+                }
+            }
+            if (auto it = inserts.find(m); it != inserts.end()) {
+                for (Work& w : it->second) {
+                    if (w.replaces) {
+                        // Row switch: UPDATE the deleted row's columns that differ.
+                        const Values& old = *w.replaces->snapshot;
+                        ValuesMap set;
+                        for (std::size_t i = 0; i < props.size(); ++i)
+                            if (!(w.values[i] == old[i])) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
+                        if (!set.items_.empty()) {
+                            std::vector<ColumnElement> crit;
+                            for (std::size_t k = 0; k < pk.size(); ++k)
+                                crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+                            Update stmt = t.update().where(and_(crit)).values(set);
+                            Cursor cur = c.cursor(stmt);
+                            ptrs.clear();
+                            for (const auto& slot : cur.compiled().binds)
+                                ptrs.push_back(slot.key.rfind("\x01pk", 0) == 0
+                                                   ? &old[pk[std::stoul(slot.key.substr(3))]]
+                                                   : &w.values[static_cast<std::size_t>(m->index_of(slot.key))]);
+                            cur.execute(ptrs);
+                            if (cur.rowcount() != 1)
+                                throw StaleDataError("UPDATE statement on table '" + t.name() +
+                                                     "' expected to update 1 row(s); " +
+                                                     std::to_string(cur.rowcount()) + " were matched.");
+                        }
+                        continue;
+                    }
+                    // Columns to insert: skip an unassigned autoincrement key and NULLs of
+                    // columns with a server default; fill client defaults.
+                    shape = "I";
+                    for (std::size_t i = 0; i < props.size(); ++i) {
+                        const Column& col = *props[i].column;
+                        bool include = true;
+                        if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
+                        else if (w.values[i].is_null() && col.has_default()) {
+                            w.values[i] = col.default_value();
+                            props[i].set(w.st->obj.get(), w.values[i]);
+                        } else if (w.values[i].is_null() && col.server_default()) include = false;
+                        shape += include ? '1' : '0';
+                    }
+                    std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(m)) + shape;
+                    auto cit = cursors.find(key);
+                    if (cit == cursors.end()) {
+                        Params names;
+                        for (std::size_t i = 0; i < props.size(); ++i)
+                            if (shape[i + 1] == '1') names.set(props[i].key, Value());
+                        ShapeCursor sc{c.cursor(t.insert(), &names), {}};
+                        // Slots: a mapped column's value, or (-1) an unmapped column's default.
+                        for (const auto& slot : sc.cursor.compiled().binds) sc.sources.push_back(m->index_of(slot.key));
+                        cit = cursors.emplace(key, std::move(sc)).first;
+                    }
+                    ShapeCursor& sc = cit->second;
+                    const auto& binds = sc.cursor.compiled().binds;
+                    defaults.clear();
+                    defaults.reserve(binds.size());
+                    ptrs.clear();
+                    for (std::size_t s = 0; s < binds.size(); ++s) {
+                        if (sc.sources[s] >= 0) {
+                            ptrs.push_back(&w.values[static_cast<std::size_t>(sc.sources[s])]);
+                        } else {
+                            defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
+                            ptrs.push_back(&defaults.back());
+                        }
+                    }
+                    sc.cursor.execute(ptrs);
+                    if (const Column* ai = t.autoincrement_column()) {
+                        int idx = m->index_of(ai->name());
+                        if (idx >= 0 && is_unassigned_key(*ai, w.values[static_cast<std::size_t>(idx)])) {
+                            w.values[static_cast<std::size_t>(idx)] = Value(sc.cursor.lastrowid());
+                            props[static_cast<std::size_t>(idx)].set(w.st->obj.get(), w.values[static_cast<std::size_t>(idx)]);
+                        }
+                    }
+                    if (m->has_listeners(MapperEvent::after_insert))
+                        m->dispatch(MapperEvent::after_insert, w.st->obj.get());
+                }
+            }
+        }
+
+        // ---- deletes, children first
+        for (auto it = order.rbegin(); it != order.rend(); ++it) {
+            const Mapper* m = *it;
+            auto dit = deletes.find(m);
+            if (dit == deletes.end() || dit->second.empty()) continue;
+            const auto& props = m->columns();
+            const auto& pk = m->primary_key();
+            std::vector<ColumnElement> crit;
+            for (std::size_t k = 0; k < pk.size(); ++k)
+                crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+            Delete stmt = m->table().delete_().where(and_(crit));
+            Cursor cur = c.cursor(stmt);
+            std::vector<int> sources;
+            for (const auto& slot : cur.compiled().binds) sources.push_back(std::stoi(slot.key.substr(3)));
+            for (InstanceState* st : dit->second) {
+                if (m->has_listeners(MapperEvent::before_delete)) m->dispatch(MapperEvent::before_delete, st->obj.get());
+                ptrs.clear();
+                for (int k : sources) ptrs.push_back(&(*st->snapshot)[pk[static_cast<std::size_t>(k)]]);
+                cur.execute(ptrs);
+                if (cur.rowcount() != 1)
+                    throw StaleDataError("DELETE statement on table '" + m->table().name() +
+                                         "' expected to delete 1 row(s); Only " + std::to_string(cur.rowcount()) +
+                                         " were matched.");
+                if (m->has_listeners(MapperEvent::after_delete)) m->dispatch(MapperEvent::after_delete, st->obj.get());
+                done_deletes.push_back(st);
+            }
+        }
+    } catch (const std::exception& e) {
+        flushing = false;
+        cursors.clear();
+        // Undo what the flush wrote into objects (generated keys, defaults), then the database.
+        for (Work* w : all_inserts) w->st->mapper->write(w->st->obj.get(), w->before);
+        try {
+            c.rollback();
+        } catch (...) {
+        }
+        frames.clear();
+        failed = true;
+        failure = e.what();
+        throw;
+    }
+    flushing = false;
+    cursors.clear();
+
+    // ---- success: new snapshots and identities
+    for (Work* w : all_inserts) {
+        InstanceState* st = w->st;
+        if (w->replaces) untrack(w->replaces, true);
+        st->state = ObjectState::persistent;
+        st->snapshot = std::make_shared<const Values>(std::move(w->values));
+        st->new_in_tx = true;
+        identity_insert(st);
+    }
+    for (auto& [m, works] : updates)
+        for (Work& w : works) {
+            identity_erase(w.st);
+            w.st->snapshot = std::make_shared<const Values>(std::move(w.values));
+            identity_insert(w.st);
+        }
+    for (InstanceState* st : done_deletes) {
+        identity_erase(st);
+        st->marked_deleted = false;
+        st->state = ObjectState::deleted;
+    }
+}
+
+}  // namespace athanor::detail

@@ -1,0 +1,119 @@
+// Loading objects through the identity map, count/exists, and Query's bulk delete/update.
+#include "session_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+namespace athanor::detail {
+
+Select query_select(const Mapper& m) {
+    std::vector<SelectItem> cols;
+    cols.reserve(m.columns().size());
+    for (const auto& p : m.columns()) cols.emplace_back(p.column->expr());
+    return Select(std::move(cols));
+}
+
+ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
+    std::vector<ColumnElement> parts;
+    for (const auto& [k, v] : criteria) {
+        const ColumnProperty* p = m.find(k);
+        if (!p)
+            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + k + "\"");
+        parts.push_back(p->column->expr() == v);
+    }
+    if (parts.empty()) return true_();
+    return and_(parts);
+}
+
+std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const Select& stmt, bool autoflush) {
+    SessionImpl& impl = s.impl();
+    if (autoflush) impl.autoflush();
+    Connection& c = impl.connection();
+    Result r = c.execute(stmt);
+    std::vector<std::shared_ptr<void>> out;
+    Values row;
+    while (r.fetch_into(row)) out.push_back(impl.load_row(m, row));
+    return out;
+}
+
+std::int64_t query_count(Session& s, const Select& stmt) {
+    SessionImpl& impl = s.impl();
+    impl.autoflush();
+    return impl.connection().execute(select(func::count()).select_from(stmt.subquery())).scalar<std::int64_t>();
+}
+
+bool query_exists(Session& s, const Select& stmt) {
+    SessionImpl& impl = s.impl();
+    impl.autoflush();
+    return impl.connection().execute(select(stmt.exists())).scalar<bool>();
+}
+
+namespace {
+// The WHERE clauses of a query, reused by bulk UPDATE / DELETE.
+const std::vector<ColumnElement>& criteria_of(const Select& stmt) { return stmt.where_criteria(); }
+
+std::vector<ColumnElement> pk_columns(const Mapper& m) {
+    std::vector<ColumnElement> out;
+    for (std::size_t i : m.primary_key()) out.push_back(m.columns()[i].column->expr());
+    return out;
+}
+}  // namespace
+
+std::int64_t query_delete(Session& s, const Mapper& m, const Select& stmt, SynchronizeSession sync) {
+    SessionImpl& impl = s.impl();
+    impl.autoflush();
+    Delete del = m.table().delete_();
+    for (const auto& w : criteria_of(stmt)) del = del.where(w);
+    Connection& c = impl.connection();
+    bool fetch = sync == SynchronizeSession::fetch;
+    if (fetch && c.dialect().supports_returning()) del = del.returning(pk_columns(m));
+    Result r = c.execute(del);
+    if (!fetch) return r.rowcount();
+    std::int64_t n = 0;
+    Values key;
+    auto it = impl.identity.find(&m);
+    while (r.fetch_into(key)) {
+        ++n;
+        if (it == impl.identity.end()) continue;
+        if (InstanceState* st = it->second.find(key)) {
+            impl.identity_erase(st);
+            st->marked_deleted = false;
+            st->state = ObjectState::deleted;
+        }
+    }
+    return r.returns_rows() ? n : r.rowcount();
+}
+
+std::int64_t query_update(Session& s, const Mapper& m, const Select& stmt, const ValuesMap& values,
+                          SynchronizeSession sync) {
+    SessionImpl& impl = s.impl();
+    impl.autoflush();
+    Update up = m.table().update().values(values);
+    for (const auto& w : criteria_of(stmt)) up = up.where(w);
+    Connection& c = impl.connection();
+    bool fetch = sync == SynchronizeSession::fetch;
+    if (fetch && c.dialect().supports_returning()) up = up.returning(pk_columns(m));
+    Result r = c.execute(up);
+    if (!fetch) return r.rowcount();
+    std::vector<Values> keys;
+    Values key;
+    while (r.fetch_into(key)) keys.push_back(key);
+    // Objects of the session among the updated rows are reloaded (the SET may hold expressions).
+    auto it = impl.identity.find(&m);
+    if (it != impl.identity.end()) {
+        for (const auto& k : keys)
+            if (InstanceState* st = it->second.find(k)) {
+                std::vector<ColumnElement> parts;
+                for (std::size_t i = 0; i < k.size(); ++i)
+                    parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == k[i]);
+                st->expired = true;
+                Result one = c.execute(query_select(m).where(and_(parts)));
+                Values row;
+                if (one.fetch_into(row)) impl.load_row(m, row);
+                // A changed row is the new committed state only once committed; keep the
+                // rollback target as it was.
+            }
+    }
+    return static_cast<std::int64_t>(keys.size());
+}
+
+}  // namespace athanor::detail
