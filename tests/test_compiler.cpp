@@ -31,6 +31,25 @@ TEST_F(Compiler, LimitAloneStillBindsOffsetOnSqlite) {
     EXPECT_EQ(sa::select(users.c["id"]).limit(5).to_string(), "SELECT users.id \nFROM users\n LIMIT ?");
 }
 
+TEST_F(Compiler, BindsAreNumberedInTextOrder) {
+    auto values = [](const sa::Executable& e) {
+        std::vector<sa::Value> v;
+        for (const auto& b : e.compile(sa::sqlite_dialect())->binds) v.push_back(b.value);
+        return v;
+    };
+    EXPECT_EQ(values(sa::select(users.c["id"]).where(users.c["id"].between(1, 5))), (std::vector<sa::Value>{1, 5}));
+    auto sq = sa::select(addresses.c["user_id"]).where(addresses.c["email"] == "in-sub").subquery();
+    auto stmt = sa::select(users.c["id"])
+                    .join(sq, sa::and_(users.c["id"] == sq.c["user_id"], users.c["name"] == "on"))
+                    .where(users.c["name"] == "where");
+    EXPECT_EQ(values(stmt), (std::vector<sa::Value>{"in-sub", "on", "where"}));
+    EXPECT_EQ(values(sa::select(users.c["id"]).where((users.c["name"] + "a").ilike("b"))),
+              (std::vector<sa::Value>{"a", "b"}));
+    EXPECT_EQ(values(sa::select(users.c["id"]).where(
+                  (users.c["name"] + "L").in_(sa::select(addresses.c["email"]).where(addresses.c["id"] > 7)))),
+              (std::vector<sa::Value>{"L", 7}));
+}
+
 TEST_F(Compiler, QuotesKeywordsAndOddNames) {
     sa::MetaData m;
     sa::Table& o = m.table("order", sa::Column("select", sa::Integer(), sa::primary_key()),

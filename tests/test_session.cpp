@@ -269,6 +269,22 @@ TEST_F(SessionTest, ExpireAndExpireAll) {
     EXPECT_EQ(wendy->fullname, "X");
 }
 
+TEST_F(SessionTest, CleanObjectsNobodyHoldsAreLetGoAtFlush) {
+    sa::Session s(engine);
+    s.add(mk("ed"));
+    s.add(mk("wendy"));
+    s.flush();
+    EXPECT_EQ(s.new_objects().size(), 0u);
+    auto wendy = s.query<User>().filter_by({{"name", "wendy"}}).one();  // autoflush lets "ed" go
+    const User* seen = wendy.get();
+    s.flush();
+    EXPECT_TRUE(s.contains(seen));  // still held by the test: still tracked, same identity
+    EXPECT_EQ(s.query<User>().filter_by({{"name", "wendy"}}).one().get(), seen);
+    auto ed = s.query<User>().filter_by({{"name", "ed"}}).one();  // loaded again, from the row
+    EXPECT_EQ(ed->name, "ed");
+    EXPECT_EQ(s.get<User>(ed->id), ed);
+}
+
 TEST_F(SessionTest, SessionKeepsObjectsWhoseHandlesWereDropped) {
     sa::Session s(engine);
     s.add(mk("dropped"));
@@ -642,7 +658,7 @@ TEST_F(SessionTest, MergeDetachedCopiesOntoLoadedInstance) {
     EXPECT_NE(merged, copy);
     EXPECT_EQ(merged->fullname, "Edward");
     EXPECT_EQ(s.state_of(merged), sa::ObjectState::persistent);
-    EXPECT_EQ(s.state_of(copy), sa::ObjectState::transient);
+    EXPECT_EQ(s.state_of(copy), sa::ObjectState::detached);  // it carries a key, and is not ours
     EXPECT_TRUE(s.is_modified(merged));
     s.commit();
     EXPECT_EQ(s.connection().execute(sa::select(users.c["fullname"])).scalar<std::string>(), "Edward");
@@ -963,11 +979,112 @@ TEST_F(SessionTest, BulkSaveObjectsInsertsAndUpdates) {
     s.bulk_save_objects(objs);
     EXPECT_EQ(objs[0]->id, 1);
     EXPECT_EQ(objs[1]->id, 2);
-    EXPECT_EQ(s.state_of(objs[0]), sa::ObjectState::transient);  // not attached
+    EXPECT_FALSE(s.contains(objs[0].get()));  // bulk operations do not attach objects
     auto loaded = s.get<User>(1);
     loaded->fullname = "L";
     s.bulk_save_objects(std::vector<std::shared_ptr<User>>{loaded});
     s.commit();
     EXPECT_EQ(s.connection().execute(sa::select(users.c["fullname"]).where(users.c["id"] == 1)).scalar<std::string>(), "L");
     EXPECT_EQ(rows(s, users), 2);
+}
+
+// ---- more state and identity cases ----------------------------------------------------------
+
+TEST_F(SessionTest, CompositeKeyObjectsUpdateAndDelete) {
+    sa::Session s(engine);
+    auto p = std::make_shared<Pair>(Pair{.a = 1, .b = "x", .v = "one"});
+    s.add(p);
+    s.commit();
+    p->v = "uno";
+    log.clear();
+    s.flush();
+    EXPECT_EQ(log.statements(), std::vector<std::string>{"UPDATE pairs SET v=? WHERE pairs.a = ? AND pairs.b = ?"});
+    s.delete_(p);
+    log.clear();
+    s.flush();
+    EXPECT_EQ(log.statements(), std::vector<std::string>{"DELETE FROM pairs WHERE pairs.a = ? AND pairs.b = ?"});
+    s.commit();
+    EXPECT_EQ(rows(s, pairs), 0);
+}
+
+TEST_F(SessionTest, MergeOfATrackedObjectReturnsIt) {
+    sa::Session s(engine);
+    auto ed = mk("ed");
+    s.add(ed);
+    EXPECT_EQ(s.merge(ed), ed);
+}
+
+TEST_F(SessionTest, ExpiredObjectModifiedIsStillFlushed) {
+    sa::Session s(engine);
+    auto ed = mk("ed");
+    s.add(ed);
+    s.commit();  // expired
+    ed->fullname = "after commit";
+    s.commit();
+    sa::Session s2(engine);
+    EXPECT_EQ(s2.get<User>(ed->id)->fullname, "after commit");
+}
+
+TEST_F(SessionTest, NestedNoAutoflushGuards) {
+    sa::Session s(engine);
+    s.add(mk("ed"));
+    {
+        auto g1 = s.no_autoflush();
+        {
+            auto g2 = s.no_autoflush();
+        }
+        EXPECT_EQ(s.query<User>().count(), 0);
+    }
+    EXPECT_EQ(s.query<User>().count(), 1);
+}
+
+TEST_F(SessionTest, ExpungeAllThenQueryGivesNewInstances) {
+    sa::Session s(engine);
+    auto ed = mk("ed");
+    s.add(ed);
+    s.commit();
+    s.expunge_all();
+    auto again = s.query<User>().one();
+    EXPECT_NE(again, ed);
+    EXPECT_EQ(again->id, ed->id);
+}
+
+TEST_F(SessionTest, NothingDirtyAfterRollback) {
+    sa::Session s(engine);
+    auto ed = mk("ed");
+    s.add(ed);
+    s.commit();
+    ed->fullname = "x";
+    s.rollback();
+    EXPECT_TRUE(s.dirty().empty());
+    s.rollback();  // no transaction: harmless
+}
+
+TEST_F(SessionTest, AddingTwiceIsANoOp) {
+    sa::Session s(engine);
+    auto ed = mk("ed");
+    s.add(ed);
+    s.add(ed);
+    s.commit();
+    EXPECT_EQ(rows(s, users), 1);
+}
+
+TEST_F(SessionTest, MovedSessionKeepsItsObjects) {
+    sa::Session a(engine);
+    auto ed = mk("ed");
+    a.add(ed);
+    sa::Session b = std::move(a);
+    EXPECT_EQ(b.state_of(ed), sa::ObjectState::pending);
+    b.commit();
+    EXPECT_EQ(rows(b, users), 1);
+}
+
+TEST_F(SessionTest, CommitFlushesThenCommits) {
+    sa::Session s(engine);
+    s.add(mk("ed"));
+    s.commit();
+    auto l = log.lines();
+    ASSERT_GE(l.size(), 4u);
+    EXPECT_EQ(l[0], "BEGIN (implicit)");
+    EXPECT_EQ(l.back(), "COMMIT");
 }

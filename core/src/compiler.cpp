@@ -122,8 +122,12 @@ public:
             case ExprKind::binary: {
                 const ExprNode& l = *e.children[0];
                 const ExprNode& r = *e.children[1];
-                if (e.name == "ILIKE" && !d_.supports_ilike())
-                    return "lower(" + expr(l) + ") LIKE lower(" + expr(r) + ")";
+                // Operands are compiled in textual order: bind slots are numbered as they come.
+                if (e.name == "ILIKE" && !d_.supports_ilike()) {
+                    std::string ls = expr(l);
+                    std::string rs = expr(r);
+                    return "lower(" + ls + ") LIKE lower(" + rs + ")";
+                }
                 std::string ls = sub(l, e);
                 std::string rs = sub(r, e);
                 return ls + " " + e.name + " " + rs;
@@ -178,13 +182,18 @@ public:
                 return e.negate ? "(" + s + ")" : s;
             }
             case ExprKind::in_select: {
-                std::string s = sub(*e.children[0], e) + (e.negate ? " NOT IN (" : " IN (") +
-                                nested_select(*e.select) + ")";
+                std::string s = sub(*e.children[0], e);
+                s += e.negate ? " NOT IN (" : " IN (";
+                s += nested_select(*e.select) + ")";
                 return e.negate ? "(" + s + ")" : s;
             }
             case ExprKind::between:
-                return sub(*e.children[0], e) + " BETWEEN " + sub(*e.children[1], e) + " AND " +
-                       sub(*e.children[2], e);
+            {
+                std::string a = sub(*e.children[0], e);
+                std::string lo = sub(*e.children[1], e);
+                std::string hi = sub(*e.children[2], e);
+                return a + " BETWEEN " + lo + " AND " + hi;
+            }
             case ExprKind::scalar_subquery: return "(" + nested_select(*e.select) + ")";
             case ExprKind::exists: return "EXISTS (" + nested_select(*e.select) + ")";
             case ExprKind::grouping: return "(" + expr(*e.children[0]) + ")";
@@ -198,8 +207,9 @@ public:
             case FromKind::table: return d_.quote(f.table->name());
             case FromKind::alias: return d_.quote(f.table->name()) + " AS " + d_.quote(from_name(f));
             case FromKind::join: {
-                std::string s = from(*f.left) + (f.isouter ? " LEFT OUTER JOIN " : " JOIN ") +
-                                from(*f.right);
+                std::string s = from(*f.left);
+                s += f.isouter ? " LEFT OUTER JOIN " : " JOIN ";
+                s += from(*f.right);
                 return s + " ON " + expr(*f.onclause);
             }
             case FromKind::subquery: {

@@ -32,10 +32,15 @@ TypeEngine TypeEngine::from_name(std::string_view name, int length, int precisio
 
 std::string TypeEngine::repr() const {
     std::string s(name());
-    if (kind_ == TypeKind::String && length_ > 0) s += "(" + std::to_string(length_) + ")";
-    if (kind_ == TypeKind::Numeric && precision_ > 0)
-        s += "(" + std::to_string(precision_) + ", " + std::to_string(scale_) + ")";
-    return s + (kind_ == TypeKind::String || kind_ == TypeKind::Numeric ? "" : "()");
+    // Appended piecewise: GCC 12 warns (-Wrestrict) on some string operator+ chains at -O2.
+    if (kind_ == TypeKind::String && length_ > 0) {
+        s.append("(").append(std::to_string(length_)).append(")");
+    } else if (kind_ == TypeKind::Numeric && precision_ > 0) {
+        s.append("(").append(std::to_string(precision_)).append(", ").append(std::to_string(scale_)).append(")");
+    } else if (kind_ != TypeKind::String && kind_ != TypeKind::Numeric) {
+        s.append("()");
+    }
+    return s;
 }
 
 Value::Kind TypeEngine::storage_kind() const noexcept {

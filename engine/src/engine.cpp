@@ -170,8 +170,11 @@ namespace {
 SQLite::Database open_database(const URL& url, const EngineOptions& options) {
     std::string file = url.is_memory() ? std::string(":memory:") : url.database;
     int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_URI;
+    // A pooled file connection is used by one Connection (one thread) at a time, so SQLite's
+    // per-call mutexes are not needed; the shared in-memory connection keeps them.
+    if (!url.is_memory()) flags |= SQLITE_OPEN_NOMUTEX;
     if (auto it = url.query.find("mode"); it != url.query.end() && it->second == "ro")
-        flags = SQLite::OPEN_READONLY;
+        flags = SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
     try {
         return SQLite::Database(file, flags, static_cast<int>(options.busy_timeout * 1000));
     } catch (const SQLite::Exception& e) {

@@ -17,6 +17,10 @@ Mapper::Mapper(const Table& table, std::type_index type, std::string class_name,
       dynamic_(dynamic) {}
 
 void Mapper::add_property(ColumnProperty p) {
+    if (!p.equals) {
+        auto get = p.get;
+        p.equals = [get](const void* obj, const Value& v) { return get(obj) == v; };
+    }
     if (find(p.key))
         throw ArgumentError("column '" + table_->name() + "." + p.key + "' is already mapped for class '" +
                             class_name_ + "'");
@@ -70,6 +74,36 @@ void Mapper::read(const void* obj, std::vector<Value>& out) const {
 
 void Mapper::write(void* obj, const std::vector<Value>& values) const {
     for (std::size_t i = 0; i < props_.size() && i < values.size(); ++i) props_[i].set(obj, values[i]);
+}
+
+void Mapper::build_statements() const {
+    std::call_once(statements_once_, [this] {
+        std::vector<SelectItem> cols;
+        for (const auto& p : props_) cols.emplace_back(p.column->expr());
+        select_all_.emplace(std::move(cols));
+        std::vector<ColumnElement> crit;
+        for (std::size_t k = 0; k < pk_.size(); ++k)
+            crit.push_back(props_[pk_[k]].column->expr() == bindparam("pk" + std::to_string(k)));
+        select_by_pk_.emplace(select_all_->where(and_(crit)));
+    });
+}
+
+const Select& Mapper::select_all() const {
+    configure();
+    build_statements();
+    return *select_all_;
+}
+
+const Select& Mapper::select_by_pk() const {
+    configure();
+    build_statements();
+    return *select_by_pk_;
+}
+
+bool Mapper::matches(const void* obj, const std::vector<Value>& values) const {
+    for (std::size_t i = 0; i < props_.size(); ++i)
+        if (!props_[i].equals(obj, values[i])) return false;
+    return true;
 }
 
 void Mapper::listen(MapperEvent e, Listener fn) {
@@ -178,6 +212,7 @@ Mapper& Registry::map_dynamic(const Table& table) {
         std::size_t pos = col->position();
         p.get = [pos](const void* obj) { return static_cast<const Record*>(obj)->at(pos); };
         p.set = [pos](void* obj, const Value& v) { static_cast<Record*>(obj)->at(pos) = v; };
+        p.equals = [pos](const void* obj, const Value& v) { return static_cast<const Record*>(obj)->at(pos) == v; };
         m->add_property(std::move(p));
     }
     Mapper& ref = *m;

@@ -95,7 +95,6 @@ InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, Ob
     s->state = st;
     s->add_seq = ++add_counter;
     InstanceState& ref = *s;
-    detached.erase(ref.obj.get());
     states.emplace(ref.obj.get(), std::move(s));
     return ref;
 }
@@ -111,23 +110,26 @@ void SessionImpl::identity_erase(InstanceState* st) {
     st->in_identity_map = false;
 }
 
-void SessionImpl::untrack(InstanceState* st, bool to_detached) {
+void SessionImpl::forget_generated_key(InstanceState* st) {
+    // INSERTed in a rolled-back transaction: the key the database generated is void again, so
+    // the object is transient and adding it again inserts it anew.
+    if (const Column* ai = st->mapper->table().autoincrement_column())
+        if (int i = st->mapper->index_of(ai->name()); i >= 0)
+            st->mapper->columns()[static_cast<std::size_t>(i)].set(st->obj.get(), Value(0));
+}
+
+void SessionImpl::untrack(InstanceState* st) {
     identity_erase(st);
     for (auto& f : frames) f.entries.erase(st);
-    if (to_detached) detached[st->obj.get()] = st->obj;
     states.erase(st->obj.get());
 }
 
 bool SessionImpl::has_changes(const InstanceState& st) const {
     if (st.state != ObjectState::persistent || !st.snapshot) return false;
-    const auto& props = st.mapper->columns();
-    const Values& snap = *st.snapshot;
-    for (std::size_t i = 0; i < props.size(); ++i)
-        if (!(props[i].get(st.obj.get()) == snap[i])) return true;
-    return false;
+    return !st.mapper->matches(st.obj.get(), *st.snapshot);
 }
 
-std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) {
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
     const auto& pk = m.primary_key();
     std::vector<Value> keybuf;
     std::span<const Value> key;
@@ -142,7 +144,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) 
         if (InstanceState* st = it->second.find(key)) {
             if (st->expired) {
                 m.write(st->obj.get(), row);
-                auto snap = std::make_shared<const Values>(row);
+                auto snap = std::make_shared<const Values>(std::move(row));
                 st->snapshot = snap;
                 if (!st->new_in_tx) st->committed = snap;
                 st->expired = false;
@@ -153,7 +155,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) 
     auto obj = m.create();
     m.write(obj.get(), row);
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
-    st.snapshot = std::make_shared<const Values>(row);
+    st.snapshot = std::make_shared<const Values>(std::move(row));  // the row becomes the snapshot
     st.committed = st.snapshot;
     identity_insert(&st);
     return st.obj;
@@ -178,7 +180,7 @@ void SessionImpl::commit() {
         st->new_in_tx = false;
         if (options.expire_on_commit) st->expired = true;
     }
-    for (InstanceState* st : gone) untrack(st, true);
+    for (InstanceState* st : gone) untrack(st);
 }
 
 void SessionImpl::rollback() {
@@ -196,6 +198,7 @@ void SessionImpl::rollback() {
     for (auto& [p, stp] : states) {
         InstanceState* st = stp.get();
         if (st->state == ObjectState::pending || st->new_in_tx) {
+            if (st->new_in_tx) forget_generated_key(st);
             expunge.push_back(st);
             continue;
         }
@@ -207,13 +210,11 @@ void SessionImpl::rollback() {
         st->marked_deleted = false;
         st->expired = false;
     }
-    for (InstanceState* st : expunge) untrack(st, false);
+    for (InstanceState* st : expunge) untrack(st);
     for (auto& [p, stp] : states) identity_insert(stp.get());
 }
 
 void SessionImpl::expunge_all() {
-    for (auto& [p, st] : states)
-        if (st->state != ObjectState::pending) detached[p] = st->obj;
     states.clear();
     identity.clear();
     for (auto& f : frames) f.entries.clear();
@@ -283,7 +284,7 @@ void Session::delete_impl(const Mapper& m, const void* obj) {
     if (!st)
         throw InvalidRequestError("Instance " + detail::describe(m, obj) + " is not persisted");
     if (st->state == ObjectState::pending) {
-        impl_->untrack(st, false);
+        impl_->untrack(st);
         return;
     }
     if (st->state == ObjectState::persistent) st->marked_deleted = true;
@@ -292,7 +293,7 @@ void Session::delete_impl(const Mapper& m, const void* obj) {
 void Session::expunge_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
-    impl_->untrack(st, st->state != ObjectState::pending);
+    impl_->untrack(st);
 }
 
 void Session::expunge_all() { impl_->expunge_all(); }
@@ -318,14 +319,16 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
     if (it != impl_->identity.end())
         if (InstanceState* st = it->second.find(pk))
             return st->state == ObjectState::deleted || st->marked_deleted ? nullptr : st->obj;
-    impl_->autoflush();
-    Select stmt = detail::query_select(m);
-    ColumnElement crit;
-    std::vector<ColumnElement> parts;
-    for (std::size_t i = 0; i < pk.size(); ++i)
-        parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == pk[i]);
-    auto rows = detail::query_all(*this, m, stmt.where(and_(parts)));
-    return rows.empty() ? nullptr : rows.front();
+    // Like SQLAlchemy's get(), no autoflush: the key is looked up in the database as it is.
+    // One prepared statement per mapper, values bound by position.
+    Connection& c = impl_->connection();
+    Cursor cur = c.cursor(m.select_by_pk());
+    std::vector<const Value*> ptrs;
+    for (const auto& slot : cur.compiled().binds) ptrs.push_back(&pk[static_cast<std::size_t>(std::stoi(slot.key.substr(2)))]);
+    cur.execute(ptrs);
+    std::vector<Value> row;
+    if (!cur.fetch_into(row)) return nullptr;
+    return impl_->load_row(m, row);
 }
 
 std::shared_ptr<void> Session::merge_impl(const Mapper& m, const void* obj) {
@@ -364,7 +367,7 @@ void Session::refresh_impl(const Mapper& m, const void* obj) {
     st->expired = true;  // let the load overwrite it; refresh() discards unflushed changes
     auto rows = detail::query_all(*this, m, detail::query_select(m).where(and_(parts)), false);
     if (rows.empty()) {
-        impl_->untrack(st, true);
+        impl_->untrack(st);
         throw ObjectDeletedError("Instance " + detail::describe(m, obj) + " has been deleted, or its row is "
                                  "otherwise not present.");
     }
@@ -380,13 +383,17 @@ void Session::expire_all() {
     for (auto& [p, st] : impl_->states) st->expired = true;
 }
 
-ObjectState Session::state_impl(const void* obj) const {
+ObjectState Session::state_impl(const Mapper& m, const void* obj) const {
     if (InstanceState* st = impl_->find(obj))
         return st->marked_deleted ? ObjectState::deleted : st->state;
-    auto it = impl_->detached.find(obj);
-    if (it != impl_->detached.end() && !it->second.expired() && it->second.lock().get() == obj)
-        return ObjectState::detached;
-    return ObjectState::transient;
+    // Not in this session: detached if it carries a database identity (every primary key
+    // column assigned), transient otherwise, as SQLAlchemy tells them apart by the key.
+    for (std::size_t i : m.primary_key()) {
+        const ColumnProperty& p = m.columns()[i];
+        Value v = p.get(obj);
+        if (v.is_null() || (p.column->autoincrement() && v == Value(0))) return ObjectState::transient;
+    }
+    return ObjectState::detached;
 }
 
 bool Session::modified_impl(const void* obj) const {
@@ -469,7 +476,10 @@ void SessionImpl::rollback_to_frame(std::size_t depth) {
     std::vector<InstanceState*> added_since;
     for (auto& [p, stp] : states)
         if (!f.entries.contains(stp.get())) added_since.push_back(stp.get());
-    for (InstanceState* st : added_since) untrack(st, false);
+    for (InstanceState* st : added_since) {
+        if (st->new_in_tx) forget_generated_key(st);
+        untrack(st);
+    }
     for (auto& [st, e] : f.entries) {
         identity_erase(st);
         st->mapper->write(st->obj.get(), e.values);

@@ -58,9 +58,9 @@ struct ShapeCursor {
 
 struct Work {
     InstanceState* st;
-    Values values;       // current values
-    Values before;       // values before the flush (restored on failure)
-    InstanceState* replaces = nullptr;  // row switch: the deleted state with the same key
+    Values values;                                // current values
+    std::vector<std::pair<std::size_t, Value>> undo;  // members the flush wrote, old values
+    InstanceState* replaces = nullptr;            // row switch: the deleted state with the same key
 };
 
 }  // namespace
@@ -72,17 +72,33 @@ void SessionImpl::flush() {
     std::map<const Mapper*, std::vector<Work>> inserts, updates;
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
     std::vector<InstanceState*> pending;
+    // Clean persistent objects that nobody outside the session holds any more are let go, as
+    // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
+    // stays as large as what the program still uses. Dirty ones are flushed first.
+    std::vector<InstanceState*> release;
     for (auto& [p, stp] : states) {
         InstanceState* st = stp.get();
         if (st->state == ObjectState::pending) pending.push_back(st);
         else if (st->marked_deleted) deletes[st->mapper].push_back(st);
-        else if (has_changes(*st)) {
-            Work w{st, {}, {}, nullptr};
-            st->mapper->read(st->obj.get(), w.values);
-            updates[st->mapper].push_back(std::move(w));
+        else if (st->state == ObjectState::persistent) {
+            bool unobserved = st->obj.use_count() == 1 && frames.empty();
+            if (has_changes(*st)) {
+                Work w{st, {}, {}, nullptr};
+                st->mapper->read(st->obj.get(), w.values);
+                updates[st->mapper].push_back(std::move(w));
+            }
+            if (unobserved) release.push_back(st);
         }
     }
-    if (pending.empty() && deletes.empty() && updates.empty()) return;
+    auto let_go = [&] {
+        for (InstanceState* st : release)
+            if (st->obj.use_count() == 1 && st->state == ObjectState::persistent && !st->marked_deleted)
+                untrack(st);
+    };
+    if (pending.empty() && deletes.empty() && updates.empty()) {
+        let_go();
+        return;
+    }
     std::sort(pending.begin(), pending.end(), [](auto* a, auto* b) { return a->add_seq < b->add_seq; });
 
     std::vector<const Mapper*> mappers;
@@ -106,7 +122,6 @@ void SessionImpl::flush() {
         // ---- pending objects: events first (listeners may change them), then identity checks
         for (InstanceState* st : pending) {
             Work w{st, {}, {}, nullptr};
-            st->mapper->read(st->obj.get(), w.before);
             if (st->mapper->has_listeners(MapperEvent::before_insert))
                 st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
             st->mapper->read(st->obj.get(), w.values);
@@ -148,6 +163,7 @@ void SessionImpl::flush() {
         // ---- saves, parents first
         std::string shape;
         for (const Mapper* m : order) {
+            cursors.clear();  // statements are per mapper; shapes key them within one
             const Table& t = m->table();
             const auto& props = m->columns();
             const auto& pk = m->primary_key();
@@ -157,8 +173,7 @@ void SessionImpl::flush() {
                     shape = "U";
                     for (std::size_t i = 0; i < props.size(); ++i) shape += w.values[i] == old[i] ? '0' : '1';
                     if (shape.find('1') == std::string::npos) continue;  // a listener undid the change
-                    std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(m)) + shape;
-                    auto cit = cursors.find(key);
+                    auto cit = cursors.find(shape);
                     if (cit == cursors.end()) {
                         ValuesMap set;
                         ShapeCursor sc;
@@ -172,7 +187,7 @@ void SessionImpl::flush() {
                         for (const auto& slot : sc.cursor.compiled().binds)
                             sc.sources.push_back(slot.key.rfind("\x01pk", 0) == 0 ? -(std::stoi(slot.key.substr(3)) + 1)
                                                                                  : m->index_of(slot.key));
-                        cit = cursors.emplace(key, std::move(sc)).first;
+                        cit = cursors.emplace(shape, std::move(sc)).first;
                     }
                     ShapeCursor& sc = cit->second;
                     ptrs.clear();
@@ -223,13 +238,13 @@ void SessionImpl::flush() {
                         bool include = true;
                         if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
                         else if (w.values[i].is_null() && col.has_default()) {
+                            w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();
                             props[i].set(w.st->obj.get(), w.values[i]);
                         } else if (w.values[i].is_null() && col.server_default()) include = false;
                         shape += include ? '1' : '0';
                     }
-                    std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(m)) + shape;
-                    auto cit = cursors.find(key);
+                    auto cit = cursors.find(shape);
                     if (cit == cursors.end()) {
                         Params names;
                         for (std::size_t i = 0; i < props.size(); ++i)
@@ -237,7 +252,7 @@ void SessionImpl::flush() {
                         ShapeCursor sc{c.cursor(t.insert(), &names), {}};
                         // Slots: a mapped column's value, or (-1) an unmapped column's default.
                         for (const auto& slot : sc.cursor.compiled().binds) sc.sources.push_back(m->index_of(slot.key));
-                        cit = cursors.emplace(key, std::move(sc)).first;
+                        cit = cursors.emplace(shape, std::move(sc)).first;
                     }
                     ShapeCursor& sc = cit->second;
                     const auto& binds = sc.cursor.compiled().binds;
@@ -256,6 +271,7 @@ void SessionImpl::flush() {
                     if (const Column* ai = t.autoincrement_column()) {
                         int idx = m->index_of(ai->name());
                         if (idx >= 0 && is_unassigned_key(*ai, w.values[static_cast<std::size_t>(idx)])) {
+                            w.undo.emplace_back(static_cast<std::size_t>(idx), w.values[static_cast<std::size_t>(idx)]);
                             w.values[static_cast<std::size_t>(idx)] = Value(sc.cursor.lastrowid());
                             props[static_cast<std::size_t>(idx)].set(w.st->obj.get(), w.values[static_cast<std::size_t>(idx)]);
                         }
@@ -297,7 +313,8 @@ void SessionImpl::flush() {
         flushing = false;
         cursors.clear();
         // Undo what the flush wrote into objects (generated keys, defaults), then the database.
-        for (Work* w : all_inserts) w->st->mapper->write(w->st->obj.get(), w->before);
+        for (Work* w : all_inserts)
+            for (auto& [i, old] : w->undo) w->st->mapper->columns()[i].set(w->st->obj.get(), old);
         try {
             c.rollback();
         } catch (...) {
@@ -313,7 +330,7 @@ void SessionImpl::flush() {
     // ---- success: new snapshots and identities
     for (Work* w : all_inserts) {
         InstanceState* st = w->st;
-        if (w->replaces) untrack(w->replaces, true);
+        if (w->replaces) untrack(w->replaces);
         st->state = ObjectState::persistent;
         st->snapshot = std::make_shared<const Values>(std::move(w->values));
         st->new_in_tx = true;
@@ -330,6 +347,7 @@ void SessionImpl::flush() {
         st->marked_deleted = false;
         st->state = ObjectState::deleted;
     }
+    let_go();
 }
 
 }  // namespace athanor::detail

@@ -78,7 +78,6 @@ struct SessionImpl {
     std::optional<Connection> conn;
     std::unordered_map<const void*, std::unique_ptr<InstanceState>> states;
     std::unordered_map<const Mapper*, IdentityMap> identity;
-    std::unordered_map<const void*, std::weak_ptr<void>> detached;
     std::uint64_t add_counter = 0;
     bool failed = false;
     std::string failure;
@@ -93,12 +92,14 @@ struct SessionImpl {
     void autoflush();
     InstanceState* find(const void* obj) const;
     InstanceState& track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st);
-    void untrack(InstanceState* st, bool to_detached);
+    void untrack(InstanceState* st);
+    void forget_generated_key(InstanceState* st);
     void identity_insert(InstanceState* st);
     void identity_erase(InstanceState* st);
     bool has_changes(const InstanceState& st) const;
-    /// Loads or refreshes from one row of the mapper's columns; returns the object.
-    std::shared_ptr<void> load_row(const Mapper& m, const Values& row);
+    /// Loads or refreshes from one row of the mapper's columns; returns the object. A new
+    /// object's snapshot takes over `row` (left empty).
+    std::shared_ptr<void> load_row(const Mapper& m, Values& row);
     void flush();
     void commit();
     void rollback();

@@ -5,12 +5,7 @@
 
 namespace athanor::detail {
 
-Select query_select(const Mapper& m) {
-    std::vector<SelectItem> cols;
-    cols.reserve(m.columns().size());
-    for (const auto& p : m.columns()) cols.emplace_back(p.column->expr());
-    return Select(std::move(cols));
-}
+Select query_select(const Mapper& m) { return m.select_all(); }
 
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
     std::vector<ColumnElement> parts;

@@ -218,6 +218,35 @@ struct ValueTraits<std::chrono::sys_time<D>> {
     }
 };
 
+/// Whether a C++ value equals a Value without building one (dirty checks compare members
+/// with their snapshot this way).
+template <class T>
+bool value_equals(const T& x, const Value& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+        auto p = v.if_int();
+        return p && *p == (x ? 1 : 0);
+    } else if constexpr (std::is_integral_v<T>) {
+        auto p = v.if_int();
+        return p && *p == static_cast<std::int64_t>(x);
+    } else if constexpr (std::is_floating_point_v<T>) {
+        auto p = v.if_double();
+        return p && *p == static_cast<double>(x);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        auto p = v.if_text();
+        return p && *p == x;
+    } else if constexpr (std::is_same_v<T, Blob>) {
+        auto p = v.if_blob();
+        return p && *p == x;
+    } else {
+        return ValueTraits<T>::to_value(x) == v;
+    }
+}
+template <class T>
+bool value_equals(const std::optional<T>& x, const Value& v) {
+    if (!x) return v.is_null();
+    return value_equals(*x, v);
+}
+
 // ---- Params --------------------------------------------------------------------------------
 
 /// Named values in insertion order. Small and flat: lookup is a linear scan, which beats a

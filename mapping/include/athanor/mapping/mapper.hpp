@@ -17,6 +17,8 @@
 #include <any>
 #include <array>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <string>
 #include <typeindex>
@@ -30,6 +32,7 @@ struct ColumnProperty {
     std::string key;                                  // the column name
     std::function<Value(const void*)> get;            // object -> Value
     std::function<void(void*, const Value&)> set;     // Value -> object (throws ArgumentError)
+    std::function<bool(const void*, const Value&)> equals;  // object's value == Value, no copy
     std::any member;                                  // the member pointer, for attr()
 };
 
@@ -75,6 +78,8 @@ public:
     void read(const void* obj, std::vector<Value>& out) const;
     /// Writes `values` (one per mapped column, in columns() order) into `obj`.
     void write(void* obj, const std::vector<Value>& values) const;
+    /// Whether every mapped column of `obj` equals `values` (the dirty check).
+    bool matches(const void* obj, const std::vector<Value>& values) const;
 
     /// The column for the member pointer, or nullptr.
     template <class T, class M>
@@ -83,6 +88,11 @@ public:
             if (auto* m = std::any_cast<M T::*>(&p.member); m && *m == member) return &p;
         return nullptr;
     }
+
+    /// SELECT of the mapped columns (built once; its compiled form is shared by all sessions).
+    const Select& select_all() const;
+    /// select_all() WHERE each primary key column = bindparam("pk0"), "pk1", ...
+    const Select& select_by_pk() const;
 
     void listen(MapperEvent e, Listener fn);
     /// Runs the listeners of `e` for `target` (the session calls this during flush).
@@ -103,6 +113,10 @@ private:
     std::vector<ColumnProperty> props_;
     std::vector<std::size_t> pk_;
     std::array<std::vector<Listener>, kMapperEventCount> listeners_;
+    mutable std::once_flag statements_once_;
+    mutable std::optional<Select> select_all_;
+    mutable std::optional<Select> select_by_pk_;
+    void build_statements() const;
 };
 
 /// Typed event listener: listen<User>(mapper, MapperEvent::before_insert, [](User& u) {...}).

@@ -55,6 +55,9 @@ public:
             }
             static_cast<T*>(obj)->*member = Traits::from_value(v);
         };
+        p.equals = [member](const void* obj, const Value& v) {
+            return value_equals(static_cast<const T*>(obj)->*member, v);
+        };
         p.member = member;
         m_->add_property(std::move(p));
         return *this;

@@ -1,8 +1,11 @@
 // Session: the ORM's unit of work and identity map, after SQLAlchemy's Session.
 //
 // Objects are std::shared_ptr<T> of mapped classes (or sa::Record). The session holds strong
-// references to every object it tracks, so unflushed work is never lost when a caller drops a
-// handle; expunge(), expunge_all() and close() let go of them.
+// references to new, dirty and deleted objects, so unflushed work is never lost when a caller
+// drops a handle. A clean persistent object that nothing outside the session holds any more is
+// let go at the next flush (SQLAlchemy's identity map is weak in the same way): while the
+// program holds an object, queries and get() return that same object; once it has dropped it,
+// they load a new one. expunge(), expunge_all() and close() let go of objects explicitly.
 //
 // C++ has no attribute interception, so two rules replace SQLAlchemy's lazy reloads:
 // - Dirty tracking compares each persistent object's current column values with the snapshot
@@ -174,9 +177,11 @@ public:
     void expire_all();
 
     // ---- state
+    /// pending / persistent / deleted for objects of this session; for others, detached when
+    /// every primary key column is assigned (the object has a database identity), else transient.
     template <class T>
     ObjectState state_of(const std::shared_ptr<T>& obj) const {
-        return state_impl(obj.get());
+        return state_impl(mapper_for(obj), obj.get());
     }
     template <class T>
     bool is_modified(const std::shared_ptr<T>& obj) const {
@@ -242,7 +247,7 @@ private:
     std::shared_ptr<void> merge_impl(const Mapper& m, const void* obj);
     void refresh_impl(const Mapper& m, const void* obj);
     void expire_impl(const void* obj);
-    ObjectState state_impl(const void* obj) const;
+    ObjectState state_impl(const Mapper& m, const void* obj) const;
     bool modified_impl(const void* obj) const;
     void bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows, bool return_defaults);
     void bulk_update_impl(const Mapper& m, const std::vector<Params>& rows);

@@ -1,0 +1,527 @@
+// athanor-bench: bulk-operation benchmarks after SQLAlchemy's examples/performance. Every ORM
+// and Core figure is printed beside a raw sqlite3 figure measured in the same run, as a ratio.
+//
+//   athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory] [--repeat R]
+//                 [--json FILE] [--echo]
+#include <athanor/athanor.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <malloc.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+namespace sa = athanor;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Customer {
+    std::int64_t id = 0;
+    std::string name;
+    std::string description;
+};
+
+struct Options {
+    std::string suite, test;
+    std::int64_t n = 100000;
+    bool file = true;
+    int repeat = 3;
+    std::string json;
+    bool echo = false;
+};
+
+// ---- the database under test ------------------------------------------------------------------
+
+// Both kinds are files so the raw sqlite3 baseline and athanor see the same database; "memory"
+// puts the file on tmpfs (/dev/shm), so no disk is involved.
+struct Db {
+    std::string path;
+    std::string url() const { return "sqlite:///" + path; }
+};
+
+struct Schema {
+    sa::DeclarativeBase Base;
+    Schema() {
+        Base.declare<Customer>("customer",
+            sa::mapped_column("id", &Customer::id, sa::primary_key()),
+            sa::mapped_column("name", &Customer::name, sa::String(255)),
+            sa::mapped_column("description", &Customer::description, sa::String(255)));
+    }
+    const sa::Table& customer() const { return Base.metadata.get_table("customer"); }
+};
+
+std::string name_of(std::int64_t i) { return "customer name " + std::to_string(i); }
+std::string desc_of(std::int64_t i) { return "customer description " + std::to_string(i); }
+
+// A raw sqlite3 handle for the baselines (and for setup that must not involve athanor).
+struct Raw {
+    sqlite3* db = nullptr;
+    explicit Raw(const Db& d) {
+        // The same open flags athanor uses for a pooled file connection.
+        if (sqlite3_open_v2(d.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            nullptr) != SQLITE_OK)
+            throw std::runtime_error("open");
+        exec("SELECT count(*) FROM sqlite_master");  // read the schema before the clock matters
+    }
+    ~Raw() { sqlite3_close(db); }
+    void exec(const char* sql) {
+        char* err = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string m = err ? err : "?";
+            sqlite3_free(err);
+            throw std::runtime_error(m);
+        }
+    }
+};
+
+// ---- one test ----------------------------------------------------------------------------------
+
+struct Context {
+    const Options& opt;
+    std::int64_t n;
+    Db db;
+    std::shared_ptr<sa::Engine> engine;  // for memory databases: shared by setup and test
+    Schema* schema;
+};
+
+struct Test {
+    std::string name;
+    bool baseline;  // the raw sqlite3 figure of its suite
+    std::function<void(Context&)> setup;  // not timed
+    std::function<void(Context&)> run;    // timed
+};
+
+struct Suite {
+    std::string name;
+    std::string doc;
+    std::int64_t n_divisor = 1;  // single_inserts run fewer rows
+    std::vector<Test> tests;
+};
+
+void create_table(Context& c) { c.schema->Base.metadata.create_all(*c.engine); }
+
+void fill(Context& c) {
+    create_table(c);
+    auto conn = c.engine->connect();
+    std::vector<sa::Params> rows;
+    rows.reserve(static_cast<std::size_t>(c.n));
+    for (std::int64_t i = 1; i <= c.n; ++i) rows.push_back({{"id", i}, {"name", name_of(i)}, {"description", desc_of(i)}});
+    conn.execute(c.schema->customer().insert(), rows);
+    conn.commit();
+}
+
+// ---- suites --------------------------------------------------------------------------------------
+
+std::vector<Suite> suites() {
+    std::vector<Suite> out;
+
+    out.push_back({"bulk_inserts", "Insert n customers in batches of 1000", 1, {
+        {"raw_sqlite3", true, create_table, [](Context& c) {
+             Raw r(c.db);
+             r.exec("BEGIN");
+             sqlite3_stmt* st = nullptr;
+             sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 std::string a = name_of(i), b = desc_of(i);
+                 sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
+                 sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+                 sqlite3_step(st);
+                 sqlite3_reset(st);
+             }
+             sqlite3_finalize(st);
+             r.exec("COMMIT");
+         }},
+        {"flush_no_pk", false, create_table, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     s.add(std::make_shared<Customer>(Customer{0, name_of(i), desc_of(i)}));
+                 s.flush();
+             }
+             s.commit();
+         }},
+        {"flush_pk_given", false, create_table, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     s.add(std::make_shared<Customer>(Customer{i, name_of(i), desc_of(i)}));
+                 s.flush();
+             }
+             s.commit();
+         }},
+        {"bulk_save_objects", false, create_table, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<std::shared_ptr<Customer>> objs;
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     objs.push_back(std::make_shared<Customer>(Customer{0, name_of(i), desc_of(i)}));
+                 s.bulk_save_objects(objs);
+             }
+             s.commit();
+         }},
+        {"bulk_insert_mappings", false, create_table, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<sa::Params> rows;
+                 rows.reserve(1000);
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     rows.push_back({{"name", name_of(i)}, {"description", desc_of(i)}});
+                 s.bulk_insert_mappings<Customer>(rows);
+             }
+             s.commit();
+         }},
+        {"core_insert", false, create_table, [](Context& c) {
+             auto conn = c.engine->connect();
+             auto ins = c.schema->customer().insert();
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<sa::Params> rows;
+                 rows.reserve(1000);
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     rows.push_back({{"name", name_of(i)}, {"description", desc_of(i)}});
+                 conn.execute(ins, rows);
+             }
+             conn.commit();
+         }},
+    }});
+
+    out.push_back({"bulk_updates", "Update n customers in batches of 1000", 1, {
+        {"raw_sqlite3", true, fill, [](Context& c) {
+             Raw r(c.db);
+             r.exec("BEGIN");
+             sqlite3_stmt* sel = nullptr;
+             sqlite3_stmt* up = nullptr;
+             sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer WHERE id BETWEEN ? AND ?", -1, &sel, nullptr);
+             sqlite3_prepare_v2(r.db, "UPDATE customer SET description=? WHERE id = ?", -1, &up, nullptr);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 sqlite3_bind_int64(sel, 1, chunk + 1);
+                 sqlite3_bind_int64(sel, 2, chunk + 1000);
+                 std::vector<Customer> batch;
+                 while (sqlite3_step(sel) == SQLITE_ROW)
+                     batch.push_back({sqlite3_column_int64(sel, 0),
+                                      reinterpret_cast<const char*>(sqlite3_column_text(sel, 1)),
+                                      reinterpret_cast<const char*>(sqlite3_column_text(sel, 2))});
+                 sqlite3_reset(sel);
+                 for (auto& cu : batch) {
+                     cu.description = "updated " + std::to_string(cu.id);
+                     sqlite3_bind_text(up, 1, cu.description.data(), static_cast<int>(cu.description.size()), SQLITE_STATIC);
+                     sqlite3_bind_int64(up, 2, cu.id);
+                     sqlite3_step(up);
+                     sqlite3_reset(up);
+                 }
+             }
+             sqlite3_finalize(sel);
+             sqlite3_finalize(up);
+             r.exec("COMMIT");
+         }},
+        {"orm_flush", false, fill, [](Context& c) {
+             sa::Session s(c.engine);
+             auto id = sa::attr(&Customer::id);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 for (auto& cu : s.query<Customer>().filter(id.between(chunk + 1, chunk + 1000)).all())
+                     cu->description = "updated " + std::to_string(cu->id);
+                 s.flush();
+             }
+             s.commit();
+         }},
+        {"bulk_update_mappings", false, fill, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<sa::Params> rows;
+                 rows.reserve(1000);
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     rows.push_back({{"id", i}, {"description", "updated " + std::to_string(i)}});
+                 s.bulk_update_mappings<Customer>(rows);
+             }
+             s.commit();
+         }},
+        {"core_update", false, fill, [](Context& c) {
+             auto conn = c.engine->connect();
+             const auto& t = c.schema->customer();
+             auto up = t.update().where(t.c["id"] == sa::bindparam("cid")).values({{"description", sa::bindparam("d")}});
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<sa::Params> rows;
+                 rows.reserve(1000);
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     rows.push_back({{"cid", i}, {"d", "updated " + std::to_string(i)}});
+                 conn.execute(up, rows);
+             }
+             conn.commit();
+         }},
+    }});
+
+    out.push_back({"single_inserts", "One customer per session and commit (n/10 rows)", 10, {
+        {"raw_sqlite3", true, create_table, [](Context& c) {
+             Raw r(c.db);
+             sqlite3_stmt* st = nullptr;
+             sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 r.exec("BEGIN");
+                 std::string a = name_of(i), b = desc_of(i);
+                 sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
+                 sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+                 sqlite3_step(st);
+                 sqlite3_reset(st);
+                 r.exec("COMMIT");
+             }
+             sqlite3_finalize(st);
+         }},
+        {"orm_commit", false, create_table, [](Context& c) {
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 sa::Session s(c.engine);
+                 s.add(std::make_shared<Customer>(Customer{0, name_of(i), desc_of(i)}));
+                 s.commit();
+             }
+         }},
+        {"core_commit", false, create_table, [](Context& c) {
+             auto ins = c.schema->customer().insert();
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 auto conn = c.engine->connect();
+                 conn.execute(ins, {{"name", name_of(i)}, {"description", desc_of(i)}});
+                 conn.commit();
+             }
+         }},
+    }});
+
+    out.push_back({"short_selects", "n lookups of one customer by primary key / by a column", 1, {
+        {"raw_sqlite3", true, fill, [](Context& c) {
+             Raw r(c.db);
+             sqlite3_stmt* st = nullptr;
+             sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer WHERE id = ?", -1, &st, nullptr);
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 sqlite3_bind_int64(st, 1, i);
+                 if (sqlite3_step(st) == SQLITE_ROW) {
+                     Customer cu{sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                                 reinterpret_cast<const char*>(sqlite3_column_text(st, 2))};
+                     (void)cu;
+                 }
+                 sqlite3_reset(st);
+             }
+             sqlite3_finalize(st);
+         }},
+        {"orm_get", false, fill, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t i = 1; i <= c.n; ++i)
+                 if (!s.get<Customer>(i)) throw std::runtime_error("missing");
+         }},
+        {"orm_query_first", false, fill, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t i = 1; i <= c.n; ++i)
+                 if (!s.query<Customer>().filter_by({{"id", i}}).first()) throw std::runtime_error("missing");
+         }},
+        {"core_select", false, fill, [](Context& c) {
+             auto conn = c.engine->connect();
+             const auto& t = c.schema->customer();
+             auto stmt = sa::select(t).where(t.c["id"] == sa::bindparam("id"));
+             for (std::int64_t i = 1; i <= c.n; ++i) conn.execute(stmt, {{"id", i}}).one();
+         }},
+        {"orm_get_identity_map", false, fill, [](Context& c) {
+             // Loads the identity map first, then times 10 x n hits (reported as gets/s).
+             sa::Session sess(c.engine);
+             auto held = sess.query<Customer>().all();  // the program holds them: all stay mapped
+             auto t0 = Clock::now();
+             std::int64_t found = 0;
+             for (int rep = 0; rep < 10; ++rep)
+                 for (std::int64_t i = 1; i <= c.n; ++i) found += sess.get<Customer>(i) != nullptr;
+             double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+             if (found != 10 * c.n) throw std::runtime_error("identity map miss");
+             c.n = -static_cast<std::int64_t>(10.0 * static_cast<double>(c.n) / secs);  // report gets/s
+         }},
+    }});
+
+    out.push_back({"large_resultsets", "Load all n customers", 1, {
+        {"raw_sqlite3", true, fill, [](Context& c) {
+             Raw r(c.db);
+             sqlite3_stmt* st = nullptr;
+             sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer", -1, &st, nullptr);
+             std::vector<Customer> all;
+             while (sqlite3_step(st) == SQLITE_ROW)
+                 all.push_back({sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                                reinterpret_cast<const char*>(sqlite3_column_text(st, 2))});
+             sqlite3_finalize(st);
+             if (static_cast<std::int64_t>(all.size()) != c.n) throw std::runtime_error("short read");
+         }},
+        {"orm_query_all", false, fill, [](Context& c) {
+             sa::Session s(c.engine);
+             auto all = s.query<Customer>().all();
+             if (static_cast<std::int64_t>(all.size()) != c.n) throw std::runtime_error("short read");
+         }},
+        {"core_rows", false, fill, [](Context& c) {
+             auto conn = c.engine->connect();
+             auto rows = conn.execute(sa::select(c.schema->customer())).all();
+             if (static_cast<std::int64_t>(rows.size()) != c.n) throw std::runtime_error("short read");
+         }},
+    }});
+    return out;
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+// Bytes of heap in use (glibc's allocator statistics).
+long heap_in_use() {
+    struct mallinfo2 mi = mallinfo2();
+    return static_cast<long>(mi.uordblks + mi.hblkhd);
+}
+
+struct Figure {
+    std::string suite, test;
+    std::int64_t n;
+    double median;
+    std::vector<double> runs;
+    double ratio = 0;  // median / baseline median
+    double rate = 0;   // special: gets per second
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::cerr << "missing value for " << a << "\n";
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--suite") opt.suite = next();
+        else if (a == "--test") opt.test = next();
+        else if (a == "-n") opt.n = std::stoll(next());
+        else if (a == "--db") {
+            std::string v = next();
+            if (v != "file" && v != "memory") {
+                std::cerr << "--db takes file or memory\n";
+                return 2;
+            }
+            opt.file = v == "file";
+        } else if (a == "--repeat") opt.repeat = std::max(1, std::stoi(next()));
+        else if (a == "--json") opt.json = next();
+        else if (a == "--echo") opt.echo = true;
+        else if (a == "-h" || a == "--help") {
+            std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory] [--repeat R] "
+                         "[--json FILE] [--echo]\nsuites:";
+            for (auto& s : suites()) std::cout << " " << s.name;
+            std::cout << "\n";
+            return 0;
+        } else {
+            std::cerr << "unknown option " << a << " (try --help)\n";
+            return 2;
+        }
+    }
+    auto all = suites();
+    if (!opt.suite.empty() && std::none_of(all.begin(), all.end(), [&](auto& s) { return s.name == opt.suite; })) {
+        std::cerr << "no suite named " << opt.suite << "\n";
+        return 2;
+    }
+    std::vector<Figure> figures;
+    std::filesystem::path dir = std::filesystem::temp_directory_path();
+    if (!opt.file && std::filesystem::is_directory("/dev/shm")) dir = "/dev/shm";
+    auto path = (dir / "athanor_bench.db").string();
+    std::cout << "athanor-bench: n=" << opt.n << ", db=" << (opt.file ? "file" : "memory") << ", repeat=" << opt.repeat
+              << " (median of repeats; ratio = time / raw sqlite3 time in this run)\n";
+    for (auto& suite : all) {
+        if (!opt.suite.empty() && suite.name != opt.suite) continue;
+        std::cout << "\n" << suite.name << ": " << suite.doc << "\n";
+        double base = 0;
+        for (auto& t : suite.tests) {
+            if (!opt.test.empty() && t.name != opt.test && !t.baseline) continue;
+            Figure f{suite.name, t.name, std::max<std::int64_t>(1, opt.n / suite.n_divisor), 0, {}};
+            for (int r = 0; r < opt.repeat; ++r) {
+                std::cerr << "\r  [" << suite.name << "] " << t.name << " " << (r + 1) << "/" << opt.repeat << "   "
+                          << std::flush;
+                Schema schema;
+                Context c{opt, f.n, Db{path}, nullptr, &schema};
+                std::filesystem::remove(path);
+                c.engine = sa::create_engine(c.db.url(), {.echo = opt.echo});
+                t.setup(c);
+                if (t.baseline) c.engine->dispose();  // the baseline runs on its own connection
+                auto t0 = Clock::now();
+                t.run(c);
+                double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+                if (c.n < 0) f.rate = static_cast<double>(-c.n);
+                f.runs.push_back(secs);
+            }
+            std::cerr << "\r" << std::string(60, ' ') << "\r";
+            f.median = median(f.runs);
+            if (t.baseline) base = f.median;
+            f.ratio = base > 0 ? f.median / base : 0;
+            char line[256];
+            if (f.rate > 0)
+                std::snprintf(line, sizeof line, "  %-24s %10lld gets  %12.0f gets/s (identity map hits)", t.name.c_str(),
+                              static_cast<long long>(10 * f.n), f.rate);
+            else
+                std::snprintf(line, sizeof line, "  %-24s %10lld rows  %9.4f s  %7.2fx raw", t.name.c_str(),
+                              static_cast<long long>(f.n), f.median, f.ratio);
+            std::cout << line << std::endl;
+            figures.push_back(f);
+        }
+    }
+    std::filesystem::remove(path);
+
+    // Memory held by a session: load n customers and keep them; heap growth / n, split into the
+    // objects themselves (measured by building the same objects without a session) and the
+    // session's own bookkeeping.
+    long session_bytes = 0, object_bytes = 0;
+    if (opt.suite.empty() || opt.suite == "large_resultsets") {
+        Schema schema;
+        Context c{opt, opt.n, Db{path}, nullptr, &schema};
+        std::filesystem::remove(path);
+        c.engine = sa::create_engine(c.db.url());
+        fill(c);
+        malloc_trim(0);
+        long base = heap_in_use();
+        {
+            std::vector<std::shared_ptr<Customer>> plain;
+            plain.reserve(static_cast<std::size_t>(opt.n));
+            for (std::int64_t i = 1; i <= opt.n; ++i)
+                plain.push_back(std::make_shared<Customer>(Customer{i, name_of(i), desc_of(i)}));
+            object_bytes = (heap_in_use() - base) / std::max<std::int64_t>(1, opt.n);
+        }
+        malloc_trim(0);
+        base = heap_in_use();
+        {
+            sa::Session s(c.engine);
+            auto objs = s.query<Customer>().all();
+            long total = (heap_in_use() - base) / std::max<std::int64_t>(1, opt.n);
+            session_bytes = total - object_bytes;
+            std::cout << "\nmemory: a session holding " << opt.n << " customers: " << total
+                      << " bytes per object in all = " << object_bytes << " for the object + " << session_bytes
+                      << " of session bookkeeping (identity map, snapshot)\n";
+        }
+        c.engine.reset();
+        std::filesystem::remove(path);
+    }
+
+    if (!opt.json.empty()) {
+        nlohmann::json j;
+        j["n"] = opt.n;
+        j["db"] = opt.file ? "file" : "memory";
+        j["repeat"] = opt.repeat;
+        j["memory_object_bytes"] = object_bytes;
+        j["memory_session_bytes_per_object"] = session_bytes;
+        for (auto& f : figures) {
+            nlohmann::json e = {{"suite", f.suite}, {"test", f.test}, {"n", f.n}, {"median_s", f.median},
+                                {"runs_s", f.runs}, {"ratio_vs_raw", f.ratio}};
+            if (f.rate > 0) e["gets_per_s"] = f.rate;
+            j["results"].push_back(e);
+        }
+        std::ofstream(opt.json) << j.dump(2) << "\n";
+        std::cout << "wrote " << opt.json << "\n";
+    }
+    return 0;
+}
