@@ -130,6 +130,17 @@ std::string Value::repr() const {
     return "?";
 }
 
+Value ValueView::to_value() const {
+    switch (kind) {
+        case Value::Kind::null: return Value();
+        case Value::Kind::integer: return Value(i);
+        case Value::Kind::real: return Value(d);
+        case Value::Kind::text: return Value(std::string(bytes));
+        case Value::Kind::blob: return Value(Blob(bytes.begin(), bytes.end()));
+    }
+    return Value();
+}
+
 // ---- JSON, Date, DateTime -------------------------------------------------------------------
 
 Value ValueTraits<nlohmann::json>::to_value(const nlohmann::json& j) {

@@ -19,7 +19,7 @@ Mapper::Mapper(const Table& table, std::type_index type, std::string class_name,
 void Mapper::add_property(ColumnProperty p) {
     if (!p.equals) {
         auto get = p.get;
-        p.equals = [get](const void* obj, const Value& v) { return get(obj) == v; };
+        p.equals = [get](const void* obj, const ValueView& v) { return ValueView::of(get(obj)) == v; };
     }
     if (find(p.key))
         throw ArgumentError("column '" + table_->name() + "." + p.key + "' is already mapped for class '" +
@@ -100,7 +100,7 @@ const Select& Mapper::select_by_pk() const {
     return *select_by_pk_;
 }
 
-bool Mapper::matches(const void* obj, const std::vector<Value>& values) const {
+bool Mapper::matches(const void* obj, const ValueView* values) const {
     for (std::size_t i = 0; i < props_.size(); ++i)
         if (!props_[i].equals(obj, values[i])) return false;
     return true;
@@ -212,7 +212,9 @@ Mapper& Registry::map_dynamic(const Table& table) {
         std::size_t pos = col->position();
         p.get = [pos](const void* obj) { return static_cast<const Record*>(obj)->at(pos); };
         p.set = [pos](void* obj, const Value& v) { static_cast<Record*>(obj)->at(pos) = v; };
-        p.equals = [pos](const void* obj, const Value& v) { return static_cast<const Record*>(obj)->at(pos) == v; };
+        p.equals = [pos](const void* obj, const ValueView& v) {
+            return ValueView::of(static_cast<const Record*>(obj)->at(pos)) == v;
+        };
         m->add_property(std::move(p));
     }
     Mapper& ref = *m;

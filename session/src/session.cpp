@@ -13,44 +13,84 @@ namespace detail {
 std::span<const Value> InstanceState::key_span(std::vector<Value>& scratch) const {
     const auto& pk = mapper->primary_key();
     scratch.clear();
-    for (std::size_t i : pk) scratch.push_back((*snapshot)[i]);
+    for (std::size_t i : pk) scratch.push_back(snapshot.value(i));
     return scratch;
+}
+
+std::size_t hash_view(const ValueView& v) noexcept {
+    switch (v.kind) {
+        case Value::Kind::null: return 0x9e3779b9;
+        case Value::Kind::integer: return std::hash<std::int64_t>{}(v.i);
+        case Value::Kind::real: return std::hash<double>{}(v.d);
+        default: return std::hash<std::string_view>{}(v.bytes);
+    }
 }
 
 std::size_t hash_key(std::span<const Value> key) noexcept {
     std::size_t h = 1469598103934665603ull;
-    for (const Value& v : key) {
-        std::size_t x = 0;
-        switch (v.kind()) {
-            case Value::Kind::null: x = 0x9e3779b9; break;
-            case Value::Kind::integer: x = std::hash<std::int64_t>{}(*v.if_int()); break;
-            case Value::Kind::real: x = std::hash<double>{}(*v.if_double()); break;
-            case Value::Kind::text: x = std::hash<std::string>{}(*v.if_text()); break;
-            case Value::Kind::blob: x = v.as_blob().size(); break;
-        }
-        h = (h ^ x) * 1099511628211ull;
-    }
+    for (const Value& v : key) h = (h ^ hash_view(ValueView::of(v))) * 1099511628211ull;
     return h;
 }
 
-std::size_t IdentityMap::Hash::operator()(const InstanceState* s) const noexcept {
-    const auto& pk = s->mapper->primary_key();
-    if (pk.size() == 1) return hash_key(std::span<const Value>(&(*s->snapshot)[pk[0]], 1));
-    std::vector<Value> k;
-    return hash_key(s->key_span(k));
+std::size_t IdentityMap::hash_state(const InstanceState* s) noexcept {
+    std::size_t h = 1469598103934665603ull;
+    for (std::size_t i : s->mapper->primary_key()) h = (h ^ hash_view(s->snapshot.view(i))) * 1099511628211ull;
+    return h;
 }
 
-bool IdentityMap::Eq::operator()(std::span<const Value> k, const InstanceState* s) const noexcept {
+bool IdentityMap::key_equals(std::span<const Value> k, const InstanceState* s) noexcept {
     const auto& pk = s->mapper->primary_key();
     if (k.size() != pk.size()) return false;
     for (std::size_t i = 0; i < pk.size(); ++i)
-        if (!(k[i] == (*s->snapshot)[pk[i]])) return false;
+        if (!(ValueView::of(k[i]) == s->snapshot.view(pk[i]))) return false;
     return true;
 }
 
-InstanceState* IdentityMap::find(std::span<const Value> key) const {
-    auto it = set.find(key);
-    return it == set.end() ? nullptr : *it;
+InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
+    if (slots_.empty()) return nullptr;
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
+        InstanceState* s = slots_[i];
+        if (!s) return nullptr;
+        if (s != tomb() && key_equals(key, s)) return s;
+    }
+}
+
+void IdentityMap::grow() {
+    std::size_t cap = 16;
+    while (cap * 7 < (count_ + 1) * 20) cap *= 2;  // keep the live load under 35% after growing
+    std::vector<InstanceState*> old = std::move(slots_);
+    slots_.assign(cap, nullptr);
+    count_ = used_ = 0;
+    for (InstanceState* s : old)
+        if (s && s != tomb()) insert(s);
+}
+
+void IdentityMap::insert(InstanceState* s) {
+    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
+        if (!slots_[i] || slots_[i] == tomb()) {
+            if (!slots_[i]) ++used_;
+            slots_[i] = s;
+            ++count_;
+            return;
+        }
+        if (slots_[i] == s) return;
+    }
+}
+
+void IdentityMap::erase(InstanceState* s) noexcept {
+    if (slots_.empty()) return;
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
+        if (!slots_[i]) return;
+        if (slots_[i] == s) {
+            slots_[i] = tomb();
+            --count_;
+            return;
+        }
+    }
 }
 
 std::string describe(const Mapper& m, const void* obj) {
@@ -85,28 +125,27 @@ void SessionImpl::autoflush() {
 
 InstanceState* SessionImpl::find(const void* obj) const {
     auto it = states.find(obj);
-    return it == states.end() ? nullptr : it->second.get();
+    return it == states.end() ? nullptr : const_cast<InstanceState*>(&it->second);
 }
 
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
-    auto s = std::make_unique<InstanceState>();
-    s->obj = std::move(obj);
-    s->mapper = &m;
-    s->state = st;
-    s->add_seq = ++add_counter;
-    InstanceState& ref = *s;
-    states.emplace(ref.obj.get(), std::move(s));
+    const void* key = obj.get();
+    InstanceState& ref = states.try_emplace(key).first->second;
+    ref.obj = std::move(obj);
+    ref.mapper = &m;
+    ref.state = st;
+    ref.add_seq = ++add_counter;
     return ref;
 }
 
 void SessionImpl::identity_insert(InstanceState* st) {
-    identity[st->mapper].set.insert(st);
+    identity[st->mapper].insert(st);
     st->in_identity_map = true;
 }
 
 void SessionImpl::identity_erase(InstanceState* st) {
     if (!st->in_identity_map) return;
-    identity[st->mapper].set.erase(st);
+    identity[st->mapper].erase(st);
     st->in_identity_map = false;
 }
 
@@ -126,7 +165,10 @@ void SessionImpl::untrack(InstanceState* st) {
 
 bool SessionImpl::has_changes(const InstanceState& st) const {
     if (st.state != ObjectState::persistent || !st.snapshot) return false;
-    return !st.mapper->matches(st.obj.get(), *st.snapshot);
+    std::size_t n = st.snapshot.size();
+    views.resize(n);
+    for (std::size_t i = 0; i < n; ++i) views[i] = st.snapshot.view(i);
+    return !st.mapper->matches(st.obj.get(), views.data());
 }
 
 std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
@@ -144,7 +186,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
         if (InstanceState* st = it->second.find(key)) {
             if (st->expired) {
                 m.write(st->obj.get(), row);
-                auto snap = std::make_shared<const Values>(std::move(row));
+                Snapshot snap = Snapshot::pack(row);
                 st->snapshot = snap;
                 if (!st->new_in_tx) st->committed = snap;
                 st->expired = false;
@@ -155,7 +197,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
     auto obj = m.create();
     m.write(obj.get(), row);
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
-    st.snapshot = std::make_shared<const Values>(std::move(row));  // the row becomes the snapshot
+    st.snapshot = Snapshot::pack(row);  // `row` keeps its buffers for the next row
     st.committed = st.snapshot;
     identity_insert(&st);
     return st.obj;
@@ -172,13 +214,13 @@ void SessionImpl::commit() {
     if (conn) conn->commit();
     std::vector<InstanceState*> gone;
     for (auto& [p, st] : states) {
-        if (st->state == ObjectState::deleted) {
-            gone.push_back(st.get());
+        if (st.state == ObjectState::deleted) {
+            gone.push_back(&st);
             continue;
         }
-        st->committed = st->snapshot;
-        st->new_in_tx = false;
-        if (options.expire_on_commit) st->expired = true;
+        st.committed = st.snapshot;
+        st.new_in_tx = false;
+        if (options.expire_on_commit) st.expired = true;
     }
     for (InstanceState* st : gone) untrack(st);
 }
@@ -196,7 +238,7 @@ void SessionImpl::rollback() {
     failure.clear();
     std::vector<InstanceState*> expunge;
     for (auto& [p, stp] : states) {
-        InstanceState* st = stp.get();
+        InstanceState* st = &stp;
         if (st->state == ObjectState::pending || st->new_in_tx) {
             if (st->new_in_tx) forget_generated_key(st);
             expunge.push_back(st);
@@ -204,14 +246,14 @@ void SessionImpl::rollback() {
         }
         // Persistent or deleted before this transaction: back to the committed values.
         identity_erase(st);
-        if (st->committed) st->mapper->write(st->obj.get(), *st->committed);
+        if (st->committed) st->mapper->write(st->obj.get(), st->committed.values());
         st->snapshot = st->committed;
         st->state = ObjectState::persistent;
         st->marked_deleted = false;
         st->expired = false;
     }
     for (InstanceState* st : expunge) untrack(st);
-    for (auto& [p, stp] : states) identity_insert(stp.get());
+    for (auto& [p, stp] : states) identity_insert(&stp);
 }
 
 void SessionImpl::expunge_all() {
@@ -380,7 +422,7 @@ void Session::expire_impl(const void* obj) {
 }
 
 void Session::expire_all() {
-    for (auto& [p, st] : impl_->states) st->expired = true;
+    for (auto& [p, st] : impl_->states) st.expired = true;
 }
 
 ObjectState Session::state_impl(const Mapper& m, const void* obj) const {
@@ -404,19 +446,19 @@ bool Session::modified_impl(const void* obj) const {
 IdentitySet Session::dirty() const {
     IdentitySet out;
     for (auto& [p, st] : impl_->states)
-        if (!st->marked_deleted && impl_->has_changes(*st)) out.add(st->obj);
+        if (!st.marked_deleted && impl_->has_changes(st)) out.add(st.obj);
     return out;
 }
 IdentitySet Session::new_objects() const {
     IdentitySet out;
     for (auto& [p, st] : impl_->states)
-        if (st->state == ObjectState::pending) out.add(st->obj);
+        if (st.state == ObjectState::pending) out.add(st.obj);
     return out;
 }
 IdentitySet Session::deleted() const {
     IdentitySet out;
     for (auto& [p, st] : impl_->states)
-        if (st->marked_deleted) out.add(st->obj);
+        if (st.marked_deleted) out.add(st.obj);
     return out;
 }
 bool Session::contains(const void* obj) const noexcept { return impl_->find(obj) != nullptr; }
@@ -448,8 +490,8 @@ SessionTransaction SessionImpl::begin_nested() {
     f.tx = connection().begin_nested();
     for (auto& [p, st] : states) {
         Values v;
-        st->mapper->read(st->obj.get(), v);
-        f.entries.emplace(st.get(), FrameEntry{st->state, st->marked_deleted, st->new_in_tx, st->snapshot, std::move(v)});
+        st.mapper->read(st.obj.get(), v);
+        f.entries.emplace(&st, FrameEntry{st.state, st.marked_deleted, st.new_in_tx, st.snapshot, std::move(v)});
     }
     frames.push_back(std::move(f));
     return SessionTransaction(this, frames.size());
@@ -475,7 +517,7 @@ void SessionImpl::rollback_to_frame(std::size_t depth) {
     failure.clear();
     std::vector<InstanceState*> added_since;
     for (auto& [p, stp] : states)
-        if (!f.entries.contains(stp.get())) added_since.push_back(stp.get());
+        if (!f.entries.contains(&stp)) added_since.push_back(&stp);
     for (InstanceState* st : added_since) {
         if (st->new_in_tx) forget_generated_key(st);
         untrack(st);

@@ -77,7 +77,7 @@ void SessionImpl::flush() {
     // stays as large as what the program still uses. Dirty ones are flushed first.
     std::vector<InstanceState*> release;
     for (auto& [p, stp] : states) {
-        InstanceState* st = stp.get();
+        InstanceState* st = &stp;
         if (st->state == ObjectState::pending) pending.push_back(st);
         else if (st->marked_deleted) deletes[st->mapper].push_back(st);
         else if (st->state == ObjectState::persistent) {
@@ -169,9 +169,12 @@ void SessionImpl::flush() {
             const auto& pk = m->primary_key();
             if (auto it = updates.find(m); it != updates.end()) {
                 for (Work& w : it->second) {
-                    const Values& old = *w.st->snapshot;
+                    const Snapshot& snap = w.st->snapshot;
                     shape = "U";
-                    for (std::size_t i = 0; i < props.size(); ++i) shape += w.values[i] == old[i] ? '0' : '1';
+                    for (std::size_t i = 0; i < props.size(); ++i)
+                        shape += ValueView::of(w.values[i]) == snap.view(i) ? '0' : '1';
+                    key_scratch.clear();  // the row's key as the database has it
+                    for (std::size_t k : pk) key_scratch.push_back(snap.value(k));
                     if (shape.find('1') == std::string::npos) continue;  // a listener undid the change
                     auto cit = cursors.find(shape);
                     if (cit == cursors.end()) {
@@ -193,7 +196,7 @@ void SessionImpl::flush() {
                     ptrs.clear();
                     for (int src : sc.sources)
                         ptrs.push_back(src >= 0 ? &w.values[static_cast<std::size_t>(src)]
-                                                : &old[pk[static_cast<std::size_t>(-src - 1)]]);
+                                                : &key_scratch[static_cast<std::size_t>(-src - 1)]);
                     sc.cursor.execute(ptrs);
                     if (sc.cursor.rowcount() != 1)
                         throw StaleDataError("UPDATE statement on table '" + t.name() +
@@ -207,7 +210,7 @@ void SessionImpl::flush() {
                 for (Work& w : it->second) {
                     if (w.replaces) {
                         // Row switch: UPDATE the deleted row's columns that differ.
-                        const Values& old = *w.replaces->snapshot;
+                        const Values old = w.replaces->snapshot.values();
                         ValuesMap set;
                         for (std::size_t i = 0; i < props.size(); ++i)
                             if (!(w.values[i] == old[i])) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
@@ -299,7 +302,9 @@ void SessionImpl::flush() {
             for (InstanceState* st : dit->second) {
                 if (m->has_listeners(MapperEvent::before_delete)) m->dispatch(MapperEvent::before_delete, st->obj.get());
                 ptrs.clear();
-                for (int k : sources) ptrs.push_back(&(*st->snapshot)[pk[static_cast<std::size_t>(k)]]);
+                key_scratch.clear();
+                for (std::size_t k : pk) key_scratch.push_back(st->snapshot.value(k));
+                for (int k : sources) ptrs.push_back(&key_scratch[static_cast<std::size_t>(k)]);
                 cur.execute(ptrs);
                 if (cur.rowcount() != 1)
                     throw StaleDataError("DELETE statement on table '" + m->table().name() +
@@ -332,14 +337,14 @@ void SessionImpl::flush() {
         InstanceState* st = w->st;
         if (w->replaces) untrack(w->replaces);
         st->state = ObjectState::persistent;
-        st->snapshot = std::make_shared<const Values>(std::move(w->values));
+        st->snapshot = Snapshot::pack(w->values);
         st->new_in_tx = true;
         identity_insert(st);
     }
     for (auto& [m, works] : updates)
         for (Work& w : works) {
             identity_erase(w.st);
-            w.st->snapshot = std::make_shared<const Values>(std::move(w.values));
+            w.st->snapshot = Snapshot::pack(w.values);
             identity_insert(w.st);
         }
     for (InstanceState* st : done_deletes) {

@@ -7,6 +7,8 @@
 #include <athanor/session/query.hpp>
 #include <athanor/session/session.hpp>
 
+#include "snapshot.hpp"
+
 #include <memory>
 #include <optional>
 #include <span>
@@ -18,7 +20,6 @@
 namespace athanor::detail {
 
 using Values = std::vector<Value>;
-using SharedValues = std::shared_ptr<const Values>;
 
 struct InstanceState {
     std::shared_ptr<void> obj;
@@ -29,32 +30,34 @@ struct InstanceState {
     bool new_in_tx = false;       // INSERTed during the current transaction
     bool in_identity_map = false;
     std::uint64_t add_seq = 0;    // insertion order of pending objects
-    SharedValues snapshot;        // column values as last loaded or flushed (the DB row)
-    SharedValues committed;       // values at the start of the transaction (rollback target)
+    Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
+    Snapshot committed;           // values at the start of the transaction (rollback target)
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
 };
 
+std::size_t hash_view(const ValueView& v) noexcept;
 std::size_t hash_key(std::span<const Value> key) noexcept;
 
-/// The identity map of one mapper: states keyed by their snapshot's primary key values, looked
-/// up by a span of values without building a key object.
-struct IdentityMap {
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::span<const Value> k) const noexcept { return hash_key(k); }
-        std::size_t operator()(const InstanceState* s) const noexcept;
-    };
-    struct Eq {
-        using is_transparent = void;
-        bool operator()(const InstanceState* a, const InstanceState* b) const noexcept { return a == b; }
-        bool operator()(std::span<const Value> k, const InstanceState* s) const noexcept;
-        bool operator()(const InstanceState* s, std::span<const Value> k) const noexcept { return (*this)(k, s); }
-    };
-    std::unordered_set<InstanceState*, Hash, Eq> set;
+/// The identity map of one mapper: an open-addressing set of states keyed by their snapshot's
+/// primary key, looked up by a span of values (no key object, no allocation per entry).
+/// A state's snapshot must not change while it is in the map (erase, update, insert again).
+class IdentityMap {
+public:
+    InstanceState* find(std::span<const Value> key) const noexcept;
+    void insert(InstanceState* s);
+    void erase(InstanceState* s) noexcept;
+    std::size_t size() const noexcept { return count_; }
 
-    InstanceState* find(std::span<const Value> key) const;
+private:
+    static std::size_t hash_state(const InstanceState* s) noexcept;
+    static bool key_equals(std::span<const Value> k, const InstanceState* s) noexcept;
+    void grow();
+    static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
+    std::vector<InstanceState*> slots_;
+    std::size_t count_ = 0;
+    std::size_t used_ = 0;  // live + tombstones
 };
 
 /// What a savepoint restores: each tracked object's state when the savepoint began.
@@ -62,7 +65,7 @@ struct FrameEntry {
     ObjectState state;
     bool marked_deleted;
     bool new_in_tx;
-    SharedValues snapshot;
+    Snapshot snapshot;
     Values values;  // the object's member values
 };
 struct SavepointFrame {
@@ -76,7 +79,7 @@ struct SessionImpl {
     std::shared_ptr<Engine> engine;
     SessionOptions options;
     std::optional<Connection> conn;
-    std::unordered_map<const void*, std::unique_ptr<InstanceState>> states;
+    std::unordered_map<const void*, InstanceState> states;  // node-based: states stay put
     std::unordered_map<const Mapper*, IdentityMap> identity;
     std::uint64_t add_counter = 0;
     bool failed = false;
@@ -85,6 +88,7 @@ struct SessionImpl {
     bool flushing = false;
     std::vector<SavepointFrame> frames;
     mutable std::vector<std::pair<std::type_index, const Mapper*>> mapper_cache;
+    mutable std::vector<ValueView> views;  // scratch for dirty checks
 
     // ---- helpers (session.cpp)
     void check_usable() const;

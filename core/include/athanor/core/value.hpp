@@ -95,6 +95,34 @@ private:
 
 std::string_view kind_name(Value::Kind k) noexcept;
 
+/// A non-owning look at a value (as stored in a packed row or a Value).
+struct ValueView {
+    Value::Kind kind = Value::Kind::null;
+    std::int64_t i = 0;
+    double d = 0;
+    std::string_view bytes;  // text or blob
+
+    static ValueView of(const Value& v) noexcept {
+        ValueView w;
+        w.kind = v.kind();
+        if (auto p = v.if_int()) w.i = *p;
+        else if (auto q = v.if_double()) w.d = *q;
+        else if (auto t = v.if_text()) w.bytes = *t;
+        else if (auto b = v.if_blob()) w.bytes = std::string_view(reinterpret_cast<const char*>(b->data()), b->size());
+        return w;
+    }
+    Value to_value() const;
+    friend bool operator==(const ValueView& a, const ValueView& b) noexcept {
+        if (a.kind != b.kind) return false;
+        switch (a.kind) {
+            case Value::Kind::null: return true;
+            case Value::Kind::integer: return a.i == b.i;
+            case Value::Kind::real: return a.d == b.d;
+            default: return a.bytes == b.bytes;
+        }
+    }
+};
+
 /// Throws ArgumentError("cannot convert <kind> value to <what>").
 [[noreturn]] void throw_value_conversion(const Value& v, std::string_view what);
 
@@ -218,32 +246,28 @@ struct ValueTraits<std::chrono::sys_time<D>> {
     }
 };
 
-/// Whether a C++ value equals a Value without building one (dirty checks compare members
-/// with their snapshot this way).
+/// Whether a C++ value equals a stored value without building a Value (dirty checks compare
+/// members with their snapshot this way).
 template <class T>
-bool value_equals(const T& x, const Value& v) {
+bool value_equals(const T& x, const ValueView& v) {
     if constexpr (std::is_same_v<T, bool>) {
-        auto p = v.if_int();
-        return p && *p == (x ? 1 : 0);
+        return v.kind == Value::Kind::integer && v.i == (x ? 1 : 0);
     } else if constexpr (std::is_integral_v<T>) {
-        auto p = v.if_int();
-        return p && *p == static_cast<std::int64_t>(x);
+        return v.kind == Value::Kind::integer && v.i == static_cast<std::int64_t>(x);
     } else if constexpr (std::is_floating_point_v<T>) {
-        auto p = v.if_double();
-        return p && *p == static_cast<double>(x);
+        return v.kind == Value::Kind::real && v.d == static_cast<double>(x);
     } else if constexpr (std::is_same_v<T, std::string>) {
-        auto p = v.if_text();
-        return p && *p == x;
+        return v.kind == Value::Kind::text && v.bytes == x;
     } else if constexpr (std::is_same_v<T, Blob>) {
-        auto p = v.if_blob();
-        return p && *p == x;
+        return v.kind == Value::Kind::blob &&
+               v.bytes == std::string_view(reinterpret_cast<const char*>(x.data()), x.size());
     } else {
-        return ValueTraits<T>::to_value(x) == v;
+        return ValueView::of(ValueTraits<T>::to_value(x)) == v;
     }
 }
 template <class T>
-bool value_equals(const std::optional<T>& x, const Value& v) {
-    if (!x) return v.is_null();
+bool value_equals(const std::optional<T>& x, const ValueView& v) {
+    if (!x) return v.kind == Value::Kind::null;
     return value_equals(*x, v);
 }
 

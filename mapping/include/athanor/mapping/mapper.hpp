@@ -32,7 +32,7 @@ struct ColumnProperty {
     std::string key;                                  // the column name
     std::function<Value(const void*)> get;            // object -> Value
     std::function<void(void*, const Value&)> set;     // Value -> object (throws ArgumentError)
-    std::function<bool(const void*, const Value&)> equals;  // object's value == Value, no copy
+    std::function<bool(const void*, const ValueView&)> equals;  // object's value == stored one
     std::any member;                                  // the member pointer, for attr()
 };
 
@@ -78,8 +78,8 @@ public:
     void read(const void* obj, std::vector<Value>& out) const;
     /// Writes `values` (one per mapped column, in columns() order) into `obj`.
     void write(void* obj, const std::vector<Value>& values) const;
-    /// Whether every mapped column of `obj` equals `values` (the dirty check).
-    bool matches(const void* obj, const std::vector<Value>& values) const;
+    /// Whether every mapped column of `obj` equals `values` (one per column; the dirty check).
+    bool matches(const void* obj, const ValueView* values) const;
 
     /// The column for the member pointer, or nullptr.
     template <class T, class M>

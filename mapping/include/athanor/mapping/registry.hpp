@@ -55,7 +55,7 @@ public:
             }
             static_cast<T*>(obj)->*member = Traits::from_value(v);
         };
-        p.equals = [member](const void* obj, const Value& v) {
+        p.equals = [member](const void* obj, const ValueView& v) {
             return value_equals(static_cast<const T*>(obj)->*member, v);
         };
         p.member = member;
