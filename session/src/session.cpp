@@ -4,6 +4,7 @@
 
 #include <athanor/core/exc.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace athanor {
@@ -105,6 +106,78 @@ std::string describe_key(std::span<const Value> key) {
     return s + (key.size() == 1 ? ",)" : ")");
 }
 
+InstanceState* StateTable::find(const void* obj) const noexcept {
+    if (index_.empty()) return nullptr;
+    std::size_t mask = index_.size() - 1;
+    for (std::size_t i = hash(obj) & mask;; i = (i + 1) & mask) {
+        InstanceState* s = index_[i];
+        if (!s) return nullptr;
+        if (s != tomb() && s->obj.get() == obj) return s;
+    }
+}
+
+void StateTable::grow() {
+    std::size_t cap = 64;
+    while (cap * 7 < (count_ + 1) * 20) cap *= 2;
+    std::vector<InstanceState*> old = std::move(index_);
+    index_.assign(cap, nullptr);
+    used_ = 0;
+    for (InstanceState* s : old)
+        if (s && s != tomb()) index_insert(s);
+}
+
+void StateTable::index_insert(InstanceState* st) {
+    std::size_t mask = index_.size() - 1;
+    for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
+        if (!index_[i] || index_[i] == tomb()) {
+            if (!index_[i]) ++used_;
+            index_[i] = st;
+            return;
+        }
+    }
+}
+
+InstanceState& StateTable::emplace(const void* obj) {
+    (void)obj;  // the caller sets st.obj before the state is indexed (see SessionImpl::track)
+    InstanceState* st;
+    if (!free_.empty()) {
+        st = free_.back();
+        free_.pop_back();
+    } else {
+        if (next_ == kChunk) {
+            chunks_.push_back(std::make_unique<InstanceState[]>(kChunk));
+            next_ = 0;
+        }
+        st = &chunks_.back()[next_++];
+    }
+    ++count_;
+    return *st;
+}
+
+void StateTable::erase(InstanceState* st) noexcept {
+    if (!index_.empty()) {
+        std::size_t mask = index_.size() - 1;
+        for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
+            if (!index_[i]) break;
+            if (index_[i] == st) {
+                index_[i] = tomb();
+                break;
+            }
+        }
+    }
+    *st = InstanceState{};  // releases the object and the snapshot; mapper == nullptr marks free
+    free_.push_back(st);
+    --count_;
+}
+
+void StateTable::clear() noexcept {
+    chunks_.clear();
+    free_.clear();
+    next_ = kChunk;
+    index_.clear();
+    count_ = used_ = 0;
+}
+
 void SessionImpl::check_usable() const {
     if (failed)
         throw PendingRollbackError(
@@ -124,17 +197,16 @@ void SessionImpl::autoflush() {
 }
 
 InstanceState* SessionImpl::find(const void* obj) const {
-    auto it = states.find(obj);
-    return it == states.end() ? nullptr : const_cast<InstanceState*>(&it->second);
+    return states.find(obj);
 }
 
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
-    const void* key = obj.get();
-    InstanceState& ref = states.try_emplace(key).first->second;
+    InstanceState& ref = states.emplace(obj.get());
     ref.obj = std::move(obj);
     ref.mapper = &m;
     ref.state = st;
     ref.add_seq = ++add_counter;
+    states.index(&ref);
     return ref;
 }
 
@@ -157,10 +229,27 @@ void SessionImpl::forget_generated_key(InstanceState* st) {
             st->mapper->columns()[static_cast<std::size_t>(i)].set(st->obj.get(), Value(0));
 }
 
+void SessionImpl::replace_snapshot(InstanceState* st, Snapshot s) {
+    if (!st->new_in_tx && !st->changed_in_tx && st->snapshot) {
+        committed_before.emplace(st, st->snapshot);
+        st->changed_in_tx = true;
+    }
+    st->snapshot = std::move(s);
+}
+
+const Snapshot& SessionImpl::committed_of(InstanceState* st) const {
+    if (st->changed_in_tx) {
+        auto it = committed_before.find(st);
+        if (it != committed_before.end()) return it->second;
+    }
+    return st->snapshot;
+}
+
 void SessionImpl::untrack(InstanceState* st) {
+    if (st->changed_in_tx) committed_before.erase(st);
     identity_erase(st);
     for (auto& f : frames) f.entries.erase(st);
-    states.erase(st->obj.get());
+    states.erase(st);
 }
 
 bool SessionImpl::has_changes(const InstanceState& st) const {
@@ -186,9 +275,9 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
         if (InstanceState* st = it->second.find(key)) {
             if (st->expired) {
                 m.write(st->obj.get(), row);
-                Snapshot snap = Snapshot::pack(row);
-                st->snapshot = snap;
-                if (!st->new_in_tx) st->committed = snap;
+                identity_erase(st);
+                replace_snapshot(st, Snapshot::pack(row));
+                identity_insert(st);
                 st->expired = false;
             }
             return st->obj;
@@ -198,7 +287,6 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
     m.write(obj.get(), row);
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
     st.snapshot = Snapshot::pack(row);  // `row` keeps its buffers for the next row
-    st.committed = st.snapshot;
     identity_insert(&st);
     return st.obj;
 }
@@ -213,16 +301,20 @@ void SessionImpl::commit() {
     }
     if (conn) conn->commit();
     std::vector<InstanceState*> gone;
-    for (auto& [p, st] : states) {
+    bool any_pending = false;
+    states.for_each([&](InstanceState& st) {
         if (st.state == ObjectState::deleted) {
             gone.push_back(&st);
-            continue;
+            return;
         }
-        st.committed = st.snapshot;
+        any_pending |= st.state == ObjectState::pending;
+        st.changed_in_tx = false;
         st.new_in_tx = false;
         if (options.expire_on_commit) st.expired = true;
-    }
+    });
     for (InstanceState* st : gone) untrack(st);
+    committed_before.clear();
+    if (!any_pending) add_counter = 0;
 }
 
 void SessionImpl::rollback() {
@@ -237,26 +329,30 @@ void SessionImpl::rollback() {
     failed = false;
     failure.clear();
     std::vector<InstanceState*> expunge;
-    for (auto& [p, stp] : states) {
+    states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
         if (st->state == ObjectState::pending || st->new_in_tx) {
             if (st->new_in_tx) forget_generated_key(st);
             expunge.push_back(st);
-            continue;
+            return;
         }
         // Persistent or deleted before this transaction: back to the committed values.
         identity_erase(st);
-        if (st->committed) st->mapper->write(st->obj.get(), st->committed.values());
-        st->snapshot = st->committed;
+        Snapshot committed = committed_of(st);
+        if (committed) st->mapper->write(st->obj.get(), committed.values());
+        st->snapshot = std::move(committed);
+        st->changed_in_tx = false;
         st->state = ObjectState::persistent;
         st->marked_deleted = false;
         st->expired = false;
-    }
+    });
     for (InstanceState* st : expunge) untrack(st);
-    for (auto& [p, stp] : states) identity_insert(&stp);
+    committed_before.clear();
+    states.for_each([&](InstanceState& st) { identity_insert(&st); });
 }
 
 void SessionImpl::expunge_all() {
+    committed_before.clear();
     states.clear();
     identity.clear();
     for (auto& f : frames) f.entries.clear();
@@ -422,7 +518,7 @@ void Session::expire_impl(const void* obj) {
 }
 
 void Session::expire_all() {
-    for (auto& [p, st] : impl_->states) st.expired = true;
+    impl_->states.for_each([](InstanceState& st) { st.expired = true; });
 }
 
 ObjectState Session::state_impl(const Mapper& m, const void* obj) const {
@@ -445,20 +541,23 @@ bool Session::modified_impl(const void* obj) const {
 
 IdentitySet Session::dirty() const {
     IdentitySet out;
-    for (auto& [p, st] : impl_->states)
+    impl_->states.for_each([&](InstanceState& st) {
         if (!st.marked_deleted && impl_->has_changes(st)) out.add(st.obj);
+    });
     return out;
 }
 IdentitySet Session::new_objects() const {
     IdentitySet out;
-    for (auto& [p, st] : impl_->states)
+    impl_->states.for_each([&](InstanceState& st) {
         if (st.state == ObjectState::pending) out.add(st.obj);
+    });
     return out;
 }
 IdentitySet Session::deleted() const {
     IdentitySet out;
-    for (auto& [p, st] : impl_->states)
+    impl_->states.for_each([&](InstanceState& st) {
         if (st.marked_deleted) out.add(st.obj);
+    });
     return out;
 }
 bool Session::contains(const void* obj) const noexcept { return impl_->find(obj) != nullptr; }
@@ -488,11 +587,11 @@ SessionTransaction SessionImpl::begin_nested() {
     flush();
     SavepointFrame f;
     f.tx = connection().begin_nested();
-    for (auto& [p, st] : states) {
+    states.for_each([&](InstanceState& st) {
         Values v;
         st.mapper->read(st.obj.get(), v);
         f.entries.emplace(&st, FrameEntry{st.state, st.marked_deleted, st.new_in_tx, st.snapshot, std::move(v)});
-    }
+    });
     frames.push_back(std::move(f));
     return SessionTransaction(this, frames.size());
 }
@@ -516,8 +615,9 @@ void SessionImpl::rollback_to_frame(std::size_t depth) {
     failed = false;
     failure.clear();
     std::vector<InstanceState*> added_since;
-    for (auto& [p, stp] : states)
-        if (!f.entries.contains(&stp)) added_since.push_back(&stp);
+    states.for_each([&](InstanceState& st) {
+        if (!f.entries.contains(&st)) added_since.push_back(&st);
+    });
     for (InstanceState* st : added_since) {
         if (st->new_in_tx) forget_generated_key(st);
         untrack(st);

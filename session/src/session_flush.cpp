@@ -76,7 +76,7 @@ void SessionImpl::flush() {
     // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
     // stays as large as what the program still uses. Dirty ones are flushed first.
     std::vector<InstanceState*> release;
-    for (auto& [p, stp] : states) {
+    states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
         if (st->state == ObjectState::pending) pending.push_back(st);
         else if (st->marked_deleted) deletes[st->mapper].push_back(st);
@@ -89,7 +89,7 @@ void SessionImpl::flush() {
             }
             if (unobserved) release.push_back(st);
         }
-    }
+    });
     auto let_go = [&] {
         for (InstanceState* st : release)
             if (st->obj.use_count() == 1 && st->state == ObjectState::persistent && !st->marked_deleted)
@@ -344,7 +344,7 @@ void SessionImpl::flush() {
     for (auto& [m, works] : updates)
         for (Work& w : works) {
             identity_erase(w.st);
-            w.st->snapshot = Snapshot::pack(w.values);
+            replace_snapshot(w.st, Snapshot::pack(w.values));
             identity_insert(w.st);
         }
     for (InstanceState* st : done_deletes) {

@@ -24,14 +24,14 @@ using Values = std::vector<Value>;
 struct InstanceState {
     std::shared_ptr<void> obj;
     const Mapper* mapper = nullptr;
+    Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
+    std::uint32_t add_seq = 0;    // insertion order of pending objects
     ObjectState state = ObjectState::pending;
     bool marked_deleted = false;  // delete_() called, DELETE not flushed yet
     bool expired = false;
     bool new_in_tx = false;       // INSERTed during the current transaction
     bool in_identity_map = false;
-    std::uint64_t add_seq = 0;    // insertion order of pending objects
-    Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
-    Snapshot committed;           // values at the start of the transaction (rollback target)
+    bool changed_in_tx = false;   // its snapshot before this transaction is in committed_before
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
@@ -60,6 +60,46 @@ private:
     std::size_t used_ = 0;  // live + tombstones
 };
 
+/// Every tracked object's state: states live in chunks (stable addresses, no allocation per
+/// object, freed slots reused) and are found by object address through an open-addressing
+/// index. Iteration visits live states in slot order.
+class StateTable {
+public:
+    InstanceState* find(const void* obj) const noexcept;
+    /// A fresh state for `obj` (which must not be tracked yet).
+    InstanceState& emplace(const void* obj);
+    /// Makes a state found by its object (after emplace() and setting st.obj).
+    void index(InstanceState* st) {
+        if ((used_ + 1) * 10 > index_.size() * 7) grow();
+        index_insert(st);
+    }
+    void erase(InstanceState* st) noexcept;
+    void clear() noexcept;
+    std::size_t size() const noexcept { return count_; }
+
+    template <class F>
+    void for_each(F&& f) {
+        for (auto& chunk : chunks_)
+            for (std::size_t i = 0; i < kChunk; ++i)
+                if (chunk[i].mapper) f(chunk[i]);
+    }
+
+private:
+    static constexpr std::size_t kChunk = 256;
+    static std::size_t hash(const void* p) noexcept {
+        return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull);
+    }
+    static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
+    void grow();
+    void index_insert(InstanceState* st);
+    std::vector<std::unique_ptr<InstanceState[]>> chunks_;
+    std::vector<InstanceState*> free_;
+    std::size_t next_ = kChunk;  // next unused slot in the last chunk
+    std::vector<InstanceState*> index_;
+    std::size_t count_ = 0;
+    std::size_t used_ = 0;
+};
+
 /// What a savepoint restores: each tracked object's state when the savepoint began.
 struct FrameEntry {
     ObjectState state;
@@ -79,9 +119,12 @@ struct SessionImpl {
     std::shared_ptr<Engine> engine;
     SessionOptions options;
     std::optional<Connection> conn;
-    std::unordered_map<const void*, InstanceState> states;  // node-based: states stay put
+    StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;
-    std::uint64_t add_counter = 0;
+    std::uint32_t add_counter = 0;
+    /// The snapshots objects had when the transaction began, for those whose snapshot has been
+    /// replaced since (rollback restores them; commit forgets them).
+    std::unordered_map<InstanceState*, Snapshot> committed_before;
     bool failed = false;
     std::string failure;
     int no_autoflush = 0;
@@ -98,6 +141,10 @@ struct SessionImpl {
     InstanceState& track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st);
     void untrack(InstanceState* st);
     void forget_generated_key(InstanceState* st);
+    /// Replaces a persistent object's snapshot, remembering the transaction-start one.
+    void replace_snapshot(InstanceState* st, Snapshot s);
+    /// The values to restore on rollback.
+    const Snapshot& committed_of(InstanceState* st) const;
     void identity_insert(InstanceState* st);
     void identity_erase(InstanceState* st);
     bool has_changes(const InstanceState& st) const;

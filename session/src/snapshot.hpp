@@ -1,7 +1,7 @@
-// Private: a row of column values packed into one immutable allocation. The session keeps one
-// per tracked object (the database's view of it) for dirty checks, identity and rollback; packed,
-// it costs one allocation instead of a vector plus one per string, and shares nothing with the
-// buffers it was packed from.
+// Private: a row of column values packed into one immutable, reference-counted allocation. The
+// session keeps one per tracked object (the database's view of it) for dirty checks, identity
+// and rollback; packed, it costs one allocation instead of a vector plus one per string, and a
+// handle is one pointer. Not thread-safe (a Session belongs to one thread).
 #pragma once
 
 #include <athanor/core/value.hpp>
@@ -18,11 +18,31 @@ class Snapshot {
 public:
     Snapshot() = default;
 
-    /// Layout: uint32 count, uint32 offsets[count], then per value: a kind byte and its payload
-    /// (8 bytes for integer/real, uint32 length + bytes for text/blob).
+    Snapshot(const Snapshot& o) noexcept : p_(o.p_) { ref(); }
+    Snapshot(Snapshot&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+    Snapshot& operator=(const Snapshot& o) noexcept {
+        if (p_ != o.p_) {
+            unref();
+            p_ = o.p_;
+            ref();
+        }
+        return *this;
+    }
+    Snapshot& operator=(Snapshot&& o) noexcept {
+        if (this != &o) {
+            unref();
+            p_ = o.p_;
+            o.p_ = nullptr;
+        }
+        return *this;
+    }
+    ~Snapshot() { unref(); }
+
+    /// Layout: uint32 refcount, uint32 count, uint32 offsets[count], then per value: a kind byte
+    /// and its payload (8 bytes for integer/real, uint32 length + bytes for text/blob).
     static Snapshot pack(const std::vector<Value>& values) {
         std::size_t n = values.size();
-        std::size_t size = 4 + 4 * n;
+        std::size_t size = kHeader + 4 * n;
         for (const Value& v : values) {
             size += 1;
             switch (v.kind()) {
@@ -33,14 +53,14 @@ public:
                 case Value::Kind::blob: size += 4 + v.if_blob()->size(); break;
             }
         }
-        auto buf = std::make_shared_for_overwrite<std::byte[]>(size);
-        std::byte* p = buf.get();
+        auto* p = static_cast<std::byte*>(::operator new(size));
         auto put32 = [](std::byte* at, std::uint32_t x) { std::memcpy(at, &x, 4); };
-        put32(p, static_cast<std::uint32_t>(n));
-        std::size_t pos = 4 + 4 * n;
+        put32(p, 1);
+        put32(p + 4, static_cast<std::uint32_t>(n));
+        std::size_t pos = kHeader + 4 * n;
         for (std::size_t i = 0; i < n; ++i) {
             const Value& v = values[i];
-            put32(p + 4 + 4 * i, static_cast<std::uint32_t>(pos));
+            put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
             p[pos++] = static_cast<std::byte>(v.kind());
             switch (v.kind()) {
                 case Value::Kind::null: break;
@@ -63,16 +83,15 @@ public:
             }
         }
         Snapshot s;
-        s.buf_ = std::move(buf);
+        s.p_ = p;
         return s;
     }
 
-    explicit operator bool() const noexcept { return buf_ != nullptr; }
-    std::size_t size() const noexcept { return buf_ ? get32(buf_.get()) : 0; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    std::size_t size() const noexcept { return p_ ? get32(p_ + 4) : 0; }
 
     ValueView view(std::size_t i) const noexcept {
-        const std::byte* p = buf_.get();
-        const std::byte* e = p + get32(p + 4 + 4 * i);
+        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
         ValueView v;
         v.kind = static_cast<Value::Kind>(*e);
         switch (v.kind) {
@@ -94,15 +113,27 @@ public:
         return out;
     }
 
-    friend bool operator==(const Snapshot& a, const Snapshot& b) noexcept { return a.buf_ == b.buf_; }
+    friend bool operator==(const Snapshot& a, const Snapshot& b) noexcept { return a.p_ == b.p_; }
 
 private:
+    static constexpr std::size_t kHeader = 8;
+    void ref() noexcept {
+        if (p_) put_refs(get32(p_) + 1);
+    }
+    void unref() noexcept {
+        if (!p_) return;
+        std::uint32_t r = get32(p_) - 1;
+        if (r == 0) ::operator delete(p_);
+        else put_refs(r);
+        p_ = nullptr;
+    }
+    void put_refs(std::uint32_t r) noexcept { std::memcpy(p_, &r, 4); }
     static std::uint32_t get32(const std::byte* p) noexcept {
         std::uint32_t x;
         std::memcpy(&x, p, 4);
         return x;
     }
-    std::shared_ptr<const std::byte[]> buf_;
+    std::byte* p_ = nullptr;
 };
 
 }  // namespace athanor::detail

@@ -46,7 +46,7 @@ namespace detail {
 struct SessionImpl;
 }
 
-enum class ObjectState { transient, pending, persistent, deleted, detached };
+enum class ObjectState : std::uint8_t { transient, pending, persistent, deleted, detached };
 
 /// Options of a Session (SQLAlchemy's Session(autoflush=..., expire_on_commit=...)).
 struct SessionOptions {
