@@ -259,7 +259,7 @@ std::vector<Suite> suites() {
          }},
     }});
 
-    out.push_back({"single_inserts", "One customer per session and commit (n/10 rows)", 10, {
+    out.push_back({"single_inserts", "One customer per session and commit (n/100 rows)", 100, {
         {"raw_sqlite3", true, create_table, [](Context& c) {
              Raw r(c.db);
              sqlite3_stmt* st = nullptr;
@@ -295,6 +295,7 @@ std::vector<Suite> suites() {
     out.push_back({"short_selects", "n lookups of one customer by primary key / by a column", 1, {
         {"raw_sqlite3", true, fill, [](Context& c) {
              Raw r(c.db);
+             r.exec("BEGIN");  // one read transaction, as athanor's connection holds one
              sqlite3_stmt* st = nullptr;
              sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer WHERE id = ?", -1, &st, nullptr);
              for (std::int64_t i = 1; i <= c.n; ++i) {
@@ -307,6 +308,7 @@ std::vector<Suite> suites() {
                  sqlite3_reset(st);
              }
              sqlite3_finalize(st);
+             r.exec("COMMIT");
          }},
         {"orm_get", false, fill, [](Context& c) {
              sa::Session s(c.engine);
@@ -341,6 +343,7 @@ std::vector<Suite> suites() {
     out.push_back({"large_resultsets", "Load all n customers", 1, {
         {"raw_sqlite3", true, fill, [](Context& c) {
              Raw r(c.db);
+             r.exec("BEGIN");
              sqlite3_stmt* st = nullptr;
              sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer", -1, &st, nullptr);
              std::vector<Customer> all;
@@ -348,6 +351,7 @@ std::vector<Suite> suites() {
                  all.push_back({sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
                                 reinterpret_cast<const char*>(sqlite3_column_text(st, 2))});
              sqlite3_finalize(st);
+             r.exec("COMMIT");
              if (static_cast<std::int64_t>(all.size()) != c.n) throw std::runtime_error("short read");
          }},
         {"orm_query_all", false, fill, [](Context& c) {

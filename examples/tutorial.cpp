@@ -129,6 +129,59 @@ int main() {
         Base.metadata.create_all(*engine);
         std::cout << sa::select(sa::attr(&Customer::id)).where(sa::attr(&Customer::name) == "ed").to_string(engine->dialect())
                   << "\n";
+
+        step("10. The Session: add, autoflush, identity map");
+        sa::sessionmaker Session;
+        Session.configure({.bind = engine});
+        sa::Session session = Session();
+        auto ed = session.query<User>().filter_by({{"name", "ed"}}).one();
+        auto bob = std::make_shared<User>(User{0, "bob", "Bob Builder", "canwefixit"});
+        session.add(bob);  // pending: nothing sent yet
+        auto same = session.query<User>().filter_by({{"name", "bob"}}).first();  // autoflush: INSERT first
+        std::cout << "same object: " << std::boolalpha << (same == bob) << ", generated id: " << bob->id << "\n";
+        std::cout << "get() from the identity map, no SQL: " << (session.get<User>(ed->id) == ed) << "\n";
+
+        step("11. Dirty tracking and commit");
+        ed->password = "f8s7ccs";
+        std::cout << "dirty: " << session.dirty().contains(ed) << "\n";
+        session.add_all({std::make_shared<User>(User{0, "carol", "Carol C", "x"}),
+                         std::make_shared<User>(User{0, "dave", "Dave D", "y"})});
+        session.commit();  // UPDATE of the changed column only, INSERTs, COMMIT
+        auto some = session.query<User>().filter(users.c["name"].in_({"ed", "carol"})).order_by(users.c["id"]).all();
+        auto total = session.query<User>().count();
+        std::cout << "query returned " << some.size() << " users; count() = " << total << "\n";
+
+        step("12. Rollback");
+        ed->fullname = "Someone Else";
+        session.delete_(bob);
+        session.flush();  // UPDATE and DELETE sent, not committed
+        session.rollback();
+        std::cout << "after rollback: ed.fullname = '" << ed->fullname << "', bob is "
+                  << (session.state_of(bob) == sa::ObjectState::persistent ? "persistent again" : "gone") << "\n";
+
+        step("13. A failed flush, and recovery");
+        session.add(std::make_shared<User>(User{0, "ed", "duplicate", ""}));
+        try {
+            session.flush();
+        } catch (const sa::IntegrityError& e) {
+            std::cout << "IntegrityError: " << e.orig() << "\n";
+        }
+        try {
+            session.query<User>().count();
+        } catch (const sa::PendingRollbackError&) {
+            std::cout << "PendingRollbackError until rollback()\n";
+        }
+        session.rollback();
+        total = session.query<User>().count();
+        std::cout << "users: " << total << "\n";
+
+        step("14. Bulk operations");
+        std::vector<sa::Params> bulk;
+        for (int i = 0; i < 3; ++i) bulk.push_back({{"name", "bulk" + std::to_string(i)}, {"fullname", "Bulk"}});
+        session.bulk_insert_mappings<User>(bulk);
+        session.commit();
+        total = session.query<User>().count();
+        std::cout << "users: " << total << "\n";
         return 0;
     } catch (const sa::Error& e) {
         std::cerr << "athanor error: " << e.what() << "\n";
