@@ -143,6 +143,30 @@ TEST_F(Engine, ResultShapes) {
     EXPECT_THROW((void)r.one()["nope"], sa::MultipleResultsFound);
 }
 
+TEST_F(Engine, FetchViewsReadsRowsWithoutCopies) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), {{"name", "a"}, {"fullname", "A"}});
+    conn.execute(users.insert(), {{"name", "b"}});
+    // executemany takes its columns from the first set; a later set without one is an error.
+    try {
+        conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "c"}, {"fullname", "C"}}, {{"name", "d"}}});
+        FAIL() << "expected MissingParameterError";
+    } catch (const sa::MissingParameterError& e) {
+        EXPECT_NE(std::string(e.what()).find("'fullname', in parameter group 1"), std::string::npos) << e.what();
+    }
+    auto r = conn.execute(sa::select(users.c["id"], users.c["name"], users.c["fullname"]).order_by(users.c["id"]));
+    std::vector<sa::ValueView> v;
+    ASSERT_TRUE(r.fetch_views(v));
+    EXPECT_EQ(v[0].i, 1);
+    EXPECT_EQ(v[1].bytes, "a");
+    EXPECT_EQ(v[2].kind, sa::Value::Kind::text);
+    ASSERT_TRUE(r.fetch_views(v));
+    EXPECT_EQ(v[1].bytes, "b");
+    EXPECT_EQ(v[2].kind, sa::Value::Kind::null);
+    EXPECT_FALSE(r.fetch_views(v));
+    EXPECT_FALSE(r.fetch_views(v));
+}
+
 TEST_F(Engine, NestedResultsOnTheSameStatement) {
     auto conn = engine->connect();
     conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});

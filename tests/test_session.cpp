@@ -1088,3 +1088,28 @@ TEST_F(SessionTest, CommitFlushesThenCommits) {
     EXPECT_EQ(l[0], "BEGIN (implicit)");
     EXPECT_EQ(l.back(), "COMMIT");
 }
+
+TEST_F(SessionTest, NullIntoNonOptionalMemberIsAClearError) {
+    sa::Session s(engine);
+    s.connection().execute(users.insert(), {{"name", "nofull"}});  // fullname is NULL in the row
+    try {
+        s.query<User>().all();  // User::fullname is a std::string, not optional
+        FAIL() << "expected ArgumentError";
+    } catch (const sa::ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("users.fullname"), std::string::npos);
+    }
+    EXPECT_EQ(s.query<User>().count(), 1);  // the session is still usable
+}
+
+TEST_F(SessionTest, ReloadedExpiredObjectKeepsIdentity) {
+    sa::Session s(engine);
+    auto ed = mk("ed", "one");
+    s.add(ed);
+    s.commit();
+    s.connection().execute(users.update().values({{"fullname", "two"}}));
+    auto again = s.query<User>().filter_by({{"name", "ed"}}).one();
+    EXPECT_EQ(again, ed);
+    EXPECT_EQ(ed->fullname, "two");
+    EXPECT_FALSE(s.is_modified(ed));  // the reload is the new snapshot
+    EXPECT_EQ(s.get<User>(ed->id), ed);
+}

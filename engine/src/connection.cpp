@@ -124,22 +124,38 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
     bool hit = false;
     auto compiled = stmt.compile(engine->dialect, &sets.front(), &hit);
     const Compiled& c = *compiled;
+    // Every set must carry the parameters the statement takes, checked before anything runs
+    // (the statement's columns come from the first set).
+    for (std::size_t g = 1; g < sets.size(); ++g)
+        for (const BindSlot& slot : c.binds)
+            if (slot.source == BindSlot::Source::param && !sets[g].contains(slot.key))
+                throw MissingParameterError("A value is required for bind parameter '" + slot.key +
+                                            "', in parameter group " + std::to_string(g));
     autobegin();
     std::unique_ptr<PreparedStatement> owned;
     PreparedStatement* ps = db->acquire(c.sql, owned);
     if (engine->echo()) {
         std::vector<std::string> tuples;
         tuples.reserve(sets.size());
-        for (const auto& p : sets) {
-            c.bind_values(p, bound, scratch);
+        for (std::size_t g = 0; g < sets.size(); ++g) {
+            try {
+                c.bind_values(sets[g], bound, scratch);
+            } catch (const MissingParameterError& e) {
+                throw MissingParameterError(std::string(e.what()) + ", in parameter group " + std::to_string(g));
+            }
             tuples.push_back(repr_params(bound));
         }
         log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created),
                       repr_multi(tuples));
     }
     std::int64_t total = 0;
-    for (const auto& p : sets) {
-        c.bind_values(p, bound, scratch);
+    for (std::size_t g = 0; g < sets.size(); ++g) {
+        const Params& p = sets[g];
+        try {
+            c.bind_values(p, bound, scratch);
+        } catch (const MissingParameterError& e) {
+            throw MissingParameterError(std::string(e.what()) + ", in parameter group " + std::to_string(g));
+        }
         if (static_cast<int>(bound.size()) != ps->param_count)
             throw ProgrammingError("ProgrammingError", "Incorrect number of bindings supplied",
                                    c.sql, repr_params(bound), SQLITE_RANGE);

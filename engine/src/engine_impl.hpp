@@ -114,8 +114,12 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
 
 struct ResultImpl {
     ~ResultImpl();
-    /// Reads the current row and steps; false when exhausted.
+    /// Makes the next row current (stepping if the last one was consumed); false at the end.
+    bool advance();
+    /// Reads the next row; false when exhausted.
     bool next(std::vector<Value>& out);
+    bool next_views(std::vector<ValueView>& out);
+    void log_row();
     void release() noexcept;
 
     std::shared_ptr<ConnectionImpl> conn;
@@ -124,6 +128,7 @@ struct ResultImpl {
     std::unique_ptr<PreparedStatement> owned;
     std::shared_ptr<const std::vector<std::string>> keys;
     bool has_row = false;
+    bool step_pending = false;  // the current row was consumed; step before reading again
     bool returns_rows = false;
     bool logged_cols = false;
     std::int64_t rowcount = -1;

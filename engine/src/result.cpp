@@ -66,22 +66,74 @@ void read_row(sqlite3_stmt* s, int n, std::vector<Value>& out) {
     }
 }
 
-bool ResultImpl::next(std::vector<Value>& out) {
-    if (!has_row || !stmt) return false;
-    read_row(stmt->stmt, stmt->column_count, out);
-    if (conn && conn->engine->echo_level >= 2) {
-        if (!logged_cols) {
-            std::vector<Value> names(keys->begin(), keys->end());
-            conn->engine->log_debug("Col " + repr_params(names));
-            logged_cols = true;
+bool ResultImpl::advance() {
+    if (!stmt) return false;
+    if (step_pending) {
+        step_pending = false;
+        int rc = sqlite3_step(stmt->stmt);
+        if (rc != SQLITE_ROW) {
+            std::string sql = stmt->sql;
+            release();
+            if (rc != SQLITE_DONE) raise_sqlite(conn && conn->db ? conn->db->handle() : nullptr, rc, sql, "()");
+            return false;
         }
-        conn->engine->log_debug("Row " + repr_params(out));
     }
-    int rc = sqlite3_step(stmt->stmt);
-    if (rc == SQLITE_ROW) return true;
-    std::string sql = stmt->sql;
-    release();
-    if (rc != SQLITE_DONE) raise_sqlite(conn ? conn->db ? conn->db->handle() : nullptr : nullptr, rc, sql, "()");
+    return has_row;
+}
+
+void ResultImpl::log_row() {
+    std::vector<Value> row;
+    read_row(stmt->stmt, stmt->column_count, row);
+    if (!logged_cols) {
+        std::vector<Value> names(keys->begin(), keys->end());
+        conn->engine->log_debug("Col " + repr_params(names));
+        logged_cols = true;
+    }
+    conn->engine->log_debug("Row " + repr_params(row));
+}
+
+bool ResultImpl::next(std::vector<Value>& out) {
+    if (!advance()) return false;
+    read_row(stmt->stmt, stmt->column_count, out);
+    if (conn && conn->engine->echo_level >= 2) log_row();
+    step_pending = true;
+    return true;
+}
+
+bool ResultImpl::next_views(std::vector<ValueView>& out) {
+    if (!advance()) return false;
+    sqlite3_stmt* s = stmt->stmt;
+    int n = stmt->column_count;
+    out.resize(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        ValueView& v = out[static_cast<std::size_t>(i)];
+        v = ValueView{};
+        switch (sqlite3_column_type(s, i)) {
+            case SQLITE_INTEGER:
+                v.kind = Value::Kind::integer;
+                v.i = sqlite3_column_int64(s, i);
+                break;
+            case SQLITE_FLOAT:
+                v.kind = Value::Kind::real;
+                v.d = sqlite3_column_double(s, i);
+                break;
+            case SQLITE_TEXT: {
+                v.kind = Value::Kind::text;
+                auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+                v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+                break;
+            }
+            case SQLITE_BLOB: {
+                v.kind = Value::Kind::blob;
+                auto p = static_cast<const char*>(sqlite3_column_blob(s, i));
+                v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+                break;
+            }
+            default: break;
+        }
+    }
+    if (conn && conn->engine->echo_level >= 2) log_row();
+    step_pending = true;
     return true;
 }
 
@@ -109,6 +161,7 @@ const std::vector<Value>& Result::inserted_primary_key() const {
 }
 
 bool Result::fetch_into(std::vector<Value>& out) { return impl_ && impl_->next(out); }
+bool Result::fetch_views(std::vector<ValueView>& out) { return impl_ && impl_->next_views(out); }
 
 std::optional<Row> Result::fetchone() {
     std::vector<Value> v;

@@ -21,6 +21,10 @@ void Mapper::add_property(ColumnProperty p) {
         auto get = p.get;
         p.equals = [get](const void* obj, const ValueView& v) { return ValueView::of(get(obj)) == v; };
     }
+    if (!p.set_view) {
+        auto set = p.set;
+        p.set_view = [set](void* obj, const ValueView& v) { set(obj, v.to_value()); };
+    }
     if (find(p.key))
         throw ArgumentError("column '" + table_->name() + "." + p.key + "' is already mapped for class '" +
                             class_name_ + "'");
@@ -98,6 +102,10 @@ const Select& Mapper::select_by_pk() const {
     configure();
     build_statements();
     return *select_by_pk_;
+}
+
+void Mapper::write(void* obj, const ValueView* values) const {
+    for (std::size_t i = 0; i < props_.size(); ++i) props_[i].set_view(obj, values[i]);
 }
 
 bool Mapper::matches(const void* obj, const ValueView* values) const {

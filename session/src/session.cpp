@@ -27,6 +27,12 @@ std::size_t hash_view(const ValueView& v) noexcept {
     }
 }
 
+std::size_t hash_key(std::span<const ValueView> key) noexcept {
+    std::size_t h = 1469598103934665603ull;
+    for (const ValueView& v : key) h = (h ^ hash_view(v)) * 1099511628211ull;
+    return h;
+}
+
 std::size_t hash_key(std::span<const Value> key) noexcept {
     std::size_t h = 1469598103934665603ull;
     for (const Value& v : key) h = (h ^ hash_view(ValueView::of(v))) * 1099511628211ull;
@@ -39,15 +45,27 @@ std::size_t IdentityMap::hash_state(const InstanceState* s) noexcept {
     return h;
 }
 
-bool IdentityMap::key_equals(std::span<const Value> k, const InstanceState* s) noexcept {
+bool IdentityMap::key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept {
     const auto& pk = s->mapper->primary_key();
     if (k.size() != pk.size()) return false;
     for (std::size_t i = 0; i < pk.size(); ++i)
-        if (!(ValueView::of(k[i]) == s->snapshot.view(pk[i]))) return false;
+        if (!(k[i] == s->snapshot.view(pk[i]))) return false;
     return true;
 }
 
 InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
+    ValueView views[8];
+    std::vector<ValueView> many;
+    ValueView* v = views;
+    if (key.size() > 8) {
+        many.resize(key.size());
+        v = many.data();
+    }
+    for (std::size_t i = 0; i < key.size(); ++i) v[i] = ValueView::of(key[i]);
+    return find(std::span<const ValueView>(v, key.size()));
+}
+
+InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept {
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
@@ -258,6 +276,38 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     views.resize(n);
     for (std::size_t i = 0; i < n; ++i) views[i] = st.snapshot.view(i);
     return !st.mapper->matches(st.obj.get(), views.data());
+}
+
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const std::vector<ValueView>& row) {
+    const auto& pk = m.primary_key();
+    key_views.clear();
+    for (std::size_t i : pk) key_views.push_back(row[i]);
+    IdentityMap& map = identity[&m];
+    if (InstanceState* st = map.find(std::span<const ValueView>(key_views))) {
+        if (st->expired) {
+            m.write(st->obj.get(), row.data());
+            identity_erase(st);
+            replace_snapshot(st, Snapshot::pack(row.data(), row.size()));
+            identity_insert(st);
+            st->expired = false;
+        }
+        return st->obj;
+    }
+    auto obj = m.create();
+    InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
+    st.snapshot = Snapshot::pack(row.data(), row.size());
+    // Members are filled from the snapshot's copy of the row.
+    views.resize(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) views[i] = st.snapshot.view(i);
+    try {
+        m.write(st.obj.get(), views.data());
+    } catch (...) {
+        states.erase(&st);
+        throw;
+    }
+    st.in_identity_map = true;
+    map.insert(&st);
+    return st.obj;
 }
 
 std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {

@@ -39,6 +39,7 @@ struct InstanceState {
 
 std::size_t hash_view(const ValueView& v) noexcept;
 std::size_t hash_key(std::span<const Value> key) noexcept;
+std::size_t hash_key(std::span<const ValueView> key) noexcept;
 
 /// The identity map of one mapper: an open-addressing set of states keyed by their snapshot's
 /// primary key, looked up by a span of values (no key object, no allocation per entry).
@@ -46,13 +47,14 @@ std::size_t hash_key(std::span<const Value> key) noexcept;
 class IdentityMap {
 public:
     InstanceState* find(std::span<const Value> key) const noexcept;
+    InstanceState* find(std::span<const ValueView> key) const noexcept;
     void insert(InstanceState* s);
     void erase(InstanceState* s) noexcept;
     std::size_t size() const noexcept { return count_; }
 
 private:
     static std::size_t hash_state(const InstanceState* s) noexcept;
-    static bool key_equals(std::span<const Value> k, const InstanceState* s) noexcept;
+    static bool key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept;
     void grow();
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
     std::vector<InstanceState*> slots_;
@@ -148,9 +150,10 @@ struct SessionImpl {
     void identity_insert(InstanceState* st);
     void identity_erase(InstanceState* st);
     bool has_changes(const InstanceState& st) const;
-    /// Loads or refreshes from one row of the mapper's columns; returns the object. A new
-    /// object's snapshot takes over `row` (left empty).
+    /// Loads or refreshes from one row of the mapper's columns; returns the object.
     std::shared_ptr<void> load_row(const Mapper& m, Values& row);
+    std::shared_ptr<void> load_row(const Mapper& m, const std::vector<ValueView>& row);
+    std::vector<ValueView> key_views;  // scratch for load_row
     void flush();
     void commit();
     void rollback();

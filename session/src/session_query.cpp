@@ -25,8 +25,8 @@ std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const 
     Connection& c = impl.connection();
     Result r = c.execute(stmt);
     std::vector<std::shared_ptr<void>> out;
-    Values row;
-    while (r.fetch_into(row)) out.push_back(impl.load_row(m, row));
+    std::vector<ValueView> row;
+    while (r.fetch_views(row)) out.push_back(impl.load_row(m, row));
     return out;
 }
 

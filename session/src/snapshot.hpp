@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <vector>
+#include <span>
 
 namespace athanor::detail {
 
@@ -41,16 +42,22 @@ public:
     /// Layout: uint32 refcount, uint32 count, uint32 offsets[count], then per value: a kind byte
     /// and its payload (8 bytes for integer/real, uint32 length + bytes for text/blob).
     static Snapshot pack(const std::vector<Value>& values) {
-        std::size_t n = values.size();
+        std::vector<ValueView> views;
+        views.reserve(values.size());
+        for (const Value& v : values) views.push_back(ValueView::of(v));
+        return pack(views.data(), views.size());
+    }
+
+    static Snapshot pack(const ValueView* values, std::size_t n) {
         std::size_t size = kHeader + 4 * n;
-        for (const Value& v : values) {
+        for (std::size_t i = 0; i < n; ++i) {
             size += 1;
-            switch (v.kind()) {
+            switch (values[i].kind) {
                 case Value::Kind::null: break;
                 case Value::Kind::integer:
                 case Value::Kind::real: size += 8; break;
-                case Value::Kind::text: size += 4 + v.if_text()->size(); break;
-                case Value::Kind::blob: size += 4 + v.if_blob()->size(); break;
+                case Value::Kind::text:
+                case Value::Kind::blob: size += 4 + values[i].bytes.size(); break;
             }
         }
         auto* p = static_cast<std::byte*>(::operator new(size));
@@ -59,27 +66,19 @@ public:
         put32(p + 4, static_cast<std::uint32_t>(n));
         std::size_t pos = kHeader + 4 * n;
         for (std::size_t i = 0; i < n; ++i) {
-            const Value& v = values[i];
+            const ValueView& v = values[i];
             put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
-            p[pos++] = static_cast<std::byte>(v.kind());
-            switch (v.kind()) {
+            p[pos++] = static_cast<std::byte>(v.kind);
+            switch (v.kind) {
                 case Value::Kind::null: break;
-                case Value::Kind::integer: std::memcpy(p + pos, v.if_int(), 8); pos += 8; break;
-                case Value::Kind::real: std::memcpy(p + pos, v.if_double(), 8); pos += 8; break;
-                case Value::Kind::text: {
-                    const std::string& t = *v.if_text();
-                    put32(p + pos, static_cast<std::uint32_t>(t.size()));
-                    if (!t.empty()) std::memcpy(p + pos + 4, t.data(), t.size());
-                    pos += 4 + t.size();
+                case Value::Kind::integer: std::memcpy(p + pos, &v.i, 8); pos += 8; break;
+                case Value::Kind::real: std::memcpy(p + pos, &v.d, 8); pos += 8; break;
+                case Value::Kind::text:
+                case Value::Kind::blob:
+                    put32(p + pos, static_cast<std::uint32_t>(v.bytes.size()));
+                    if (!v.bytes.empty()) std::memcpy(p + pos + 4, v.bytes.data(), v.bytes.size());
+                    pos += 4 + v.bytes.size();
                     break;
-                }
-                case Value::Kind::blob: {
-                    const Blob& b = *v.if_blob();
-                    put32(p + pos, static_cast<std::uint32_t>(b.size()));
-                    if (!b.empty()) std::memcpy(p + pos + 4, b.data(), b.size());
-                    pos += 4 + b.size();
-                    break;
-                }
             }
         }
         Snapshot s;

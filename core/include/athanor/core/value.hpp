@@ -271,6 +271,33 @@ bool value_equals(const std::optional<T>& x, const ValueView& v) {
     return value_equals(*x, v);
 }
 
+/// Converts a stored value to T; the common kinds without building a Value.
+template <class T>
+struct FromView {
+    static T get(const ValueView& v) {
+        if constexpr (std::is_same_v<T, std::string>) {
+            if (v.kind == Value::Kind::text) return std::string(v.bytes);
+        } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            if (v.kind == Value::Kind::integer) return static_cast<T>(v.i);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            if (v.kind == Value::Kind::real) return static_cast<T>(v.d);
+            if (v.kind == Value::Kind::integer) return static_cast<T>(v.i);
+        }
+        return ValueTraits<T>::from_value(v.to_value());
+    }
+};
+template <class T>
+struct FromView<std::optional<T>> {
+    static std::optional<T> get(const ValueView& v) {
+        if (v.kind == Value::Kind::null) return std::nullopt;
+        return FromView<T>::get(v);
+    }
+};
+template <class T>
+T value_from_view(const ValueView& v) {
+    return FromView<T>::get(v);
+}
+
 // ---- Params --------------------------------------------------------------------------------
 
 /// Named values in insertion order. Small and flat: lookup is a linear scan, which beats a

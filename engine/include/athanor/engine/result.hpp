@@ -74,6 +74,8 @@ public:
     std::optional<Row> fetchone();
     /// Fast path: the next row's values into `out` (resized); false when exhausted.
     bool fetch_into(std::vector<Value>& out);
+    /// Fastest path: views of the next row's values, valid until the next fetch or close.
+    bool fetch_views(std::vector<ValueView>& out);
     std::vector<Row> fetchmany(std::size_t n);
     std::vector<Row> all();
     /// The first row (or nullopt); the rest are discarded.

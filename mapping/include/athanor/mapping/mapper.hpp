@@ -33,6 +33,7 @@ struct ColumnProperty {
     std::function<Value(const void*)> get;            // object -> Value
     std::function<void(void*, const Value&)> set;     // Value -> object (throws ArgumentError)
     std::function<bool(const void*, const ValueView&)> equals;  // object's value == stored one
+    std::function<void(void*, const ValueView&)> set_view;      // stored value -> object
     std::any member;                                  // the member pointer, for attr()
 };
 
@@ -78,6 +79,8 @@ public:
     void read(const void* obj, std::vector<Value>& out) const;
     /// Writes `values` (one per mapped column, in columns() order) into `obj`.
     void write(void* obj, const std::vector<Value>& values) const;
+    /// Writes one stored value per mapped column into `obj` (the load path).
+    void write(void* obj, const ValueView* values) const;
     /// Whether every mapped column of `obj` equals `values` (one per column; the dirty check).
     bool matches(const void* obj, const ValueView* values) const;
 

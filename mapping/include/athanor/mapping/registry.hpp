@@ -58,6 +58,14 @@ public:
         p.equals = [member](const void* obj, const ValueView& v) {
             return value_equals(static_cast<const T*>(obj)->*member, v);
         };
+        p.set_view = [member, &col](void* obj, const ValueView& v) {
+            if constexpr (!Traits::nullable) {
+                if (v.kind == Value::Kind::null)
+                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
+                                        "' cannot be loaded into a non-optional member");
+            }
+            static_cast<T*>(obj)->*member = value_from_view<M>(v);
+        };
         p.member = member;
         m_->add_property(std::move(p));
         return *this;
