@@ -63,6 +63,16 @@ struct Schema {
 std::string name_of(std::int64_t i) { return "customer name " + std::to_string(i); }
 std::string desc_of(std::int64_t i) { return "customer description " + std::to_string(i); }
 
+// A row's parameters, built with set() so the strings are moved in, not copied (a braced
+// Params{{...}} copies its initializer list).
+sa::Params customer_params(std::int64_t i) {
+    sa::Params p;
+    p.reserve(2);
+    p.set("name", name_of(i));
+    p.set("description", desc_of(i));
+    return p;
+}
+
 // A raw sqlite3 handle for the baselines (and for setup that must not involve athanor).
 struct Raw {
     sqlite3* db = nullptr;
@@ -175,7 +185,7 @@ std::vector<Suite> suites() {
                  std::vector<sa::Params> rows;
                  rows.reserve(1000);
                  for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
-                     rows.push_back({{"name", name_of(i)}, {"description", desc_of(i)}});
+                     rows.push_back(customer_params(i));
                  s.bulk_insert_mappings<Customer>(rows);
              }
              s.commit();
@@ -187,7 +197,7 @@ std::vector<Suite> suites() {
                  std::vector<sa::Params> rows;
                  rows.reserve(1000);
                  for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
-                     rows.push_back({{"name", name_of(i)}, {"description", desc_of(i)}});
+                     rows.push_back(customer_params(i));
                  conn.execute(ins, rows);
              }
              conn.commit();

@@ -278,12 +278,17 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     return !st.mapper->matches(st.obj.get(), views.data());
 }
 
-std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const std::vector<ValueView>& row) {
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row) {
     const auto& pk = m.primary_key();
-    key_views.clear();
-    for (std::size_t i : pk) key_views.push_back(row[i]);
-    IdentityMap& map = identity[&m];
-    if (InstanceState* st = map.find(std::span<const ValueView>(key_views))) {
+    std::span<const ValueView> key;
+    if (pk.size() == 1) {
+        key = std::span<const ValueView>(&row[pk[0]], 1);
+    } else {
+        key_views.clear();
+        for (std::size_t i : pk) key_views.push_back(row[i]);
+        key = key_views;
+    }
+    if (InstanceState* st = map.find(key)) {
         if (st->expired) {
             m.write(st->obj.get(), row.data());
             identity_erase(st);

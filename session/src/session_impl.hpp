@@ -152,7 +152,7 @@ struct SessionImpl {
     bool has_changes(const InstanceState& st) const;
     /// Loads or refreshes from one row of the mapper's columns; returns the object.
     std::shared_ptr<void> load_row(const Mapper& m, Values& row);
-    std::shared_ptr<void> load_row(const Mapper& m, const std::vector<ValueView>& row);
+    std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row);
     std::vector<ValueView> key_views;  // scratch for load_row
     void flush();
     void commit();

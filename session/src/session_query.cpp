@@ -26,7 +26,8 @@ std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const 
     Result r = c.execute(stmt);
     std::vector<std::shared_ptr<void>> out;
     std::vector<ValueView> row;
-    while (r.fetch_views(row)) out.push_back(impl.load_row(m, row));
+    IdentityMap& map = impl.identity[&m];
+    while (r.fetch_views(row)) out.push_back(impl.load_row(m, map, row));
     return out;
 }
 
