@@ -39,7 +39,9 @@ std::size_t hash_key(std::span<const Value> key) noexcept {
     return h;
 }
 
-std::size_t IdentityMap::hash_state(const InstanceState* s) noexcept {
+std::size_t IdentityMap::hash_state(const InstanceState* s) noexcept { return s->key_hash; }
+
+static std::size_t compute_key_hash(const InstanceState* s) noexcept {
     std::size_t h = 1469598103934665603ull;
     for (std::size_t i : s->mapper->primary_key()) h = (h ^ hash_view(s->snapshot.view(i))) * 1099511628211ull;
     return h;
@@ -86,6 +88,7 @@ void IdentityMap::grow() {
 }
 
 void IdentityMap::insert(InstanceState* s) {
+    s->key_hash = compute_key_hash(s);
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {

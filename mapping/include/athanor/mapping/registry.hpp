@@ -64,6 +64,12 @@ public:
                     throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
                                         "' cannot be loaded into a non-optional member");
             }
+            if constexpr (std::is_same_v<M, std::string>) {
+                if (v.kind == Value::Kind::text) {  // reuse the member's buffer, no temporary
+                    (static_cast<T*>(obj)->*member).assign(v.bytes.data(), v.bytes.size());
+                    return;
+                }
+            }
             static_cast<T*>(obj)->*member = value_from_view<M>(v);
         };
         p.member = member;
