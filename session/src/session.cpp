@@ -84,11 +84,13 @@ void IdentityMap::grow() {
     slots_.assign(cap, nullptr);
     count_ = used_ = 0;
     for (InstanceState* s : old)
-        if (s && s != tomb()) insert(s);
+        if (s && s != tomb()) insert(s, s->key_hash);
 }
 
-void IdentityMap::insert(InstanceState* s) {
-    s->key_hash = compute_key_hash(s);
+void IdentityMap::insert(InstanceState* s) { insert(s, compute_key_hash(s)); }
+
+void IdentityMap::insert(InstanceState* s, std::size_t hash) {
+    s->key_hash = hash;
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
@@ -302,19 +304,11 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
         return st->obj;
     }
     auto obj = m.create();
+    m.write(obj.get(), row.data());  // the row's views stay valid until the next fetch
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
     st.snapshot = Snapshot::pack(row.data(), row.size());
-    // Members are filled from the snapshot's copy of the row.
-    views.resize(row.size());
-    for (std::size_t i = 0; i < row.size(); ++i) views[i] = st.snapshot.view(i);
-    try {
-        m.write(st.obj.get(), views.data());
-    } catch (...) {
-        states.erase(&st);
-        throw;
-    }
     st.in_identity_map = true;
-    map.insert(&st);
+    map.insert(&st, hash_key(key));
     return st.obj;
 }
 

@@ -50,6 +50,8 @@ public:
     InstanceState* find(std::span<const Value> key) const noexcept;
     InstanceState* find(std::span<const ValueView> key) const noexcept;
     void insert(InstanceState* s);
+    /// Insert with the key's hash already known (hash_key of the primary key values).
+    void insert(InstanceState* s, std::size_t hash);
     void erase(InstanceState* s) noexcept;
     std::size_t size() const noexcept { return count_; }
 
