@@ -297,7 +297,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
         if (st->expired) {
             m.write(st->obj.get(), row.data());
             identity_erase(st);
-            replace_snapshot(st, Snapshot::pack(row.data(), row.size()));
+            replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));
             identity_insert(st);
             st->expired = false;
         }
@@ -306,7 +306,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
     auto obj = m.create();
     m.write(obj.get(), row.data());  // the row's views stay valid until the next fetch
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
-    st.snapshot = Snapshot::pack(row.data(), row.size());
+    st.snapshot = Snapshot::pack(arena, row.data(), row.size());
     st.in_identity_map = true;
     map.insert(&st, hash_key(key));
     return st.obj;
@@ -328,7 +328,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
             if (st->expired) {
                 m.write(st->obj.get(), row);
                 identity_erase(st);
-                replace_snapshot(st, Snapshot::pack(row));
+                replace_snapshot(st, Snapshot::pack(arena, row));
                 identity_insert(st);
                 st->expired = false;
             }
@@ -338,7 +338,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
     auto obj = m.create();
     m.write(obj.get(), row);
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
-    st.snapshot = Snapshot::pack(row);  // `row` keeps its buffers for the next row
+    st.snapshot = Snapshot::pack(arena, row);  // `row` keeps its buffers for the next row
     identity_insert(&st);
     return st.obj;
 }

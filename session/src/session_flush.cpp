@@ -337,14 +337,14 @@ void SessionImpl::flush() {
         InstanceState* st = w->st;
         if (w->replaces) untrack(w->replaces);
         st->state = ObjectState::persistent;
-        st->snapshot = Snapshot::pack(w->values);
+        st->snapshot = Snapshot::pack(arena, w->values);
         st->new_in_tx = true;
         identity_insert(st);
     }
     for (auto& [m, works] : updates)
         for (Work& w : works) {
             identity_erase(w.st);
-            replace_snapshot(w.st, Snapshot::pack(w.values));
+            replace_snapshot(w.st, Snapshot::pack(arena, w.values));
             identity_insert(w.st);
         }
     for (InstanceState* st : done_deletes) {

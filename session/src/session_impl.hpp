@@ -124,6 +124,7 @@ struct SessionImpl {
     std::shared_ptr<Engine> engine;
     SessionOptions options;
     std::optional<Connection> conn;
+    SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;
     std::uint32_t add_counter = 0;

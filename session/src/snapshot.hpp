@@ -1,19 +1,69 @@
-// Private: a row of column values packed into one immutable, reference-counted allocation. The
-// session keeps one per tracked object (the database's view of it) for dirty checks, identity
-// and rollback; packed, it costs one allocation instead of a vector plus one per string, and a
-// handle is one pointer. Not thread-safe (a Session belongs to one thread).
+// Private: a row of column values packed into one immutable, reference-counted piece of a
+// session's arena. The session keeps one per tracked object (the database's view of it) for
+// dirty checks, identity and rollback; packed, it costs a bump of a pointer instead of a vector
+// plus one allocation per string, and a handle is one pointer. Not thread-safe (a Session
+// belongs to one thread). The arena must outlive its snapshots.
 #pragma once
 
 #include <athanor/core/value.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <vector>
 #include <span>
 
 namespace athanor::detail {
+
+/// Where a session's snapshots live: 64 KiB blocks handed out by a bump pointer (no malloc per
+/// object); a block is freed when it is no longer the current one and its last snapshot is gone.
+class SnapshotArena {
+public:
+    struct Block {
+        std::size_t live = 0;
+        std::size_t used = 0;
+        std::size_t cap = 0;
+        bool current = true;
+    };
+
+    SnapshotArena() = default;
+    SnapshotArena(const SnapshotArena&) = delete;
+    SnapshotArena& operator=(const SnapshotArena&) = delete;
+    ~SnapshotArena() { retire(); }
+
+    /// `n` bytes, 8-aligned, counted as one live allocation of the returned block.
+    std::byte* allocate(std::size_t n, Block*& block) {
+        n = (n + 7) & ~std::size_t{7};
+        if (!cur_ || cur_->used + n > cur_->cap) {
+            retire();
+            std::size_t cap = std::max<std::size_t>(kBlock, n);
+            void* mem = ::operator new(sizeof(Block) + cap);
+            cur_ = new (mem) Block{0, 0, cap, true};
+        }
+        std::byte* p = reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used;
+        cur_->used += n;
+        ++cur_->live;
+        block = cur_;
+        return p;
+    }
+
+    static void release(Block* b) noexcept {
+        if (--b->live == 0 && !b->current) ::operator delete(b);
+    }
+
+private:
+    static constexpr std::size_t kBlock = 64 * 1024;
+    void retire() noexcept {
+        if (!cur_) return;
+        cur_->current = false;
+        if (cur_->live == 0) ::operator delete(cur_);
+        cur_ = nullptr;
+    }
+    Block* cur_ = nullptr;
+};
 
 class Snapshot {
 public:
@@ -41,14 +91,14 @@ public:
 
     /// Layout: uint32 refcount, uint32 count, uint32 offsets[count], then per value: a kind byte
     /// and its payload (8 bytes for integer/real, uint32 length + bytes for text/blob).
-    static Snapshot pack(const std::vector<Value>& values) {
+    static Snapshot pack(SnapshotArena& arena, const std::vector<Value>& values) {
         std::vector<ValueView> views;
         views.reserve(values.size());
         for (const Value& v : values) views.push_back(ValueView::of(v));
-        return pack(views.data(), views.size());
+        return pack(arena, views.data(), views.size());
     }
 
-    static Snapshot pack(const ValueView* values, std::size_t n) {
+    static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
         std::size_t size = kHeader + 4 * n;
         for (std::size_t i = 0; i < n; ++i) {
             size += 1;
@@ -60,10 +110,12 @@ public:
                 case Value::Kind::blob: size += 4 + values[i].bytes.size(); break;
             }
         }
-        auto* p = static_cast<std::byte*>(::operator new(size));
+        SnapshotArena::Block* block = nullptr;
+        std::byte* p = arena.allocate(size, block);
+        std::memcpy(p, &block, sizeof block);
         auto put32 = [](std::byte* at, std::uint32_t x) { std::memcpy(at, &x, 4); };
-        put32(p, 1);
-        put32(p + 4, static_cast<std::uint32_t>(n));
+        put32(p + kRefs, 1);
+        put32(p + kCount, static_cast<std::uint32_t>(n));
         std::size_t pos = kHeader + 4 * n;
         for (std::size_t i = 0; i < n; ++i) {
             const ValueView& v = values[i];
@@ -87,7 +139,7 @@ public:
     }
 
     explicit operator bool() const noexcept { return p_ != nullptr; }
-    std::size_t size() const noexcept { return p_ ? get32(p_ + 4) : 0; }
+    std::size_t size() const noexcept { return p_ ? get32(p_ + kCount) : 0; }
 
     ValueView view(std::size_t i) const noexcept {
         const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
@@ -115,18 +167,26 @@ public:
     friend bool operator==(const Snapshot& a, const Snapshot& b) noexcept { return a.p_ == b.p_; }
 
 private:
-    static constexpr std::size_t kHeader = 8;
+    // Layout: the arena block (8 bytes), refcount (4), count (4), offsets, values.
+    static constexpr std::size_t kRefs = 8;
+    static constexpr std::size_t kCount = 12;
+    static constexpr std::size_t kHeader = 16;
     void ref() noexcept {
-        if (p_) put_refs(get32(p_) + 1);
+        if (p_) put_refs(get32(p_ + kRefs) + 1);
     }
     void unref() noexcept {
         if (!p_) return;
-        std::uint32_t r = get32(p_) - 1;
-        if (r == 0) ::operator delete(p_);
-        else put_refs(r);
+        std::uint32_t r = get32(p_ + kRefs) - 1;
+        if (r == 0) {
+            SnapshotArena::Block* block;
+            std::memcpy(&block, p_, sizeof block);
+            SnapshotArena::release(block);
+        } else {
+            put_refs(r);
+        }
         p_ = nullptr;
     }
-    void put_refs(std::uint32_t r) noexcept { std::memcpy(p_, &r, 4); }
+    void put_refs(std::uint32_t r) noexcept { std::memcpy(p_ + kRefs, &r, 4); }
     static std::uint32_t get32(const std::byte* p) noexcept {
         std::uint32_t x;
         std::memcpy(&x, p, 4);
