@@ -31,6 +31,16 @@ std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const 
     return out;
 }
 
+void query_each(Session& s, const Mapper& m, const Select& stmt,
+                void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
+    SessionImpl& impl = s.impl();
+    impl.autoflush();
+    Result r = impl.connection().execute(stmt);
+    std::vector<ValueView> row;
+    IdentityMap& map = impl.identity[&m];
+    while (r.fetch_views(row)) sink(ctx, impl.load_row(m, map, row));
+}
+
 std::int64_t query_count(Session& s, const Select& stmt) {
     SessionImpl& impl = s.impl();
     impl.autoflush();

@@ -20,6 +20,9 @@ namespace detail {
 /// Runs `stmt` and returns its objects through the identity map (autoflushing first if asked).
 std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const Select& stmt,
                                              bool autoflush = true);
+/// The same, handing each object to `sink(ctx, obj)` as it is loaded (no intermediate vector).
+void query_each(Session& s, const Mapper& m, const Select& stmt,
+                void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx);
 std::int64_t query_count(Session& s, const Select& stmt);
 bool query_exists(Session& s, const Select& stmt);
 std::int64_t query_delete(Session& s, const Mapper& m, const Select& stmt, SynchronizeSession sync);
@@ -48,10 +51,13 @@ public:
     Query distinct() const { return with(stmt_.distinct()); }
 
     std::vector<std::shared_ptr<T>> all() const {
-        auto raw = detail::query_all(*s_, *m_, stmt_);
         std::vector<std::shared_ptr<T>> out;
-        out.reserve(raw.size());
-        for (auto& r : raw) out.push_back(std::static_pointer_cast<T>(std::move(r)));
+        detail::query_each(
+            *s_, *m_, stmt_,
+            [](void* ctx, std::shared_ptr<void>&& obj) {
+                static_cast<std::vector<std::shared_ptr<T>>*>(ctx)->push_back(std::static_pointer_cast<T>(std::move(obj)));
+            },
+            &out);
         return out;
     }
     /// The first object (LIMIT 1), or null.
