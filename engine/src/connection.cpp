@@ -124,48 +124,59 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
     bool hit = false;
     auto compiled = stmt.compile(engine->dialect, &sets.front(), &hit);
     const Compiled& c = *compiled;
-    // Every set must carry the parameters the statement takes, checked before anything runs
-    // (the statement's columns come from the first set).
-    for (std::size_t g = 1; g < sets.size(); ++g)
-        for (const BindSlot& slot : c.binds)
-            if (slot.source == BindSlot::Source::param && !sets[g].contains(slot.key))
-                throw MissingParameterError("A value is required for bind parameter '" + slot.key +
-                                            "', in parameter group " + std::to_string(g));
+    // Resolve every set's values first (one lookup per parameter; a missing one is reported
+    // before anything runs), then run the statement once per set.
+    const std::size_t per = c.binds.size();
+    std::vector<const Value*> all;
+    all.reserve(per * sets.size());
+    std::vector<Value> defaults;
+    defaults.reserve(c.default_slots * sets.size());  // pointers into it must stay valid
+    for (std::size_t g = 0; g < sets.size(); ++g) {
+        const Params& p = sets[g];
+        for (const BindSlot& slot : c.binds) {
+            switch (slot.source) {
+                case BindSlot::Source::literal: all.push_back(&slot.value); break;
+                case BindSlot::Source::param: {
+                    const Value* v = p.find(slot.key);
+                    if (!v)
+                        throw MissingParameterError("A value is required for bind parameter '" + slot.key +
+                                                    "', in parameter group " + std::to_string(g));
+                    all.push_back(v);
+                    break;
+                }
+                case BindSlot::Source::column_default: {
+                    const Value* v = p.find(slot.key);
+                    if (!v) {
+                        defaults.push_back(slot.column->default_value());
+                        v = &defaults.back();
+                    }
+                    all.push_back(v);
+                    break;
+                }
+            }
+        }
+    }
     autobegin();
     std::unique_ptr<PreparedStatement> owned;
     PreparedStatement* ps = db->acquire(c.sql, owned);
+    if (static_cast<int>(per) != ps->param_count)
+        throw ProgrammingError("ProgrammingError", "Incorrect number of bindings supplied", c.sql, "()", SQLITE_RANGE);
+    auto row = [&](std::size_t g) { return std::span<const Value* const>(all.data() + g * per, per); };
     if (engine->echo()) {
         std::vector<std::string> tuples;
         tuples.reserve(sets.size());
-        for (std::size_t g = 0; g < sets.size(); ++g) {
-            try {
-                c.bind_values(sets[g], bound, scratch);
-            } catch (const MissingParameterError& e) {
-                throw MissingParameterError(std::string(e.what()) + ", in parameter group " + std::to_string(g));
-            }
-            tuples.push_back(repr_params(bound));
-        }
-        log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created),
-                      repr_multi(tuples));
+        for (std::size_t g = 0; g < sets.size(); ++g) tuples.push_back(repr_params(row(g)));
+        log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created), repr_multi(tuples));
     }
     std::int64_t total = 0;
     for (std::size_t g = 0; g < sets.size(); ++g) {
-        const Params& p = sets[g];
-        try {
-            c.bind_values(p, bound, scratch);
-        } catch (const MissingParameterError& e) {
-            throw MissingParameterError(std::string(e.what()) + ", in parameter group " + std::to_string(g));
-        }
-        if (static_cast<int>(bound.size()) != ps->param_count)
-            throw ProgrammingError("ProgrammingError", "Incorrect number of bindings supplied",
-                                   c.sql, repr_params(bound), SQLITE_RANGE);
-        bind_all(*ps, bound, false);
+        bind_all(*ps, row(g), false);
         int rc;
         while ((rc = sqlite3_step(ps->stmt)) == SQLITE_ROW) {
         }
         if (rc != SQLITE_DONE) {
             sqlite3_reset(ps->stmt);
-            raise_sqlite(db->handle(), rc, c.sql, repr_params(bound));
+            raise_sqlite(db->handle(), rc, c.sql, repr_params(row(g)));
         }
         sqlite3_reset(ps->stmt);
         total += sqlite3_changes(db->handle());
@@ -215,7 +226,7 @@ std::vector<std::vector<Value>> ConnectionImpl::execute_raw(const std::string& s
     return rows;
 }
 
-void bind_all(PreparedStatement& ps, const std::vector<const Value*>& values, bool transient) {
+void bind_all(PreparedStatement& ps, std::span<const Value* const> values, bool transient) {
     sqlite3_stmt* s = ps.stmt;
     auto mode = transient ? SQLITE_TRANSIENT : SQLITE_STATIC;
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -238,7 +249,8 @@ void bind_all(PreparedStatement& ps, const std::vector<const Value*>& values, bo
                 break;
             }
         }
-        if (rc != SQLITE_OK) raise_sqlite(sqlite3_db_handle(s), rc, ps.sql, repr_params(values));
+        if (rc != SQLITE_OK)
+            raise_sqlite(sqlite3_db_handle(s), rc, ps.sql, repr_params(std::vector<const Value*>(values.begin(), values.end())));
     }
 }
 

@@ -298,7 +298,7 @@ std::string g4(double v) {
 }
 }  // namespace
 
-std::string repr_params(const std::vector<const Value*>& values) {
+std::string repr_params(std::span<const Value* const> values) {
     return tuple_repr(values.size(), [&](std::size_t i) -> const Value& { return *values[i]; });
 }
 std::string repr_params(const std::vector<Value>& values) {

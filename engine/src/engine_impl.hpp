@@ -14,6 +14,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -140,12 +141,12 @@ struct ResultImpl {
 void read_row(sqlite3_stmt* stmt, int columns, std::vector<Value>& out);
 /// Binds values to a statement; `transient` makes SQLite copy text and blobs (needed when the
 /// statement will keep stepping after the caller's values are gone).
-void bind_all(PreparedStatement& ps, const std::vector<const Value*>& values, bool transient);
+void bind_all(PreparedStatement& ps, std::span<const Value* const> values, bool transient);
 /// Throws the DBAPIError subclass matching SQLite's code, with the SQL and parameters.
 [[noreturn]] void raise_sqlite(sqlite3* db, int rc, const std::string& sql,
                                const std::string& params_repr);
 /// Echo formatting, SQLAlchemy's: "('ed', 5)", "[generated in 0.00012s]".
-std::string repr_params(const std::vector<const Value*>& values);
+std::string repr_params(std::span<const Value* const> values);
 std::string repr_params(const std::vector<Value>& values);
 std::string repr_multi(const std::vector<std::string>& tuples);
 std::string stats_generated(std::chrono::steady_clock::time_point since);
