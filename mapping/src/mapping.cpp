@@ -160,6 +160,11 @@ std::string demangle(const char* name) {
     return out;
 }
 
+void throw_null_into_member(const Column& col) {
+    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
+                        "' cannot be loaded into a non-optional member (map it to a std::optional)");
+}
+
 void check_member_type(const Column& col, Value::Kind kind, bool member_nullable,
                        const std::string& class_name) {
     (void)member_nullable;

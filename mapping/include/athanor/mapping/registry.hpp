@@ -26,6 +26,8 @@ std::string demangle(const char* name);
 // Checks at mapping time that a member of type M can live in `col`.
 void check_member_type(const Column& col, Value::Kind member_kind, bool member_nullable,
                        const std::string& class_name);
+// ArgumentError: a NULL of `col` cannot go into a non-optional member.
+[[noreturn]] void throw_null_into_member(const Column& col);
 }  // namespace detail
 
 class Registry;
@@ -48,22 +50,16 @@ public:
         p.key = col.name();
         p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
         p.set = [member, &col](void* obj, const Value& v) {
-            if constexpr (!Traits::nullable) {
-                if (v.is_null())
-                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
-                                        "' cannot be loaded into a non-optional member");
-            }
+            if constexpr (!Traits::nullable)
+                if (v.is_null()) detail::throw_null_into_member(col);
             static_cast<T*>(obj)->*member = Traits::from_value(v);
         };
         p.equals = [member](const void* obj, const ValueView& v) {
             return value_equals(static_cast<const T*>(obj)->*member, v);
         };
         p.set_view = [member, &col](void* obj, const ValueView& v) {
-            if constexpr (!Traits::nullable) {
-                if (v.kind == Value::Kind::null)
-                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
-                                        "' cannot be loaded into a non-optional member");
-            }
+            if constexpr (!Traits::nullable)
+                if (v.kind == Value::Kind::null) detail::throw_null_into_member(col);
             if constexpr (std::is_same_v<M, std::string>) {
                 if (v.kind == Value::Kind::text) {  // reuse the member's buffer, no temporary
                     (static_cast<T*>(obj)->*member).assign(v.bytes.data(), v.bytes.size());
@@ -92,11 +88,8 @@ public:
         p.key = col.name();
         p.get = [getter](const void* obj) { return Traits::to_value(getter(*static_cast<const T*>(obj))); };
         p.set = [setter, &col](void* obj, const Value& v) {
-            if constexpr (!Traits::nullable) {
-                if (v.is_null())
-                    throw ArgumentError("NULL in column '" + col.table()->name() + "." + col.name() +
-                                        "' cannot be loaded through a non-optional setter");
-            }
+            if constexpr (!Traits::nullable)
+                if (v.is_null()) detail::throw_null_into_member(col);
             setter(*static_cast<T*>(obj), Traits::from_value(v));
         };
         m_->add_property(std::move(p));
