@@ -257,6 +257,59 @@ TEST_F(Compiler, CompiledOncePerStatement) {
     EXPECT_FALSE(hit);
 }
 
+TEST_F(Compiler, StatementsOfOneShapeCompileOnce) {
+    // Built apart, alike but for their values: the second reuses the first's compiled form, with
+    // its own values.
+    auto a = sa::select(users.c["id"]).where(users.c["name"] == "shape-a").where(users.c["id"].between(3, 4)).limit(7);
+    auto b = sa::select(users.c["id"]).where(users.c["name"] == "shape-b").where(users.c["id"].between(5, 6)).limit(7);
+    bool hit = true;
+    auto ca = a.compile(sa::sqlite_dialect(), nullptr, &hit);
+    auto cb = b.compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_TRUE(hit);
+    EXPECT_EQ(ca->sql, cb->sql);
+    auto values = [](const sa::Compiled& c) {
+        std::vector<sa::Value> v;
+        for (const auto& s : c.binds) v.push_back(s.value);
+        return v;
+    };
+    EXPECT_EQ(values(*cb), (std::vector<sa::Value>{"shape-b", 5, 6, 7, 0}));
+    EXPECT_EQ(values(*ca), (std::vector<sa::Value>{"shape-a", 3, 4, 7, 0}));
+    // A different limit, operator, alias or label is a different shape.
+    b.limit(8).compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_FALSE(hit);
+    sa::select(users.c["id"]).where(users.c["name"] != "x").where(users.c["id"].between(5, 6)).limit(7)
+        .compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_FALSE(hit);
+    auto u2 = users.alias("u2"), u3 = users.alias("u3");
+    auto s2 = sa::select(u2.c["id"]).compile(sa::sqlite_dialect(), nullptr, &hit);
+    auto s3 = sa::select(u3.c["id"]).compile(sa::sqlite_dialect(), nullptr, &hit);
+    EXPECT_FALSE(hit);
+    EXPECT_NE(s2->sql, s3->sql);
+}
+
+TEST_F(Compiler, ShapeCacheKeepsEachTablesDefaults) {
+    // Two schemas with the same names: the INSERT text differs when a default adds a column,
+    // and each statement evaluates its own table's default.
+    sa::MetaData m1, m2;
+    sa::Table& t1 = m1.table("dflt", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("v", sa::Integer(), sa::default_(1)));
+    sa::Table& t2 = m2.table("dflt", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("v", sa::Integer()));
+    sa::MetaData m3;
+    sa::Table& t3 = m3.table("dflt", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("v", sa::Integer(), sa::default_(3)));
+    sa::Params p{{"id", 1}};
+    auto c1 = t1.insert().compile(sa::sqlite_dialect(), &p);
+    auto c2 = t2.insert().compile(sa::sqlite_dialect(), &p);
+    bool hit = false;
+    auto c3 = t3.insert().compile(sa::sqlite_dialect(), &p, &hit);
+    EXPECT_EQ(c1->sql, "INSERT INTO dflt (id, v) VALUES (?, ?)");
+    EXPECT_EQ(c2->sql, "INSERT INTO dflt (id) VALUES (?)");
+    EXPECT_TRUE(hit);  // same shape as t1's
+    std::vector<const sa::Value*> out;
+    std::vector<sa::Value> scratch;
+    c3->bind_values(p, out, scratch);
+    EXPECT_EQ(*out[1], sa::Value(3));  // t3's default, not t1's
+    EXPECT_EQ(c3->table, &t3);
+}
+
 TEST_F(Compiler, TextBindsBecomePlaceholders) {
     auto t = sa::text("SELECT * FROM t WHERE a = :a AND b = :b_2 AND c = 'x:y' AND d::int = 1");
     auto c = t.compile(sa::sqlite_dialect());

@@ -120,6 +120,9 @@ TEST_F(Echo, ExecutemanyAndTruncation) {
     conn.execute(users.insert(), rows);
     conn.execute(users.insert(), {{"name", std::string(400, 'x')}, {"fullname", "it's"}, {"password", nullptr}});
     auto l = lines();
+    // Another test in this process may have compiled these shapes already (the cache is
+    // process-wide, as SQLAlchemy's is per engine): either stats prefix is right here.
+    for (auto& line : l) line = std::regex_replace(line, std::regex(R"(\[cached since X ago\])"), "[generated in X]");
     ASSERT_EQ(l.size(), 5u);
     EXPECT_EQ(l[1], "INFO athanor.engine INSERT INTO users (name) VALUES (?)");
     EXPECT_EQ(l[2], "INFO athanor.engine [generated in X] (('u0',), ('u1',), ('u2',), ('u3',), ('u4',), ('u5',), "

@@ -341,8 +341,10 @@ TEST_F(SessionTest, SameShapeRowsShareOneStatement) {
     sa::Session s(engine);
     for (int i = 0; i < 3; ++i) s.add(mk("u" + std::to_string(i)));
     s.flush();
-    EXPECT_EQ(log.count_starting("[generated in"), 1u);
-    EXPECT_EQ(log.count_starting("[cached since"), 2u);
+    // One statement for the three rows: the first may be generated (or come from the
+    // process-wide cache), the others reuse it.
+    EXPECT_EQ(log.count_starting("[generated in") + log.count_starting("[cached since"), 3u);
+    EXPECT_LE(log.count_starting("[generated in"), 1u);
     for (auto& u : s.query<User>().all()) u->password = "p";
     log.clear();
     s.flush();
@@ -741,7 +743,7 @@ TEST_F(QueryTest, OneFirstOneOrNone) {
 TEST_F(QueryTest, FirstUsesLimitOffset) {
     sa::Session s(engine);
     s.query<User>().filter_by({{"name", "ed"}}).first();
-    EXPECT_NE(log.text().find("WHERE users.name = ?\n LIMIT ? OFFSET ?\n\x1e[generated in"), std::string::npos);
+    EXPECT_NE(log.text().find("WHERE users.name = ?\n LIMIT ? OFFSET ?\n\x1e["), std::string::npos);
     EXPECT_NE(log.text().find("('ed', 1, 0)"), std::string::npos);
 }
 
@@ -936,9 +938,8 @@ TEST_F(SessionTest, BulkInsertMappingsWritesExactlyTheRows) {
     sa::Session s(engine);
     std::vector<sa::Params> rows_in = {{{"name", "a"}}, {{"name", "b"}, {"fullname", "B"}}, {{"name", "c"}}};
     s.bulk_insert_mappings<User>(rows_in);
-    EXPECT_EQ(log.count_starting("INSERT INTO users (name) VALUES (?)"), 2u);
-    EXPECT_EQ(log.count_starting("[generated in"), 2u);  // one statement per shape
-    EXPECT_EQ(log.count_starting("[cached since"), 1u);
+    EXPECT_EQ(log.count_starting("INSERT INTO users (name) VALUES (?)"), 2u);  // one statement per shape
+    EXPECT_EQ(log.count_starting("INSERT INTO users (name, fullname) VALUES (?, ?)"), 1u);
     s.commit();
     auto got = s.connection().execute(sa::select(users.c["name"], users.c["fullname"]).order_by(users.c["name"])).all();
     ASSERT_EQ(got.size(), 3u);

@@ -109,6 +109,7 @@ public:
                 BindSlot s;
                 if (e.has_value) {
                     s.value = e.value;
+                    s.origin = &e;
                 } else {
                     s.source = BindSlot::Source::param;
                     s.key = e.name;
@@ -409,6 +410,7 @@ public:
         if (n.kind == ExprKind::bind && n.has_value) {
             BindSlot s;
             s.value = n.value;
+            s.origin = &n;
             (void)col;
             return bind(std::move(s));
         }

@@ -134,6 +134,19 @@ struct CompileCache {
     std::vector<Entry> entries;
 };
 
+/// A statement's shape: the text of `key` decides its SQL for a dialect; `literals` are the
+/// literal bind nodes in the order the shape walk met them.
+struct ShapeKey {
+    std::string key;
+    std::vector<const ExprNode*> literals;
+    std::vector<const FromNode*> froms;  // aliases/subqueries by first appearance
+    bool cacheable = true;
+};
+void shape_select(const SelectData& s, ShapeKey& k);
+void shape_compound(const CompoundData& c, ShapeKey& k);
+void shape_expr(const ExprNode& e, ShapeKey& k);
+void shape_name(std::string& k, std::string_view s);
+
 // Builders shared by elements.cpp and selectable.cpp.
 ExprPtr make_column_ref(const Column* c, FromPtr from);
 ColumnElement make_binary(const ColumnElement& l, const char* op, const ColumnElement& r, Prec p,

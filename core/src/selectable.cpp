@@ -5,6 +5,7 @@
 #include <athanor/core/selectable.hpp>
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace athanor {
 
@@ -15,6 +16,21 @@ using namespace detail;
 Executable::Executable() : cache_(std::make_shared<CompileCache>()) {}
 
 std::string Executable::params_key(const Params*) const { return {}; }
+
+namespace {
+// The process-wide cache of compiled forms by statement shape (SQLAlchemy's compiled cache).
+struct ShapeCache {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::shared_ptr<const Compiled>> map;
+};
+ShapeCache& shape_cache() {
+    static ShapeCache c;
+    return c;
+}
+constexpr std::size_t kShapeCacheMax = 4096;  // then it starts over
+}  // namespace
+
+bool Executable::shape(detail::ShapeKey&) const { return false; }
 
 std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, const Params* params,
                                                     bool* cache_hit) const {
@@ -27,13 +43,125 @@ std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, cons
                 return e.compiled;
             }
     }
-    std::shared_ptr<const Compiled> c = do_compile(dialect, params);
-    if (cache_hit) *cache_hit = false;
+    // Not compiled for this statement object yet: another statement of the same shape may have
+    // been. Its compiled form is reused with this statement's literal values.
+    detail::ShapeKey sk;
+    std::string full;
+    if (shape(sk) && sk.cacheable) {
+        full = std::to_string(reinterpret_cast<std::uintptr_t>(&dialect)) + '\x1e' + key + '\x1e' + sk.key;
+    }
+    std::shared_ptr<const Compiled> c;
+    bool hit = false;
+    if (!full.empty()) {
+        std::shared_ptr<const Compiled> found;
+        {
+            auto& sc = shape_cache();
+            std::lock_guard lock(sc.mutex);
+            auto it = sc.map.find(full);
+            if (it != sc.map.end()) found = it->second;
+        }
+        if (found) {
+            auto copy = std::make_shared<Compiled>(*found);
+            const Table* t = target_table();
+            if (t && copy->table) copy->table = t;
+            for (BindSlot& slot : copy->binds) {
+                if (slot.literal_index >= 0) slot.value = sk.literals[static_cast<std::size_t>(slot.literal_index)]->value;
+                if (slot.column && t) slot.column = t->find_column(slot.key);
+            }
+            c = std::move(copy);
+            hit = true;
+        }
+    }
+    if (!c) {
+        std::shared_ptr<Compiled> fresh = do_compile(dialect, params);
+        bool ok = !full.empty();
+        if (ok) {
+            std::unordered_map<const void*, int> index;
+            for (std::size_t i = 0; i < sk.literals.size(); ++i) index.emplace(sk.literals[i], static_cast<int>(i));
+            for (BindSlot& slot : fresh->binds) {
+                if (!slot.origin) continue;
+                auto it = index.find(slot.origin);
+                if (it == index.end()) ok = false;
+                else slot.literal_index = it->second;
+            }
+        }
+        for (BindSlot& slot : fresh->binds) slot.origin = nullptr;
+        if (ok) {
+            auto& sc = shape_cache();
+            std::lock_guard lock(sc.mutex);
+            if (sc.map.size() >= kShapeCacheMax) sc.map.clear();
+            sc.map.emplace(std::move(full), fresh);
+        }
+        c = std::move(fresh);
+    }
+    if (cache_hit) *cache_hit = hit;
     std::lock_guard lock(cache_->mutex);
     constexpr std::size_t kMaxEntries = 16;  // parameter-name sets seen for one statement
     if (cache_->entries.size() >= kMaxEntries) cache_->entries.erase(cache_->entries.begin());
     cache_->entries.push_back({&dialect, std::move(key), c});
     return c;
+}
+
+bool Select::shape(detail::ShapeKey& out) const {
+    shape_select(*data_, out);
+    return out.cacheable;
+}
+
+bool CompoundSelect::shape(detail::ShapeKey& out) const {
+    shape_compound(*data_, out);
+    return out.cacheable;
+}
+
+namespace {
+void shape_values(const std::vector<std::pair<std::string, ColumnElement>>& values, detail::ShapeKey& k) {
+    k.key += 'v';
+    k.key += std::to_string(values.size());
+    for (const auto& [name, e] : values) {
+        shape_name(k.key, name);
+        shape_expr(e.node(), k);
+    }
+}
+// INSERT and UPDATE list columns in table order, and INSERT adds columns with defaults: the
+// whole column list is part of their shape.
+void shape_table(const Table& t, detail::ShapeKey& k) {
+    shape_name(k.key, t.name());
+    k.key += std::to_string(t.columns().size());
+    for (const auto& c : t.columns()) {
+        shape_name(k.key, c->name());
+        k.key += c->has_default() ? 'd' : '-';
+    }
+}
+void shape_list(const std::vector<ColumnElement>& v, detail::ShapeKey& k, char tag) {
+    k.key += tag;
+    k.key += std::to_string(v.size());
+    for (const auto& e : v) shape_expr(e.node(), k);
+}
+}  // namespace
+
+bool Insert::shape(detail::ShapeKey& out) const {
+    if (!data_->multi.empty()) return false;  // multi-row VALUES carry their values in the SQL shape
+    out.key += 'I';
+    shape_table(*data_->table, out);
+    shape_values(data_->values, out);
+    shape_list(data_->returning, out, 'r');
+    return out.cacheable;
+}
+
+bool Update::shape(detail::ShapeKey& out) const {
+    out.key += 'U';
+    shape_table(*data_->table, out);
+    shape_values(data_->values, out);
+    shape_list(data_->where, out, 'w');
+    shape_list(data_->returning, out, 'r');
+    return out.cacheable;
+}
+
+bool Delete::shape(detail::ShapeKey& out) const {
+    out.key += 'D';
+    shape_name(out.key, data_->table->name());
+    shape_list(data_->where, out, 'w');
+    shape_list(data_->returning, out, 'r');
+    return out.cacheable;
 }
 
 std::string Executable::to_string() const { return to_string(default_dialect()); }

@@ -24,6 +24,12 @@ struct BindSlot {
     std::string key;
     Value value;
     const Column* column = nullptr;  // for column_default
+    /// For a literal of the statement: its position among the statement's literals in shape
+    /// order (see Executable::compile), so a cached compilation can take another statement's
+    /// values; -1 for others.
+    int literal_index = -1;
+    /// While compiling only: the expression node the slot came from (never dereferenced).
+    const void* origin = nullptr;
 };
 
 struct Compiled {

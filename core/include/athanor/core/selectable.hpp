@@ -18,6 +18,7 @@ class Dialect;
 
 namespace detail {
 struct CompileCache;
+struct ShapeKey;
 struct InsertData;
 struct UpdateData;
 struct DeleteData;
@@ -45,6 +46,12 @@ protected:
                                                  const Params* params) const = 0;
     /// A key for the parameter-name set when compilation depends on it ("" otherwise).
     virtual std::string params_key(const Params* params) const;
+    /// Describes the statement's shape (everything that decides its SQL, without the literal
+    /// values, which are listed in order). Statements of the same shape share one compiled form
+    /// process-wide, as SQLAlchemy's cache key does. False: not cacheable by shape.
+    virtual bool shape(detail::ShapeKey& out) const;
+    /// The table of an INSERT / UPDATE / DELETE (re-pointed on a shape-cache hit).
+    virtual const Table* target_table() const noexcept { return nullptr; }
 
     std::shared_ptr<detail::CompileCache> cache_;
 };
@@ -129,6 +136,7 @@ public:
 
 protected:
     std::shared_ptr<Compiled> do_compile(const Dialect& dialect, const Params*) const override;
+    bool shape(detail::ShapeKey& out) const override;
 
 private:
     std::shared_ptr<detail::SelectData> copy() const;
@@ -169,6 +177,7 @@ public:
 
 protected:
     std::shared_ptr<Compiled> do_compile(const Dialect& dialect, const Params*) const override;
+    bool shape(detail::ShapeKey& out) const override;
 
 private:
     explicit CompoundSelect(std::shared_ptr<detail::CompoundData> d);
@@ -211,6 +220,8 @@ public:
 protected:
     std::shared_ptr<Compiled> do_compile(const Dialect& dialect, const Params* params) const override;
     std::string params_key(const Params* params) const override;
+    bool shape(detail::ShapeKey& out) const override;
+    const Table* target_table() const noexcept override { return &table(); }
 
 private:
     explicit Insert(std::shared_ptr<detail::InsertData> d);
@@ -232,6 +243,8 @@ public:
 protected:
     std::shared_ptr<Compiled> do_compile(const Dialect& dialect, const Params* params) const override;
     std::string params_key(const Params* params) const override;
+    bool shape(detail::ShapeKey& out) const override;
+    const Table* target_table() const noexcept override { return &table(); }
 
 private:
     explicit Update(std::shared_ptr<detail::UpdateData> d);
@@ -247,6 +260,8 @@ public:
 
 protected:
     std::shared_ptr<Compiled> do_compile(const Dialect& dialect, const Params*) const override;
+    bool shape(detail::ShapeKey& out) const override;
+    const Table* target_table() const noexcept override { return &table(); }
 
 private:
     explicit Delete(std::shared_ptr<detail::DeleteData> d);
