@@ -79,7 +79,7 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
 
 void IdentityMap::grow() {
     std::size_t cap = 16;
-    while (cap * 7 < (count_ + 1) * 20) cap *= 2;  // keep the live load under 35% after growing
+    while (cap < (count_ + 1) * 2) cap *= 2;  // live load at most 50% after growing, 70% before
     std::vector<InstanceState*> old = std::move(slots_);
     slots_.assign(cap, nullptr);
     count_ = used_ = 0;
@@ -90,7 +90,7 @@ void IdentityMap::grow() {
 void IdentityMap::insert(InstanceState* s) { insert(s, compute_key_hash(s)); }
 
 void IdentityMap::insert(InstanceState* s, std::size_t hash) {
-    s->key_hash = hash;
+    s->key_hash = static_cast<std::uint32_t>(hash);  // probing uses the low bits only
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
@@ -141,7 +141,7 @@ InstanceState* StateTable::find(const void* obj) const noexcept {
 
 void StateTable::grow() {
     std::size_t cap = 64;
-    while (cap * 7 < (count_ + 1) * 20) cap *= 2;
+    while (cap < (count_ + 1) * 2) cap *= 2;
     std::vector<InstanceState*> old = std::move(index_);
     index_.assign(cap, nullptr);
     used_ = 0;

@@ -25,7 +25,7 @@ struct InstanceState {
     std::shared_ptr<void> obj;
     const Mapper* mapper = nullptr;
     Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
-    std::size_t key_hash = 0;     // hash of the snapshot's primary key, while in the identity map
+    std::uint32_t key_hash = 0;   // hash of the snapshot's primary key (low bits), while mapped
     std::uint32_t add_seq = 0;    // insertion order of pending objects
     ObjectState state = ObjectState::pending;
     bool marked_deleted = false;  // delete_() called, DELETE not flushed yet
