@@ -62,6 +62,7 @@ TEST_F(Schema, BadDefinitionsAreArgumentErrors) {
     EXPECT_THROW(m.table("ok", sa::Column("a", sa::Integer())), sa::ArgumentError);
     EXPECT_THROW(sa::ForeignKey("nodot"), sa::ArgumentError);
     EXPECT_THROW(m.table("u", sa::Column("a", sa::Integer()), sa::UniqueConstraint{{"zz"}}), sa::ArgumentError);
+    EXPECT_FALSE(m.contains("u"));  // nothing half-built is left behind
     EXPECT_THROW((void)m.get_table("missing"), sa::NoSuchTableError);
 }
 

@@ -382,14 +382,6 @@ Table& MetaData::add_table(std::string name, std::vector<Column> cols) {
     return ref;
 }
 
-Table& MetaData::finish_table(Table& t) {
-    for (const auto& col : t.columns())
-        if (col->index() && !col->unique()) {
-            // index=true columns get SQLAlchemy's ix_<table>_<column> index at DDL time.
-        }
-    return t;
-}
-
 Table& MetaData::add_table(std::unique_ptr<Table> t) {
     if (!t) throw ArgumentError("add_table(nullptr)");
     if (tables_.contains(t->name()))

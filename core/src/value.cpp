@@ -10,14 +10,10 @@
 
 namespace athanor {
 
-namespace {
-std::string render_params(const std::string& params_repr) { return params_repr; }
-}  // namespace
-
 DBAPIError::DBAPIError(const std::string& kind, const std::string& driver_message,
                        std::string statement, std::string params_repr, int extended_code)
     : Error("(sqlite3." + kind + ") " + driver_message + "\n[SQL: " + statement +
-            "]\n[parameters: " + render_params(params_repr) + "]"),
+            "]\n[parameters: " + params_repr + "]"),
       statement_(std::move(statement)),
       params_(std::move(params_repr)),
       orig_(driver_message),

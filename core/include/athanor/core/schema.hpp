@@ -336,8 +336,13 @@ public:
         std::vector<std::function<void(Table&)>> extras;
         (collect(cols, extras, std::forward<Items>(items)), ...);
         Table& t = add_table(std::move(name), std::move(cols));
-        for (auto& e : extras) e(t);
-        return finish_table(t);
+        try {
+            for (auto& e : extras) e(t);
+        } catch (...) {
+            remove(t.name());  // a bad constraint leaves no half-built table behind
+            throw;
+        }
+        return t;
     }
     /// Adds a fully built table (used by declarative and reflection).
     Table& add_table(std::unique_ptr<Table> t);
@@ -389,7 +394,6 @@ private:
         extras.push_back([ix = std::move(ix)](Table& t) { t.add_index(ix); });
     }
     Table& add_table(std::string name, std::vector<Column> cols);
-    Table& finish_table(Table& t);
 
     std::map<std::string, std::unique_ptr<Table>, std::less<>> tables_;
 };
