@@ -129,7 +129,18 @@ std::string describe_key(std::span<const Value> key) {
     return s + (key.size() == 1 ? ",)" : ")");
 }
 
-InstanceState* StateTable::find(const void* obj) const noexcept {
+void StateTable::index_pending() const {
+    for (InstanceState* st : unindexed_) {
+        if (!st->mapper || st->indexed) continue;  // freed since, or a reused slot seen twice
+        if ((used_ + 1) * 10 > index_.size() * 7) grow();
+        index_insert(st);
+        st->indexed = true;
+    }
+    unindexed_.clear();
+}
+
+InstanceState* StateTable::find(const void* obj) const {
+    if (!unindexed_.empty()) index_pending();
     if (index_.empty()) return nullptr;
     std::size_t mask = index_.size() - 1;
     for (std::size_t i = hash(obj) & mask;; i = (i + 1) & mask) {
@@ -139,7 +150,7 @@ InstanceState* StateTable::find(const void* obj) const noexcept {
     }
 }
 
-void StateTable::grow() {
+void StateTable::grow() const {
     std::size_t cap = 64;
     while (cap < (count_ + 1) * 2) cap *= 2;
     std::vector<InstanceState*> old = std::move(index_);
@@ -149,7 +160,7 @@ void StateTable::grow() {
         if (s && s != tomb()) index_insert(s);
 }
 
-void StateTable::index_insert(InstanceState* st) {
+void StateTable::index_insert(InstanceState* st) const {
     std::size_t mask = index_.size() - 1;
     for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
         if (!index_[i] || index_[i] == tomb()) {
@@ -178,7 +189,7 @@ InstanceState& StateTable::emplace(const void* obj) {
 }
 
 void StateTable::erase(InstanceState* st) noexcept {
-    if (!index_.empty()) {
+    if (st->indexed && !index_.empty()) {
         std::size_t mask = index_.size() - 1;
         for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
             if (!index_[i]) break;
@@ -198,6 +209,7 @@ void StateTable::clear() noexcept {
     free_.clear();
     next_ = kChunk;
     index_.clear();
+    unindexed_.clear();
     count_ = used_ = 0;
 }
 

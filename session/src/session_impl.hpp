@@ -33,6 +33,7 @@ struct InstanceState {
     bool new_in_tx = false;       // INSERTed during the current transaction
     bool in_identity_map = false;
     bool changed_in_tx = false;   // its snapshot before this transaction is in committed_before
+    bool indexed = false;         // in the StateTable's address index yet
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
@@ -67,16 +68,17 @@ private:
 
 /// Every tracked object's state: states live in chunks (stable addresses, no allocation per
 /// object, freed slots reused) and are found by object address through an open-addressing
-/// index. Iteration visits live states in slot order.
+/// index, filled lazily (a query loading many objects does not index them until a lookup by
+/// address needs it). Iteration visits live states in slot order.
 class StateTable {
 public:
-    InstanceState* find(const void* obj) const noexcept;
+    InstanceState* find(const void* obj) const;
     /// A fresh state for `obj` (which must not be tracked yet).
     InstanceState& emplace(const void* obj);
-    /// Makes a state found by its object (after emplace() and setting st.obj).
+    /// Makes a state findable by its object (after emplace() and setting st.obj).
     void index(InstanceState* st) {
-        if ((used_ + 1) * 10 > index_.size() * 7) grow();
-        index_insert(st);
+        unindexed_.push_back(st);
+        if (unindexed_.size() > 2 * count_ + 1024) index_pending();  // bound stale entries
     }
     void erase(InstanceState* st) noexcept;
     void clear() noexcept;
@@ -95,14 +97,17 @@ private:
         return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull);
     }
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
-    void grow();
-    void index_insert(InstanceState* st);
+    void grow() const;
+    void index_insert(InstanceState* st) const;
+    void index_pending() const;
     std::vector<std::unique_ptr<InstanceState[]>> chunks_;
     std::vector<InstanceState*> free_;
     std::size_t next_ = kChunk;  // next unused slot in the last chunk
-    std::vector<InstanceState*> index_;
+    // The index is filled on demand (find), so it is logically part of the table's state.
+    mutable std::vector<InstanceState*> index_;
+    mutable std::vector<InstanceState*> unindexed_;  // may hold freed or reused slots: skipped
     std::size_t count_ = 0;
-    std::size_t used_ = 0;
+    mutable std::size_t used_ = 0;
 };
 
 /// What a savepoint restores: each tracked object's state when the savepoint began.
