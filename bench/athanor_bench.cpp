@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <malloc.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -443,6 +444,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::vector<Figure> figures;
+    const bool progress = isatty(STDERR_FILENO) != 0;  // the progress line is for terminals
     std::filesystem::path dir = std::filesystem::temp_directory_path();
     if (!opt.file && std::filesystem::is_directory("/dev/shm")) dir = "/dev/shm";
     auto path = (dir / "athanor_bench.db").string();
@@ -462,8 +464,9 @@ int main(int argc, char** argv) {
             for (std::size_t k = 0; k < chosen.size(); ++k) {
                 const Test& t = *chosen[k];
                 Figure& f = figs[k];
-                std::cerr << "\r  [" << suite.name << "] " << t.name << " " << (r + 1) << "/" << opt.repeat << "        "
-                          << std::flush;
+                if (progress)
+                    std::cerr << "\r  [" << suite.name << "] " << t.name << " " << (r + 1) << "/" << opt.repeat
+                              << "        " << std::flush;
                 Schema schema;
                 Context c{opt, f.n, Db{path}, nullptr, &schema};
                 std::filesystem::remove(path);
@@ -477,7 +480,7 @@ int main(int argc, char** argv) {
                 f.runs.push_back(secs);
             }
         }
-        std::cerr << "\r" << std::string(70, ' ') << "\r";
+        if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r";
         double base = 0;
         for (std::size_t k = 0; k < chosen.size(); ++k) {
             Figure& f = figs[k];
