@@ -235,6 +235,35 @@ TEST_F(Engine, MemoryDatabaseIsSharedFileDatabasePools) {
     std::filesystem::remove(path);
 }
 
+TEST(EngineFile, BusyDatabaseIsOperationalErrorAfterTheTimeout) {
+    auto path = std::filesystem::temp_directory_path() / "athanor_busy_test.db";
+    std::filesystem::remove(path);
+    UsersSchema s;
+    auto e1 = sa::create_engine("sqlite:///" + path.string());
+    auto e2 = sa::create_engine("sqlite:///" + path.string(), {.busy_timeout = 0.05});
+    s.metadata.create_all(*e1);
+    auto writer = e1->connect();
+    writer.execute(s.users.insert(), {{"name", "holds the write lock"}});
+    auto other = e2->connect();
+    try {
+        other.execute(s.users.insert(), {{"name", "blocked"}});
+        FAIL() << "expected OperationalError";
+    } catch (const sa::OperationalError& err) {
+        EXPECT_EQ(err.code(), 5);  // SQLITE_BUSY
+        EXPECT_NE(std::string(err.what()).find("database is locked"), std::string::npos);
+    }
+    other.rollback();
+    writer.commit();
+    other.execute(s.users.insert(), {{"name", "now it can"}});  // usable after the error
+    other.commit();
+    EXPECT_EQ(other.execute(sa::select(sa::func::count()).select_from(s.users)).scalar<std::int64_t>(), 2);
+    writer.close();
+    other.close();
+    e1.reset();
+    e2.reset();
+    std::filesystem::remove(path);
+}
+
 TEST_F(Engine, EngineBeginCommits) {
     {
         auto conn = engine->begin();
