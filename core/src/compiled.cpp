@@ -33,10 +33,4 @@ void Compiled::bind_values(const Params& params, std::vector<const Value*>& out,
     }
 }
 
-bool Compiled::needs_params() const noexcept {
-    for (const BindSlot& s : binds)
-        if (s.source != BindSlot::Source::literal) return true;
-    return false;
-}
-
 }  // namespace athanor

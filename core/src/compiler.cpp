@@ -310,7 +310,7 @@ public:
             sql += " GROUP BY " + join_strings(g, ", ");
         }
         if (!s.having.empty()) sql += " \nHAVING " + where_clause(s.having);
-        if (!s.order_by.empty()) sql += " ORDER BY " + order_by(s.order_by, &s, keys);
+        if (!s.order_by.empty()) sql += " ORDER BY " + order_by(s.order_by, &s);
         sql += limit_offset(s.limit, s.offset);
 
         --depth_;
@@ -319,8 +319,7 @@ public:
         return sql;
     }
 
-    std::string order_by(const std::vector<ColumnElement>& clauses, const SelectData* s,
-                         const std::vector<std::string>& keys) {
+    std::string order_by(const std::vector<ColumnElement>& clauses, const SelectData* s) {
         std::vector<std::string> parts;
         for (const auto& c : clauses) {
             const ExprNode* n = &c.node();
@@ -341,7 +340,6 @@ public:
             } else {
                 text = expr(*n);
             }
-            (void)keys;
             parts.push_back(text + suffix);
         }
         return join_strings(parts, ", ");
@@ -367,7 +365,6 @@ public:
         ++depth_;
         for (std::size_t i = 0; i < c.selects.size(); ++i) {
             const SelectData& s = c.selects[i].data();
-            std::vector<std::string> keys_before = out_.keys;
             parts.push_back(select(s, nullptr));
             if (i == 0 && top) {
                 // Result keys are those of the first SELECT.
@@ -378,7 +375,7 @@ public:
         }
         --depth_;
         std::string sql = join_strings(parts, (" " + c.keyword + " ").c_str());
-        if (!c.order_by.empty()) sql += " ORDER BY " + order_by(c.order_by, nullptr, {});
+        if (!c.order_by.empty()) sql += " ORDER BY " + order_by(c.order_by, nullptr);
         sql += limit_offset(c.limit, c.offset);
         if (top) out_.keys = first_keys_;
         return sql;
@@ -449,7 +446,7 @@ public:
             sql += " (" + join_strings(names, ", ") + ") VALUES " + join_strings(rows, ", ");
             return sql + returning(ins.returning);
         }
-        if (params) check_unconsumed(t, *params, &ins.values);
+        if (params) check_unconsumed(t, *params);
         std::vector<std::string> names, values;
         for (const auto& colp : t.columns()) {
             const Column& col = *colp;
@@ -482,12 +479,10 @@ public:
         return sql + returning(ins.returning);
     }
 
-    void check_unconsumed(const Table& t, const Params& params,
-                          const std::vector<std::pair<std::string, ColumnElement>>* values = nullptr) {
+    void check_unconsumed(const Table& t, const Params& params) {
         std::vector<std::string> bad;
         for (const auto& [k, v] : params)
             if (!t.find_column(k)) bad.push_back(k);
-        (void)values;
         if (!bad.empty())
             throw CompileError("Unconsumed column names: " + join_strings(bad, ", ") +
                                " (table '" + t.name() + "')");

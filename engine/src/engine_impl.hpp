@@ -11,7 +11,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <span>

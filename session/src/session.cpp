@@ -324,35 +324,11 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
     return st.obj;
 }
 
-std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Values& row) {
-    const auto& pk = m.primary_key();
-    std::vector<Value> keybuf;
-    std::span<const Value> key;
-    if (pk.size() == 1) {
-        key = std::span<const Value>(&row[pk[0]], 1);
-    } else {
-        for (std::size_t i : pk) keybuf.push_back(row[i]);
-        key = keybuf;
-    }
-    auto it = identity.find(&m);
-    if (it != identity.end()) {
-        if (InstanceState* st = it->second.find(key)) {
-            if (st->expired) {
-                m.write(st->obj.get(), row);
-                identity_erase(st);
-                replace_snapshot(st, Snapshot::pack(arena, row));
-                identity_insert(st);
-                st->expired = false;
-            }
-            return st->obj;
-        }
-    }
-    auto obj = m.create();
-    m.write(obj.get(), row);
-    InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
-    st.snapshot = Snapshot::pack(arena, row);  // `row` keeps its buffers for the next row
-    identity_insert(&st);
-    return st.obj;
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) {
+    std::vector<ValueView> views;
+    views.reserve(row.size());
+    for (const Value& v : row) views.push_back(ValueView::of(v));
+    return load_row(m, identity[&m], views);
 }
 
 void SessionImpl::commit() {

@@ -160,7 +160,7 @@ struct SessionImpl {
     void identity_erase(InstanceState* st);
     bool has_changes(const InstanceState& st) const;
     /// Loads or refreshes from one row of the mapper's columns; returns the object.
-    std::shared_ptr<void> load_row(const Mapper& m, Values& row);
+    std::shared_ptr<void> load_row(const Mapper& m, const Values& row);
     std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row);
     std::vector<ValueView> key_views;  // scratch for load_row
     void flush();

@@ -19,26 +19,32 @@ ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
     return and_(parts);
 }
 
-std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const Select& stmt, bool autoflush) {
+namespace {
+void load_each(Session& s, const Mapper& m, const Select& stmt, bool autoflush,
+               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     SessionImpl& impl = s.impl();
     if (autoflush) impl.autoflush();
-    Connection& c = impl.connection();
-    Result r = c.execute(stmt);
-    std::vector<std::shared_ptr<void>> out;
-    std::vector<ValueView> row;
-    IdentityMap& map = impl.identity[&m];
-    while (r.fetch_views(row)) out.push_back(impl.load_row(m, map, row));
-    return out;
-}
-
-void query_each(Session& s, const Mapper& m, const Select& stmt,
-                void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
-    SessionImpl& impl = s.impl();
-    impl.autoflush();
     Result r = impl.connection().execute(stmt);
     std::vector<ValueView> row;
     IdentityMap& map = impl.identity[&m];
     while (r.fetch_views(row)) sink(ctx, impl.load_row(m, map, row));
+}
+}  // namespace
+
+void query_each(Session& s, const Mapper& m, const Select& stmt,
+                void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
+    load_each(s, m, stmt, true, sink, ctx);
+}
+
+std::vector<std::shared_ptr<void>> query_all(Session& s, const Mapper& m, const Select& stmt, bool autoflush) {
+    std::vector<std::shared_ptr<void>> out;
+    load_each(
+        s, m, stmt, autoflush,
+        [](void* ctx, std::shared_ptr<void>&& obj) {
+            static_cast<std::vector<std::shared_ptr<void>>*>(ctx)->push_back(std::move(obj));
+        },
+        &out);
+    return out;
 }
 
 std::int64_t query_count(Session& s, const Select& stmt) {

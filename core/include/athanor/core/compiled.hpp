@@ -54,8 +54,6 @@ struct Compiled {
                      std::vector<Value>& scratch) const;
     /// Number of column_default slots (the size `scratch` may reach).
     std::size_t default_slots = 0;
-    /// True when every slot is a literal (no Params needed).
-    bool needs_params() const noexcept;
 };
 
 }  // namespace athanor

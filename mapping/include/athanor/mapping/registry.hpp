@@ -43,11 +43,8 @@ public:
     MapperBuilder& column(std::string_view name, M T::*member) {
         static_assert(ValueConvertible<M>, "the member's type has no ValueTraits conversion");
         using Traits = ValueTraits<M>;
-        const Column& col = m_->table().column(name);
-        detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
-        ColumnProperty p;
-        p.column = &col;
-        p.key = col.name();
+        ColumnProperty p = property_for<Traits>(name);
+        const Column& col = *p.column;
         p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
         p.set = [member, &col](void* obj, const Value& v) {
             if constexpr (!Traits::nullable)
@@ -81,11 +78,8 @@ public:
         static_assert(ValueConvertible<V>, "the getter's return type has no ValueTraits conversion");
         static_assert(std::is_invocable_v<S, T&, V>, "the setter must accept (T&, value)");
         using Traits = ValueTraits<V>;
-        const Column& col = m_->table().column(name);
-        detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
-        ColumnProperty p;
-        p.column = &col;
-        p.key = col.name();
+        ColumnProperty p = property_for<Traits>(name);
+        const Column& col = *p.column;
         p.get = [getter](const void* obj) { return Traits::to_value(getter(*static_cast<const T*>(obj))); };
         p.set = [setter, &col](void* obj, const Value& v) {
             if constexpr (!Traits::nullable)
@@ -99,6 +93,17 @@ public:
     Mapper& mapper() const noexcept { return *m_; }
 
 private:
+    // The column `name`, checked against the C++ type described by Traits.
+    template <class Traits>
+    ColumnProperty property_for(std::string_view name) const {
+        const Column& col = m_->table().column(name);
+        detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
+        ColumnProperty p;
+        p.column = &col;
+        p.key = col.name();
+        return p;
+    }
+
     Mapper* m_;
 };
 
