@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages athanor needs to build and test. Idempotent: apt-get runs only
 # when a package is missing, so a second run costs a few dpkg queries.
-# Usage: cmake/install_deps.sh            (as root, or with sudo available)
+# Usage: cmake/install_deps.sh [fuzz]     (as root, or with sudo available)
+#   fuzz: also clang 14 and its sanitizer/libFuzzer runtimes (cmake/run_fuzz.sh)
 set -euo pipefail
 packages=(build-essential cmake pkg-config ccache
           libsqlite3-dev sqlite3 libsqlitecpp-dev libspdlog-dev libfmt-dev
           nlohmann-json3-dev libgtest-dev)
+if [ "${1:-}" = "fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,6 +1,7 @@
 // The SQL compiler: turns statement and expression nodes into SQL text for a Dialect, with
 // SQLAlchemy's spacing, labeling and parenthesization so the text matches what it emits.
 #include "nodes.hpp"
+#include "sql_guard.hpp"
 
 #include <athanor/core/dialect.hpp>
 #include <athanor/core/exc.hpp>
@@ -282,7 +283,7 @@ public:
                 key = n.children[0]->name;
                 must_label = true;
             } else if (n.kind == ExprKind::function) {
-                key = anon(&n, n.name);
+                key = anon(&n, n.name.substr(n.name.rfind('.') + 1));  // main.fn -> fn_1
                 must_label = true;
             } else {
                 key = anon(&n, "anon");
@@ -623,7 +624,7 @@ std::string create_table_sql(const Table& t, const Dialect& d) {
         const Column& c = *colp;
         std::string s = d.quote(c.name()) + " " + d.type_ddl(c.type());
         if (const auto& sd = c.server_default())
-            s += " DEFAULT " + (sd->is_sql ? sd->text : sql_string_literal(sd->text));
+            s += " DEFAULT " + (sd->is_sql ? default_expression_sql(sd->text) : sql_string_literal(sd->text));
         if (!c.nullable()) s += " NOT NULL";
         lines.push_back(std::move(s));
     }

@@ -1,4 +1,5 @@
 #include "nodes.hpp"
+#include "sql_guard.hpp"
 
 #include <athanor/core/elements.hpp>
 #include <athanor/core/exc.hpp>
@@ -17,7 +18,13 @@ ExprNode node_of(ExprKind k, TypeEngine t = NullType()) {
     return n;
 }
 
-bool is_null_node(const ColumnElement& e) { return e.valid() && e.node().kind == ExprKind::null; }
+// NULL itself, or a literal value that is NULL (col == std::optional<T>{}): comparisons with
+// either render IS NULL / IS NOT NULL, as SQLAlchemy's == None does.
+bool is_null_node(const ColumnElement& e) {
+    if (!e.valid()) return false;
+    const ExprNode& n = e.node();
+    return n.kind == ExprKind::null || (n.kind == ExprKind::bind && n.has_value && n.name.empty() && n.value.is_null());
+}
 
 bool is_stringish(const TypeEngine& t) {
     return t.kind() == TypeKind::String || t.kind() == TypeKind::Text;
@@ -205,6 +212,7 @@ ColumnElement ColumnElement::label(std::string name) const {
     return mk(std::move(n));
 }
 ColumnElement ColumnElement::op(const std::string& sql_operator, const ColumnElement& other) const {
+    check_operator(sql_operator);
     ExprNode n = make_binary(*this, "", other, Prec::comparison).node();
     n.name = sql_operator;
     return mk(std::move(n));
@@ -213,13 +221,13 @@ ColumnElement ColumnElement::op(const std::string& sql_operator, const ColumnEle
 // ---- operators ------------------------------------------------------------------------------
 
 ColumnElement operator==(const ColumnElement& a, const ColumnElement& b) {
-    if (is_null_node(b)) return make_binary(a, "IS", b, Prec::comparison, Boolean());
-    if (is_null_node(a)) return make_binary(b, "IS", a, Prec::comparison, Boolean());
+    if (is_null_node(b)) return make_binary(a, "IS", ColumnElement(nullptr), Prec::comparison, Boolean());
+    if (is_null_node(a)) return make_binary(b, "IS", ColumnElement(nullptr), Prec::comparison, Boolean());
     return make_binary(a, "=", b, Prec::comparison, Boolean());
 }
 ColumnElement operator!=(const ColumnElement& a, const ColumnElement& b) {
-    if (is_null_node(b)) return make_binary(a, "IS NOT", b, Prec::comparison, Boolean());
-    if (is_null_node(a)) return make_binary(b, "IS NOT", a, Prec::comparison, Boolean());
+    if (is_null_node(b)) return make_binary(a, "IS NOT", ColumnElement(nullptr), Prec::comparison, Boolean());
+    if (is_null_node(a)) return make_binary(b, "IS NOT", ColumnElement(nullptr), Prec::comparison, Boolean());
     return make_binary(a, "!=", b, Prec::comparison, Boolean());
 }
 ColumnElement operator<(const ColumnElement& a, const ColumnElement& b) {
@@ -358,6 +366,7 @@ ColumnElement case_(std::vector<std::pair<ColumnElement, ColumnElement>> whens,
 namespace func {
 ColumnElement call(std::string name, std::vector<ColumnElement> args, TypeEngine type) {
     if (name.empty()) throw ArgumentError("func::call() needs a function name");
+    check_function_name(name);
     ExprNode n = node_of(ExprKind::function, type);
     n.name = std::move(name);
     for (auto& a : args) {

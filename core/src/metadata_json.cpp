@@ -6,6 +6,9 @@
 #include <athanor/core/exc.hpp>
 #include <athanor/core/schema.hpp>
 
+#include <climits>
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 namespace athanor {
@@ -39,21 +42,24 @@ json value_to_json(const Value& v) {
 
 Value value_from_json(const json& j, const std::string& path) {
     if (j.is_null()) return Value();
+    if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        bad(path, "integer " + j.dump() + " does not fit in a 64-bit signed integer");
     if (j.is_number_integer()) return Value(j.get<std::int64_t>());
     if (j.is_number_float()) return Value(j.get<double>());
     if (j.is_string()) return Value(j.get<std::string>());
     if (j.is_boolean()) return Value(j.get<bool>());
-    if (j.is_object() && j.contains("blob_hex") && j["blob_hex"].is_string()) {
+    if (j.is_object() && j.size() == 1 && j.contains("blob_hex") && j["blob_hex"].is_string()) {
         std::string s = j["blob_hex"].get<std::string>();
         if (s.size() % 2) bad(path, "blob_hex has an odd number of digits");
+        auto nibble = [&](char c) -> std::uint8_t {
+            if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
+            if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
+            if (c >= 'A' && c <= 'F') return static_cast<std::uint8_t>(c - 'A' + 10);
+            bad(path, "blob_hex is not hexadecimal");
+        };
         Blob b;
-        for (std::size_t i = 0; i < s.size(); i += 2) {
-            try {
-                b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
-            } catch (const std::exception&) {
-                bad(path, "blob_hex is not hexadecimal");
-            }
-        }
+        for (std::size_t i = 0; i < s.size(); i += 2)
+            b.push_back(static_cast<std::uint8_t>(nibble(s[i]) << 4 | nibble(s[i + 1])));
         return Value(std::move(b));
     }
     bad(path, "not a value (null, number, string or {\"blob_hex\": ...})");
@@ -90,9 +96,25 @@ bool opt_bool(const json& obj, const char* name, const std::string& path, bool d
 int opt_int(const json& obj, const char* name, const std::string& path) {
     auto it = obj.find(name);
     if (it == obj.end()) return 0;
-    if (!it->is_number_integer() || it->get<int>() < 0)
-        bad(path + "." + name, "expected a non-negative integer");
-    return it->get<int>();
+    if (!it->is_number_integer() || (it->is_number_unsigned() ? it->get<std::uint64_t>() > INT_MAX
+                                                               : (it->get<std::int64_t>() < 0 ||
+                                                                  it->get<std::int64_t>() > INT_MAX)))
+        bad(path + "." + name, "expected a non-negative integer up to " + std::to_string(INT_MAX));
+    return static_cast<int>(it->get<std::int64_t>());
+}
+
+// Unknown keys are errors: a misspelt "nulable" must not silently give a nullable column.
+void check_keys(const json& obj, std::initializer_list<const char*> allowed, const std::string& path) {
+    if (!obj.is_object()) bad(path, "expected an object");
+    for (const auto& [k, v] : obj.items()) {
+        bool known = false;
+        for (const char* a : allowed) known |= k == a;
+        if (!known) {
+            std::string names;
+            for (const char* a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+            bad(path, "unknown key \"" + k + "\" (expected one of: " + names + ")");
+        }
+    }
 }
 
 std::vector<std::string> str_list(const json& obj, const char* name, const std::string& path) {
@@ -197,11 +219,13 @@ json MetaData::to_json() const {
 MetaData MetaData::from_json(const json& doc) {
     MetaData md;
     if (!doc.is_object()) bad("$", "expected an object with a \"tables\" array");
+    check_keys(doc, {"athanor_schema", "tables"}, "$");
     const json& tables = field(doc, "tables", "$");
     if (!tables.is_array()) bad("tables", "expected an array");
     for (std::size_t ti = 0; ti < tables.size(); ++ti) {
         std::string tp = "tables[" + std::to_string(ti) + "]";
         const json& jt = tables[ti];
+        check_keys(jt, {"name", "columns", "primary_key", "unique_constraints", "foreign_keys", "indexes"}, tp);
         std::string tname = str_field(jt, "name", tp);
         if (tname.empty()) bad(tp + ".name", "empty table name");
         if (md.contains(tname)) bad(tp + ".name", "duplicate table '" + tname + "'");
@@ -211,6 +235,9 @@ MetaData MetaData::from_json(const json& doc) {
         for (std::size_t ci = 0; ci < jcols.size(); ++ci) {
             std::string cp = tp + ".columns[" + std::to_string(ci) + "]";
             const json& jc = jcols[ci];
+            check_keys(jc, {"name", "type", "length", "precision", "scale", "nullable", "primary_key", "unique",
+                            "index", "autoincrement", "default", "server_default", "foreign_keys"},
+                       cp);
             std::string cname = str_field(jc, "name", cp);
             if (cname.empty()) bad(cp + ".name", "empty column name");
             std::string tyname = str_field(jc, "type", cp);
@@ -235,13 +262,18 @@ MetaData MetaData::from_json(const json& doc) {
                 bool is_sql = sd.contains("sql");
                 const json& text = is_sql ? sd["sql"] : sd["literal"];
                 if (!text.is_string()) bad(sp, "expected a string");
-                col.add(ServerDefaultOpt{text.get<std::string>(), is_sql});
+                try {
+                    col.add(ServerDefaultOpt{text.get<std::string>(), is_sql});
+                } catch (const ArgumentError& e) {
+                    bad(sp, e.what());
+                }
             }
             if (jc.contains("foreign_keys")) {
                 const json& fks = jc["foreign_keys"];
                 if (!fks.is_array()) bad(cp + ".foreign_keys", "expected an array");
                 for (std::size_t fi = 0; fi < fks.size(); ++fi) {
                     std::string fp = cp + ".foreign_keys[" + std::to_string(fi) + "]";
+                    check_keys(fks[fi], {"target", "ondelete", "onupdate", "name"}, fp);
                     std::string target = str_field(fks[fi], "target", fp);
                     try {
                         col.add(ForeignKey(target, fk_options_from(fks[fi], fp)));
@@ -261,6 +293,7 @@ MetaData MetaData::from_json(const json& doc) {
         try {
             if (jt.contains("primary_key")) {
                 const json& pk = jt["primary_key"];
+                check_keys(pk, {"columns", "name"}, tp + ".primary_key");
                 t->add_constraint(PrimaryKeyConstraint{str_list(pk, "columns", tp + ".primary_key"),
                                                        opt_str(pk, "name", tp + ".primary_key")});
             }
@@ -269,6 +302,7 @@ MetaData MetaData::from_json(const json& doc) {
                 if (!u.is_array()) bad(tp + ".unique_constraints", "expected an array");
                 for (std::size_t i = 0; i < u.size(); ++i) {
                     std::string p = tp + ".unique_constraints[" + std::to_string(i) + "]";
+                    check_keys(u[i], {"columns", "name"}, p);
                     t->add_constraint(UniqueConstraint{str_list(u[i], "columns", p), opt_str(u[i], "name", p)});
                 }
             }
@@ -277,6 +311,7 @@ MetaData MetaData::from_json(const json& doc) {
                 if (!f.is_array()) bad(tp + ".foreign_keys", "expected an array");
                 for (std::size_t i = 0; i < f.size(); ++i) {
                     std::string p = tp + ".foreign_keys[" + std::to_string(i) + "]";
+                    check_keys(f[i], {"columns", "targets", "ondelete", "onupdate", "name"}, p);
                     t->add_constraint(ForeignKeyConstraint{str_list(f[i], "columns", p),
                                                            str_list(f[i], "targets", p),
                                                            fk_options_from(f[i], p)});
@@ -287,6 +322,7 @@ MetaData MetaData::from_json(const json& doc) {
                 if (!ix.is_array()) bad(tp + ".indexes", "expected an array");
                 for (std::size_t i = 0; i < ix.size(); ++i) {
                     std::string p = tp + ".indexes[" + std::to_string(i) + "]";
+                    check_keys(ix[i], {"name", "columns", "unique"}, p);
                     t->add_index(Index{str_field(ix[i], "name", p), str_list(ix[i], "columns", p),
                                        opt_bool(ix[i], "unique", p, false)});
                 }

@@ -22,16 +22,32 @@ ServerDefaultOpt server_default_from_sql(const std::string& sql) {
     return {sql, true};
 }
 
-std::unique_ptr<Table> build_table(const ReflectedTable& rt) {
+// Reflects what can be represented; a default, key or index that cannot be is skipped with a
+// warning, so that the reflected schema can always be created again.
+std::unique_ptr<Table> build_table(const ReflectedTable& rt, SchemaConnection& conn) {
+    auto skipped = [&](const std::string& what, const std::exception& e) {
+        conn.warn("reflection of table '" + rt.name + "': skipped " + what + ": " + e.what());
+    };
     std::vector<Column> cols;
     std::vector<const ReflectedColumn*> pk;
     for (const auto& rc : rt.columns) {
         Column c(rc.name, rc.type, primary_key(rc.primary_key_position > 0), nullable(rc.nullable));
-        if (rc.default_sql) c.add(server_default_from_sql(*rc.default_sql));
+        if (rc.default_sql) {
+            try {
+                c.add(server_default_from_sql(*rc.default_sql));
+            } catch (const ArgumentError& e) {
+                skipped("the default of column '" + rc.name + "'", e);
+            }
+        }
         for (const auto& fk : rt.foreign_keys)
-            if (fk.columns.size() == 1 && fk.columns.front() == rc.name)
-                c.add(ForeignKey(fk.referred_table + "." + fk.referred_columns.front(),
-                                 {fk.ondelete, fk.onupdate, ""}));
+            if (fk.columns.size() == 1 && fk.columns.front() == rc.name && fk.referred_columns.size() == 1) {
+                try {
+                    c.add(ForeignKey(fk.referred_table + "." + fk.referred_columns.front(),
+                                     {fk.ondelete, fk.onupdate, ""}));
+                } catch (const ArgumentError& e) {
+                    skipped("the foreign key of column '" + rc.name + "'", e);
+                }
+            }
         for (const auto& ix : rt.indexes) {
             if (ix.columns.size() != 1 || ix.columns.front() != rc.name) continue;
             if (ix.from_constraint && ix.unique) c.add(unique());
@@ -49,7 +65,7 @@ std::unique_ptr<Table> build_table(const ReflectedTable& rt) {
     });
     bool in_column_order = true;
     for (std::size_t i = 0; i < pk.size(); ++i)
-        if (&t->primary_key()[i]->name() && t->primary_key()[i]->name() != pk[i]->name)
+        if (t->primary_key()[i]->name() != pk[i]->name)
             in_column_order = false;
     if (!in_column_order) {
         PrimaryKeyConstraint pkc;
@@ -60,7 +76,11 @@ std::unique_ptr<Table> build_table(const ReflectedTable& rt) {
         if (fk.columns.size() == 1) continue;
         ForeignKeyConstraint fkc{fk.columns, {}, {fk.ondelete, fk.onupdate, ""}};
         for (const auto& rc : fk.referred_columns) fkc.targets.push_back(fk.referred_table + "." + rc);
-        t->add_constraint(fkc);
+        try {
+            t->add_constraint(fkc);
+        } catch (const ArgumentError& e) {
+            skipped("a foreign key constraint", e);
+        }
     }
     for (const auto& ix : rt.indexes) {
         if (ix.columns.size() == 1) {
@@ -68,23 +88,35 @@ std::unique_ptr<Table> build_table(const ReflectedTable& rt) {
             if (ix.from_constraint && ix.unique) continue;
             if (!ix.from_constraint && ix.name == "ix_" + rt.name + "_" + col) continue;
         }
-        if (ix.from_constraint) t->add_constraint(UniqueConstraint{ix.columns, ""});
-        else t->add_index(Index{ix.name, ix.columns, ix.unique});
+        try {
+            if (ix.from_constraint) t->add_constraint(UniqueConstraint{ix.columns, ""});
+            else t->add_index(Index{ix.name, ix.columns, ix.unique});
+        } catch (const ArgumentError& e) {
+            skipped("index '" + ix.name + "'", e);
+        }
     }
     return t;
 }
 }  // namespace
 
 void MetaData::reflect(Connectable& bind, const std::vector<std::string>& only) {
-    std::vector<ReflectedTable> found;
+    std::vector<std::unique_ptr<Table>> found;
     bind.run_schema_work([&](SchemaConnection& conn) {
         const Dialect& d = conn.dialect();
         std::vector<std::string> names = only.empty() ? d.get_table_names(conn) : only;
-        for (const auto& n : names) found.push_back(d.reflect_table(conn, n));
+        for (const auto& n : names) {
+            ReflectedTable rt = d.reflect_table(conn, n);
+            try {
+                found.push_back(build_table(rt, conn));
+            } catch (const ArgumentError& e) {
+                if (!only.empty()) throw;  // a table asked for by name must come back
+                conn.warn("reflection skipped table '" + n + "': " + e.what());
+            }
+        }
     });
-    for (const auto& rt : found) {
-        remove(rt.name);
-        add_table(build_table(rt));
+    for (auto& t : found) {
+        remove(t->name());
+        add_table(std::move(t));
     }
 }
 

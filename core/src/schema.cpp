@@ -1,4 +1,5 @@
 #include "nodes.hpp"
+#include "sql_guard.hpp"
 
 #include <athanor/core/connectable.hpp>
 #include <athanor/core/dialect.hpp>
@@ -27,6 +28,13 @@ std::pair<std::string, std::string> split_target(const std::string& target) {
 ForeignKey::ForeignKey(std::string target, ForeignKeyOptions opts)
     : target_(std::move(target)), opts_(std::move(opts)) {
     split_target(target_);  // validates
+    opts_.ondelete = checked_referential_action(opts_.ondelete, "ON DELETE");
+    opts_.onupdate = checked_referential_action(opts_.onupdate, "ON UPDATE");
+}
+
+void Column::apply(ServerDefaultOpt o) {
+    if (o.is_sql) check_sql_expression(o.text, "server default of column '" + name_ + "'");
+    server_default_ = std::move(o);
 }
 std::string ForeignKey::target_table() const { return split_target(target_).first; }
 std::string ForeignKey::target_column() const { return split_target(target_).second; }
@@ -156,6 +164,9 @@ void Table::add_constraint(ForeignKeyConstraint fk) {
                             "': ForeignKeyConstraint needs as many targets as columns");
     for (const auto& n : fk.columns) column(n);
     fk.target_table();
+    fk.target_columns();  // every target is table.column
+    fk.options.ondelete = checked_referential_action(fk.options.ondelete, "ON DELETE");
+    fk.options.onupdate = checked_referential_action(fk.options.onupdate, "ON UPDATE");
     fk_constraints_.push_back(std::move(fk));
     finish();
 }

@@ -30,6 +30,20 @@ std::string_view kind_name(Value::Kind k) noexcept {
     return "?";
 }
 
+namespace detail {
+void throw_number_range(const std::string& what, std::string_view type) {
+    throw ArgumentError("the number " + what + " does not fit in " + std::string(type) + " without loss");
+}
+std::string_view integer_type_name(std::size_t size, bool is_signed) noexcept {
+    switch (size) {
+        case 1: return is_signed ? "an 8-bit integer" : "an unsigned 8-bit integer";
+        case 2: return is_signed ? "a 16-bit integer" : "an unsigned 16-bit integer";
+        case 4: return is_signed ? "a 32-bit integer" : "an unsigned 32-bit integer";
+        default: return is_signed ? "a 64-bit integer" : "an unsigned 64-bit integer";
+    }
+}
+}  // namespace detail
+
 void throw_value_conversion(const Value& v, std::string_view what) {
     throw ArgumentError("cannot convert " + std::string(kind_name(v.kind())) + " value " +
                         v.repr() + " to " + std::string(what));
@@ -139,15 +153,44 @@ Value ValueView::to_value() const {
 
 // ---- JSON, Date, DateTime -------------------------------------------------------------------
 
+namespace {
+// Deeper documents are refused: nlohmann's dump() and comparison recurse once per level, so a
+// hostile document 100k levels deep would overflow the stack. SQLite's own JSON functions stop
+// at 1000 levels.
+constexpr std::size_t kMaxJsonDepth = 1000;
+
+void check_json_depth(const nlohmann::json& root) {
+    std::vector<std::pair<const nlohmann::json*, std::size_t>> stack{{&root, 1}};
+    while (!stack.empty()) {
+        auto [j, depth] = stack.back();
+        stack.pop_back();
+        if (!j->is_structured()) continue;
+        if (depth > kMaxJsonDepth)
+            throw ArgumentError("JSON value nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+        for (const auto& child : *j) stack.emplace_back(&child, depth + 1);
+    }
+}
+}  // namespace
+
 Value ValueTraits<nlohmann::json>::to_value(const nlohmann::json& j) {
     if (j.is_null()) return Value();
-    return Value(j.dump());
+    check_json_depth(j);
+    try {
+        return Value(j.dump());
+    } catch (const nlohmann::json::exception& e) {
+        throw ArgumentError("JSON value cannot be stored: " + std::string(e.what()));
+    }
 }
 nlohmann::json ValueTraits<nlohmann::json>::from_value(const Value& v) {
     if (v.is_null()) return nullptr;
     if (auto s = v.if_text()) {
         try {
-            return nlohmann::json::parse(*s);
+            auto limit = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+                if (static_cast<std::size_t>(depth) > kMaxJsonDepth)
+                    throw ArgumentError("JSON text nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+                return true;
+            };
+            return nlohmann::json::parse(*s, limit);
         } catch (const nlohmann::json::exception& e) {
             throw ArgumentError("invalid JSON text in a JSON column: " + std::string(e.what()));
         }
@@ -157,7 +200,42 @@ nlohmann::json ValueTraits<nlohmann::json>::from_value(const Value& v) {
     throw_value_conversion(v, "JSON");
 }
 
+namespace {
+using namespace std::chrono;
+
+// Reads exactly `n` digits at s[pos...]; false if any is not a digit.
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    out = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        char c = s[pos + i];
+        if (c < '0' || c > '9') return false;
+        out = out * 10 + (c - '0');
+    }
+    return true;
+}
+
+// "YYYY-MM-DD" at the start of s, a real calendar date in years 1..9999.
+bool parse_ymd(std::string_view s, year_month_day& out) {
+    int y, m, d;
+    if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, m) || s[7] != '-' ||
+        !digits(s, 8, 2, d))
+        return false;
+    out = year_month_day{year(y), month(static_cast<unsigned>(m)), day(static_cast<unsigned>(d))};
+    return y >= 1 && out.ok();
+}
+
+void check_date(const year_month_day& d) {
+    if (!d.ok() || static_cast<int>(d.year()) < 1 || static_cast<int>(d.year()) > 9999)
+        throw ArgumentError("invalid date (year " + std::to_string(static_cast<int>(d.year())) + ", month " +
+                            std::to_string(static_cast<unsigned>(d.month())) + ", day " +
+                            std::to_string(static_cast<unsigned>(d.day())) +
+                            "): dates must exist in the calendar, years 1 to 9999");
+}
+}  // namespace
+
 Value ValueTraits<std::chrono::year_month_day>::to_value(const std::chrono::year_month_day& d) {
+    check_date(d);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
                   static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
@@ -166,17 +244,17 @@ Value ValueTraits<std::chrono::year_month_day>::to_value(const std::chrono::year
 std::chrono::year_month_day ValueTraits<std::chrono::year_month_day>::from_value(const Value& v) {
     auto s = v.if_text();
     if (!s) throw_value_conversion(v, "a Date");
-    int y = 0;
-    unsigned m = 0, d = 0;
-    if (std::sscanf(s->c_str(), "%d-%u-%u", &y, &m, &d) != 3)
-        throw ArgumentError("invalid Date text '" + *s + "' (expected YYYY-MM-DD)");
-    std::chrono::year_month_day r{std::chrono::year(y), std::chrono::month(m), std::chrono::day(d)};
-    if (!r.ok()) throw ArgumentError("invalid Date text '" + *s + "'");
+    year_month_day r;
+    if (s->size() != 10 || !parse_ymd(*s, r))
+        throw ArgumentError("invalid Date text '" + *s + "' (expected YYYY-MM-DD, a real date)");
     return r;
 }
 
 std::string format_datetime(datetime t) {
-    using namespace std::chrono;
+    static const auto lo = sys_days(year(1) / January / 1);
+    static const auto hi = sys_days(year(10000) / January / 1);
+    if (t < lo || t >= hi)
+        throw ArgumentError("datetime out of range: DateTime values are years 1 to 9999");
     auto days = floor<std::chrono::days>(t);
     year_month_day ymd{days};
     hh_mm_ss<microseconds> hms{t - days};
@@ -190,22 +268,30 @@ std::string format_datetime(datetime t) {
     return buf;
 }
 
-datetime parse_datetime(std::string_view sv) {
-    using namespace std::chrono;
-    std::string s(sv);
-    int y = 0, hh = 0, mi = 0, ss = 0;
-    unsigned mo = 0, dd = 0;
-    char frac[16] = {0};
-    int n = std::sscanf(s.c_str(), "%d-%u-%u%*[ T]%d:%d:%d.%15[0-9]", &y, &mo, &dd, &hh, &mi, &ss,
-                        frac);
-    if (n < 3) throw ArgumentError("invalid DateTime text '" + s + "'");
-    year_month_day ymd{year(y), month(mo), day(dd)};
-    if (!ymd.ok()) throw ArgumentError("invalid DateTime text '" + s + "'");
+datetime parse_datetime(std::string_view s) {
+    auto bad = [&]() -> datetime {
+        throw ArgumentError("invalid DateTime text '" + std::string(s) +
+                            "' (expected YYYY-MM-DD[ HH:MM:SS[.ffffff]], a real date and time)");
+    };
+    year_month_day ymd;
+    if (!parse_ymd(s, ymd)) return bad();
+    if (s.size() == 10) return sys_days(ymd);
+    int hh, mi, ss;
+    if ((s[10] != ' ' && s[10] != 'T') || !digits(s, 11, 2, hh) || s.size() < 19 || s[13] != ':' ||
+        !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, ss) || hh > 23 || mi > 59 || ss > 59)
+        return bad();
     long long us = 0;
-    if (n >= 7) {
-        std::string f(frac);
-        f.resize(6, '0');
-        us = std::stoll(f);
+    if (s.size() > 19) {
+        if (s[19] != '.' || s.size() == 20 || s.size() > 26) return bad();
+        int digit;
+        for (std::size_t i = 20; i < 26; ++i) {
+            if (i < s.size()) {
+                if (!digits(s, i, 1, digit)) return bad();
+            } else {
+                digit = 0;
+            }
+            us = us * 10 + digit;
+        }
     }
     return sys_days(ymd) + hours(hh) + minutes(mi) + seconds(ss) + microseconds(us);
 }

@@ -3,6 +3,9 @@
 #include <athanor/core/exc.hpp>
 #include <athanor/core/schema.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 namespace athanor {
 
 namespace detail {
@@ -10,38 +13,96 @@ namespace detail {
 ConnectionImpl::~ConnectionImpl() { release(); }
 
 void ConnectionImpl::autobegin() {
-    if (db->tx_active) return;
+    if (!engine->url.is_memory()) {
+        if (db->tx_active) return;
+    } else if (engine->acquire_lease()) {
+        // This thread holds the in-memory transaction: ours, or another Connection's that we
+        // join inside a savepoint of our own.
+        if (db->tx_owner == this || joined_now()) return;
+        if (db->tx_active) {
+            join_savepoint = "sa_join_" + std::to_string(++db->savepoint_seq);
+            std::string sql = engine->dialect.savepoint_sql(join_savepoint);
+            if (engine->echo()) log_statement(sql, stats_no_key(std::chrono::steady_clock::now()), "()");
+            join_after_writes = sqlite3_txn_state(db->handle(), nullptr) == SQLITE_TXN_WRITE;
+            db->exec(sql);
+            joined = true;
+            joined_generation = db->generation;
+            return;
+        }
+    }
     if (engine->echo()) engine->log("BEGIN (implicit)");
-    db->exec("BEGIN");
+    try {
+        db->exec(engine->options.begin == "DEFERRED" ? std::string("BEGIN") : "BEGIN " + engine->options.begin);
+    } catch (...) {
+        if (engine->url.is_memory()) engine->release_lease();
+        throw;
+    }
     db->tx_active = true;
     db->tx_owner = this;
     db->nested_depth = 0;
+    db->savepoints.clear();
+    joined = false;
+}
+
+bool ConnectionImpl::in_transaction() const noexcept {
+    return db && db->tx_active && (db->tx_owner == this || joined_now());
 }
 
 void ConnectionImpl::commit() {
-    if (!db->tx_active) return;
+    if (joined_now()) {
+        // The transaction is another Connection's. If it had only read, committing it for our
+        // writes loses nothing of its. If it had written, a COMMIT would make its work durable
+        // behind its back: our work is released into its transaction instead, and commits with it.
+        std::string sql = engine->dialect.release_savepoint_sql(join_savepoint);
+        if (engine->echo()) log_statement(sql, stats_no_key(std::chrono::steady_clock::now()), "()");
+        db->exec(sql);
+        joined = false;
+        if (join_after_writes) return;
+        if (engine->echo()) engine->log("COMMIT");
+        db->exec("COMMIT");
+        end_transaction();
+        return;
+    }
+    if (!db->tx_active || db->tx_owner != this) return;
     if (engine->echo()) engine->log("COMMIT");
     db->exec("COMMIT");
-    db->tx_active = false;
-    db->tx_owner = nullptr;
-    db->nested_depth = 0;
-    ++db->generation;
+    end_transaction();
 }
 
 void ConnectionImpl::rollback() {
-    if (!db->tx_active) return;
+    if (joined_now()) {
+        joined = false;
+        std::string sql = engine->dialect.rollback_to_savepoint_sql(join_savepoint);
+        if (engine->echo()) log_statement(sql, stats_no_key(std::chrono::steady_clock::now()), "()");
+        db->exec(sql);
+        db->exec(engine->dialect.release_savepoint_sql(join_savepoint));
+        return;
+    }
+    if (!db->tx_active || db->tx_owner != this) return;
     if (engine->echo()) engine->log("ROLLBACK");
+    try {
+        if (sqlite3_get_autocommit(db->handle()) == 0) db->exec("ROLLBACK");
+    } catch (...) {
+        end_transaction();
+        throw;
+    }
+    end_transaction();
+}
+
+void ConnectionImpl::end_transaction() noexcept {
     db->tx_active = false;
     db->tx_owner = nullptr;
     db->nested_depth = 0;
+    db->savepoints.clear();
     ++db->generation;
-    if (sqlite3_get_autocommit(db->handle()) == 0) db->exec("ROLLBACK");
+    joined = false;
+    if (engine->url.is_memory()) engine->release_lease();
 }
 
 void ConnectionImpl::release() noexcept {
     if (!db) return;
     try {
-        if (db->tx_active && db->tx_owner == this) rollback();
+        if (in_transaction()) rollback();
     } catch (...) {
         // Closing must not throw; the database rolls back an unfinished transaction anyway.
     }
@@ -236,7 +297,13 @@ void bind_all(PreparedStatement& ps, std::span<const Value* const> values, bool 
         switch (v.kind()) {
             case Value::Kind::null: rc = sqlite3_bind_null(s, idx); break;
             case Value::Kind::integer: rc = sqlite3_bind_int64(s, idx, *v.if_int()); break;
-            case Value::Kind::real: rc = sqlite3_bind_double(s, idx, *v.if_double()); break;
+            case Value::Kind::real:
+                // SQLite stores NaN as NULL, which would then fail to load as a number.
+                if (std::isnan(*v.if_double()))
+                    throw ArgumentError("parameter " + std::to_string(idx) + " is NaN, which SQLite cannot store "
+                                        "(it would become NULL); SQL: " + ps.sql);
+                rc = sqlite3_bind_double(s, idx, *v.if_double());
+                break;
             case Value::Kind::text: {
                 const std::string& t = *v.if_text();
                 rc = sqlite3_bind_text(s, idx, t.data(), static_cast<int>(t.size()), mode);
@@ -291,9 +358,22 @@ Transaction::~Transaction() {
 }
 
 bool Transaction::is_active() const noexcept {
-    return !done_ && conn_ && conn_->db && conn_->db->tx_active &&
-           conn_->db->generation == generation_;
+    if (done_ || !conn_ || !conn_->db || !conn_->in_transaction() || conn_->db->generation != generation_)
+        return false;
+    if (!nested_) return true;
+    const auto& sps = conn_->db->savepoints;  // released or rolled back savepoints are gone
+    return std::find(sps.begin(), sps.end(), savepoint_) != sps.end();
 }
+
+namespace {
+// Forgets `name` and every savepoint opened after it (RELEASE and ROLLBACK TO + RELEASE end
+// the inner ones too).
+void pop_savepoint(detail::DBConnection& db, const std::string& name) {
+    auto it = std::find(db.savepoints.begin(), db.savepoints.end(), name);
+    db.savepoints.erase(it, db.savepoints.end());
+    db.nested_depth = static_cast<int>(db.savepoints.size());
+}
+}  // namespace
 
 void Transaction::commit() {
     if (!is_active()) throw InvalidRequestError("This transaction is inactive");
@@ -306,7 +386,7 @@ void Transaction::commit() {
     auto t = std::chrono::steady_clock::now();
     if (conn_->engine->echo()) conn_->log_statement(sql, detail::stats_no_key(t), "()");
     conn_->db->exec(sql);
-    --conn_->db->nested_depth;
+    pop_savepoint(*conn_->db, savepoint_);
 }
 
 void Transaction::rollback() {
@@ -325,7 +405,7 @@ void Transaction::rollback() {
     conn_->db->exec(sql);
     // Keep SQLite's savepoint stack in step with ours.
     conn_->db->exec(conn_->engine->dialect.release_savepoint_sql(savepoint_));
-    --conn_->db->nested_depth;
+    pop_savepoint(*conn_->db, savepoint_);
 }
 
 // ---- Connection -----------------------------------------------------------------------------
@@ -356,7 +436,7 @@ Result Connection::execute(const Executable& stmt, const std::vector<Params>& pa
 
 Transaction Connection::begin() {
     auto& c = live();
-    if (c.db->tx_active && c.db->nested_depth > 0)
+    if (c.in_transaction() && !c.db->savepoints.empty())
         throw InvalidRequestError("a transaction with savepoints is already begun on this Connection");
     c.autobegin();  // takes over an implicit transaction if one is open
     return Transaction(impl_, false, "", c.db->generation);
@@ -370,13 +450,14 @@ Transaction Connection::begin_nested() {
     auto t = std::chrono::steady_clock::now();
     if (c.engine->echo()) c.log_statement(sql, detail::stats_no_key(t), "()");
     c.db->exec(sql);
-    ++c.db->nested_depth;
+    c.db->savepoints.push_back(name);
+    c.db->nested_depth = static_cast<int>(c.db->savepoints.size());
     return Transaction(impl_, true, name, c.db->generation);
 }
 
 void Connection::commit() { live().commit(); }
 void Connection::rollback() { live().rollback(); }
-bool Connection::in_transaction() const noexcept { return impl_ && impl_->db && impl_->db->tx_active; }
+bool Connection::in_transaction() const noexcept { return impl_ && impl_->in_transaction(); }
 bool Connection::in_nested_transaction() const noexcept {
     return in_transaction() && impl_->db->nested_depth > 0;
 }

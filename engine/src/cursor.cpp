@@ -9,6 +9,7 @@ using detail::PreparedStatement;
 Cursor::Cursor(std::shared_ptr<detail::ConnectionImpl> conn, std::shared_ptr<const Compiled> compiled,
                bool cache_hit)
     : conn_(std::move(conn)), compiled_(std::move(compiled)), hit_(cache_hit) {
+    conn_->autobegin();  // the statement cache is the transaction's (in-memory lease)
     std::unique_ptr<PreparedStatement> owned;
     PreparedStatement* ps = conn_->db->acquire(compiled_->sql, owned);
     ps->in_use = true;

@@ -2,6 +2,7 @@
 
 #include <athanor/core/exc.hpp>
 
+#include <cctype>
 #include <cstdio>
 
 #include <spdlog/pattern_formatter.h>
@@ -28,6 +29,8 @@ std::string URL::render() const {
 }
 
 URL make_url(const std::string& text) {
+    if (text.find('\0') != std::string::npos)
+        throw ArgumentError("Could not parse SQLAlchemy URL: it contains a NUL character");
     auto scheme_end = text.find("://");
     if (scheme_end == std::string::npos || scheme_end == 0)
         throw ArgumentError("Could not parse SQLAlchemy URL from string '" + text + "'");
@@ -150,12 +153,48 @@ void EngineImpl::checkin(std::shared_ptr<DBConnection> c) noexcept {
 
 // ---- statements -----------------------------------------------------------------------------
 
+namespace {
+// What follows a statement: whitespace, comments and semicolons may; anything else is a
+// second statement.
+bool only_trailing_noise(const char* p, const char* end) {
+    while (p < end) {
+        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
+            ++p;
+        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n') ++p;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            const char* close = p + 2;
+            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
+            if (close + 1 >= end) return true;  // an unterminated comment runs to the end
+            p = close + 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+}  // namespace
+
 PreparedStatement::PreparedStatement(sqlite3* db, const std::string& text) : sql(text) {
-    int rc = sqlite3_prepare_v2(db, text.c_str(), static_cast<int>(text.size()) + 1, &stmt, nullptr);
+    if (text.find('\0') != std::string::npos)
+        throw ProgrammingError("ProgrammingError", "the SQL text contains a NUL character", text, "()",
+                               SQLITE_MISUSE);
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(db, text.c_str(), static_cast<int>(text.size()), &stmt, &tail);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(stmt);
         stmt = nullptr;
         raise_sqlite(db, rc, text, "()");
+    }
+    if (!stmt) {
+        throw ProgrammingError("ProgrammingError", "the SQL text holds no statement", text, "()",
+                               SQLITE_MISUSE);
+    }
+    if (tail && !only_trailing_noise(tail, text.c_str() + text.size())) {
+        sqlite3_finalize(stmt);
+        stmt = nullptr;
+        throw ProgrammingError("ProgrammingError", "You can only execute one statement at a time.", text,
+                               "()", SQLITE_MISUSE);
     }
     param_count = sqlite3_bind_parameter_count(stmt);
     column_count = sqlite3_column_count(stmt);
@@ -215,10 +254,36 @@ PreparedStatement* DBConnection::acquire(const std::string& sql,
 }
 
 void DBConnection::exec(const std::string& sql) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(handle(), sql.c_str(), nullptr, nullptr, &err);
-    sqlite3_free(err);
-    if (rc != SQLITE_OK) raise_sqlite(handle(), rc, sql, "()");
+    PreparedStatement ps(handle(), sql);
+    int rc;
+    while ((rc = sqlite3_step(ps.stmt)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) raise_sqlite(handle(), rc, sql, "()");
+}
+
+bool EngineImpl::acquire_lease() {
+    std::unique_lock lock(lease_mutex);
+    auto me = std::this_thread::get_id();
+    if (leased && lease_thread == me) return true;
+    auto wait = std::chrono::duration<double>(options.busy_timeout);
+    if (!lease_cv.wait_for(lock, wait, [&] { return !leased; }))
+        throw OperationalError("OperationalError",
+                               "database is locked: another thread's Connection holds the transaction "
+                               "of this in-memory engine (waited " + std::to_string(options.busy_timeout) +
+                                   " s; commit or close it, or raise EngineOptions::busy_timeout)",
+                               "BEGIN", "()", SQLITE_BUSY);
+    leased = true;
+    lease_thread = me;
+    return false;
+}
+
+void EngineImpl::release_lease() noexcept {
+    {
+        std::lock_guard lock(lease_mutex);
+        leased = false;
+        lease_thread = std::thread::id();
+    }
+    lease_cv.notify_one();
 }
 
 // ---- errors ---------------------------------------------------------------------------------
@@ -337,7 +402,11 @@ std::string stats_no_key(std::chrono::steady_clock::time_point t) {
 
 Engine::Engine(URL url, EngineOptions options)
     : impl_(std::make_shared<detail::EngineImpl>(std::move(url), options)) {
-    if (options.busy_timeout < 0) throw ArgumentError("busy_timeout must not be negative");
+    if (!(options.busy_timeout >= 0) || options.busy_timeout > 1e6)
+        throw ArgumentError("busy_timeout must be between 0 and 1e6 seconds");
+    if (options.begin != "DEFERRED" && options.begin != "IMMEDIATE" && options.begin != "EXCLUSIVE")
+        throw ArgumentError("EngineOptions::begin must be \"DEFERRED\", \"IMMEDIATE\" or \"EXCLUSIVE\", not '" +
+                            options.begin + "'");
 }
 Engine::~Engine() = default;
 

@@ -10,11 +10,14 @@
 #include <SQLiteCpp/Database.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -22,7 +25,8 @@
 
 namespace athanor::detail {
 
-/// One prepared statement (RAII: finalized on destruction).
+/// One prepared statement (RAII: finalized on destruction). Exactly one SQL statement: text
+/// with a second statement after the first is a ProgrammingError, never silently cut short.
 struct PreparedStatement {
     PreparedStatement(sqlite3* db, const std::string& sql);
     ~PreparedStatement();
@@ -31,7 +35,7 @@ struct PreparedStatement {
 
     sqlite3_stmt* stmt = nullptr;
     std::string sql;
-    bool in_use = false;
+    std::atomic<bool> in_use{false};  // released by a Cursor possibly after its transaction ended
     int param_count = 0;
     int column_count = 0;
     std::shared_ptr<const std::vector<std::string>> keys;  // column names, built once
@@ -45,7 +49,8 @@ struct DBConnection {
     /// A prepared statement for `sql`: the cached one, or, when that one is still streaming
     /// rows for a live Result, a fresh one owned by `owned`.
     PreparedStatement* acquire(const std::string& sql, std::unique_ptr<PreparedStatement>& owned);
-    /// Runs SQL with no parameters and no rows (BEGIN, COMMIT, DDL).
+    /// Runs one SQL statement with no parameters (BEGIN, COMMIT, DDL): prepared, stepped to
+    /// the end and finalized, never sqlite3_exec of composed text.
     void exec(const std::string& sql);
     sqlite3* handle() const noexcept { return db.getHandle(); }
 
@@ -53,11 +58,16 @@ struct DBConnection {
     std::unordered_map<std::string, std::unique_ptr<PreparedStatement>> cache;
     std::size_t cache_limit;
 
-    bool tx_active = false;
-    const void* tx_owner = nullptr;  // the ConnectionImpl that began the transaction
-    std::uint64_t generation = 0;    // bumped at each COMMIT / ROLLBACK
+    // Transaction state. Atomic because a Transaction or Session on another thread may ask
+    // whether its (long finished) transaction is still active while the shared in-memory
+    // connection serves another thread's transaction.
+    std::atomic<bool> tx_active{false};
+    std::atomic<const void*> tx_owner{nullptr};  // the ConnectionImpl that began the transaction
+    std::atomic<std::uint64_t> generation{0};    // bumped at each COMMIT / ROLLBACK
     int savepoint_seq = 0;
     int nested_depth = 0;
+    /// Open savepoints, innermost last (a stale handle is recognised by its name missing).
+    std::vector<std::string> savepoints;
 };
 
 struct EngineImpl {
@@ -79,6 +89,20 @@ struct EngineImpl {
     std::mutex mutex;
     std::vector<std::shared_ptr<DBConnection>> idle;
     std::shared_ptr<DBConnection> memory_conn;
+
+    // The in-memory database has one SQLite connection for every Connection of the engine.
+    // Threads take turns by transaction: the thread whose Connection began the transaction
+    // holds the lease until that Connection commits or rolls back; other threads wait for it
+    // (up to busy_timeout). Connections on the holding thread join the transaction inside a
+    // SAVEPOINT of their own, so their rollback never undoes the owner's work.
+    std::mutex lease_mutex;
+    std::condition_variable lease_cv;
+    bool leased = false;
+    std::thread::id lease_thread;
+    /// True when the calling thread holds the lease; otherwise waits for it and takes it
+    /// (false). Throws OperationalError after busy_timeout.
+    bool acquire_lease();
+    void release_lease() noexcept;
 };
 
 struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<ConnectionImpl> {
@@ -89,8 +113,13 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
     void autobegin();
     void commit();
     void rollback();
+    /// Whether this connection has a transaction of its own (began it, or joined it).
+    bool in_transaction() const noexcept;
+    bool joined_now() const noexcept { return joined && joined_generation == db->generation; }
     /// Rolls back this connection's transaction, if it began one; never throws.
     void release() noexcept;
+    /// Forgets the ended transaction (and hands the in-memory lease on).
+    void end_transaction() noexcept;
 
     Result execute(const Executable& stmt, const Params& params);
     Result execute_many(const Executable& stmt, const std::vector<Params>& params);
@@ -104,9 +133,16 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
     const Dialect& dialect() const override { return engine->dialect; }
     void execute_ddl(const std::string& sql) override;
     std::vector<std::vector<Value>> execute_raw(const std::string& sql) override;
+    void warn(const std::string& message) override { engine->logger->warn(message); }
 
     std::shared_ptr<EngineImpl> engine;
     std::shared_ptr<DBConnection> db;
+    // In-memory engine: this connection joined another Connection's transaction on the same
+    // thread, inside SAVEPOINT join_savepoint (valid while the transaction's generation holds).
+    bool joined = false;
+    bool join_after_writes = false;  // the owner had written before we joined
+    std::uint64_t joined_generation = 0;
+    std::string join_savepoint;
     // Per-connection scratch buffers reused across executions (no allocation per row).
     std::vector<const Value*> bound;
     std::vector<Value> scratch;

@@ -30,8 +30,10 @@ TypeEngine SQLiteDialect::type_from_ddl(const std::string& declared) {
         while (pos < inner.size()) {
             auto comma = inner.find(',', pos);
             try {
-                args.push_back(std::stoi(inner.substr(pos, comma - pos)));
+                int a = std::stoi(inner.substr(pos, comma - pos));
+                args.push_back(a >= 0 ? a : 0);  // VARCHAR(-5): SQLite ignores it, so do we
             } catch (const std::exception&) {
+                args.push_back(0);
             }
             if (comma == std::string::npos) break;
             pos = comma + 1;
@@ -102,14 +104,32 @@ ReflectedTable SQLiteDialect::reflect_table(SchemaConnection& conn, std::string_
     if (t.columns.empty()) throw NoSuchTableError("no table named '" + t.name + "' in the database");
     // foreign_key_list: id, seq, table, from, to, on_update, on_delete, match
     std::map<std::int64_t, ReflectedForeignKey> fks;
+    std::map<std::int64_t, bool> implicit_targets;  // REFERENCES parent (its primary key)
     for (const auto& r : conn.execute_raw("PRAGMA main.foreign_key_list(" + q + ")")) {
-        auto& fk = fks[r[0].as<std::int64_t>()];
+        auto id = r[0].as<std::int64_t>();
+        auto& fk = fks[id];
         fk.referred_table = text_of(r[2]);
         fk.columns.push_back(text_of(r[3]));
-        fk.referred_columns.push_back(text_of(r[4]));
+        if (r[4].is_null()) implicit_targets[id] = true;
+        else fk.referred_columns.push_back(text_of(r[4]));
         std::string onup = text_of(r[5]), ondel = text_of(r[6]);
         fk.onupdate = onup == "NO ACTION" ? "" : onup;
         fk.ondelete = ondel == "NO ACTION" ? "" : ondel;
+    }
+    for (auto& [id, implicit] : implicit_targets) {
+        // "REFERENCES parent" names no column: it means the parent's primary key.
+        auto& fk = fks[id];
+        std::vector<std::pair<std::int64_t, std::string>> pk;
+        for (const auto& r : conn.execute_raw("PRAGMA main.table_info(" + quote_identifier(fk.referred_table) + ")"))
+            if (r[5].as<std::int64_t>() > 0) pk.emplace_back(r[5].as<std::int64_t>(), text_of(r[1]));
+        std::sort(pk.begin(), pk.end());
+        if (pk.size() != fk.columns.size()) {
+            conn.warn("reflection of table '" + t.name + "': skipped the foreign key on (" + fk.columns.front() +
+                      ") to '" + fk.referred_table + "', whose primary key could not be matched");
+            fks.erase(id);
+            continue;
+        }
+        for (auto& [pos, name] : pk) fk.referred_columns.push_back(name);
     }
     // SQLite lists foreign keys last-declared first; restore declaration order.
     for (auto it = fks.rbegin(); it != fks.rend(); ++it) t.foreign_keys.push_back(it->second);
@@ -123,8 +143,16 @@ ReflectedTable SQLiteDialect::reflect_table(SchemaConnection& conn, std::string_
         ix.name = text_of(r[1]);
         ix.unique = r[2].as<std::int64_t>() != 0;
         ix.from_constraint = origin == "u";
-        for (const auto& ir : conn.execute_raw("PRAGMA main.index_info(" + quote_identifier(ix.name) + ")"))
-            ix.columns.push_back(text_of(ir[2]));
+        bool expression = false;
+        for (const auto& ir : conn.execute_raw("PRAGMA main.index_info(" + quote_identifier(ix.name) + ")")) {
+            if (ir[2].is_null()) expression = true;  // an expression, as in ON t(lower(name))
+            else ix.columns.push_back(text_of(ir[2]));
+        }
+        if (expression) {
+            conn.warn("reflection of table '" + t.name + "': skipped index '" + ix.name +
+                      "', which indexes an expression (not representable as columns)");
+            continue;
+        }
         t.indexes.push_back(std::move(ix));
     }
     return t;

@@ -192,6 +192,7 @@ Registry::Registry() {
 }
 
 Registry::~Registry() {
+    life_->store(false);
     std::lock_guard lock(registries_mutex());
     auto& r = registries();
     r.erase(std::remove(r.begin(), r.end(), this), r.end());
@@ -203,6 +204,12 @@ std::vector<const Registry*> Registry::all() {
 }
 
 Mapper& Registry::add(std::unique_ptr<Mapper> m) {
+    // As SQLAlchemy, a class has one primary mapper: mapping it in a second registry would let
+    // sessions pick either table.
+    for (const Registry* r : all())
+        if (r != this && r->find(m->type()))
+            throw ArgumentError("Class '" + m->class_name() +
+                                "' already has a primary mapper defined in another registry");
     std::lock_guard lock(mutex_);
     if (by_type_.contains(m->type()))
         throw ArgumentError("Class '" + m->class_name() + "' already has a primary mapper defined");

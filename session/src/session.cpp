@@ -213,7 +213,28 @@ void StateTable::clear() noexcept {
     count_ = used_ = 0;
 }
 
+bool SessionImpl::mappers_alive() const noexcept {
+    for (const auto& k : mapper_cache)
+        if (!k.registry_alive->load(std::memory_order_relaxed)) return false;
+    return true;
+}
+
+void SessionImpl::check_mappers() const {
+    for (const auto& k : mapper_cache)
+        if (!k.registry_alive->load(std::memory_order_relaxed))
+            throw InvalidRequestError("the Registry that mapped class '" + detail::demangle(k.type.name()) +
+                                      "' was destroyed while this Session still uses it; a Registry "
+                                      "must outlive its Sessions (only rollback() and close() are "
+                                      "possible now)");
+}
+
+const Mapper& SessionImpl::remember(std::type_index type, const Mapper& m, const Registry& r) const {
+    mapper_cache.push_back({type, &m, m.dynamic(), r.life()});
+    return m;
+}
+
 void SessionImpl::check_usable() const {
+    check_mappers();
     if (failed)
         throw PendingRollbackError(
             "This Session's transaction has been rolled back due to a previous exception during "
@@ -368,6 +389,12 @@ void SessionImpl::rollback() {
     frames.clear();  // their savepoints ended with the transaction
     failed = false;
     failure.clear();
+    if (!mappers_alive()) {
+        // The objects' mappers are gone with their registry: nothing can be restored into
+        // them, so the session lets go of everything.
+        expunge_all();
+        return;
+    }
     std::vector<InstanceState*> expunge;
     states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
@@ -406,7 +433,7 @@ using detail::SessionImpl;
 // ---- Session --------------------------------------------------------------------------------
 
 Session::Session(std::shared_ptr<Engine> bind, SessionOptions options)
-    : impl_(std::make_unique<SessionImpl>(std::move(bind), options)) {
+    : impl_(std::make_shared<SessionImpl>(std::move(bind), options)) {
     if (!impl_->engine) throw ArgumentError("Session needs an Engine (bind)");
 }
 Session::Session(Session&&) noexcept = default;
@@ -430,20 +457,24 @@ Session::~Session() {
 }
 
 const Mapper& Session::mapper_by_type(std::type_index t) const {
-    for (const auto& [type, m] : impl_->mapper_cache)
-        if (type == t) return *m;
+    impl_->check_mappers();  // before any cached mapper is looked at
+    for (const auto& k : impl_->mapper_cache)
+        if (k.type == t && !k.dynamic) return *k.mapper;
     for (const Registry* r : Registry::all())
         if (const Mapper* m = r->find(t)) {
             m->configure();
-            impl_->mapper_cache.emplace_back(t, m);
-            return *m;
+            return impl_->remember(t, *m, *r);
         }
     throw UnmappedClassError("Class '" + detail::demangle(t.name()) + "' is not mapped");
 }
 
 const Mapper& Session::dynamic_mapper(const Table& t) const {
+    impl_->check_mappers();
+    for (const auto& k : impl_->mapper_cache)
+        if (k.dynamic && &k.mapper->table() == &t) return *k.mapper;
     for (const Registry* r : Registry::all())
-        if (const Mapper* m = r->find_dynamic(t.name()); m && &m->table() == &t) return *m;
+        if (const Mapper* m = r->find_dynamic(t.name()); m && &m->table() == &t)
+            return impl_->remember(std::type_index(typeid(Record)), *m, *r);
     throw UnmappedClassError("no Record mapper for table '" + t.name() + "' (use registry.map_dynamic(table))");
 }
 
@@ -606,7 +637,7 @@ void Session::flush() { impl_->flush(); }
 void Session::commit() { impl_->commit(); }
 void Session::rollback() { impl_->rollback(); }
 SessionTransaction Session::begin_nested() { return impl_->begin_nested(); }
-NoAutoflush Session::no_autoflush() { return NoAutoflush(impl_.get()); }
+NoAutoflush Session::no_autoflush() { return NoAutoflush(impl_); }
 bool Session::in_transaction() const noexcept { return impl_->conn && impl_->conn->in_transaction(); }
 Connection& Session::connection() {
     Connection& c = impl_->connection();
@@ -615,9 +646,11 @@ Connection& Session::connection() {
 }
 const std::shared_ptr<Engine>& Session::bind() const noexcept { return impl_->engine; }
 
-NoAutoflush::NoAutoflush(detail::SessionImpl* s) : s_(s) { ++s_->no_autoflush; }
+NoAutoflush::NoAutoflush(std::weak_ptr<detail::SessionImpl> s) : s_(std::move(s)) {
+    if (auto p = s_.lock()) ++p->no_autoflush;
+}
 NoAutoflush::~NoAutoflush() {
-    if (s_) --s_->no_autoflush;
+    if (auto p = s_.lock()) --p->no_autoflush;
 }
 
 // ---- savepoints -----------------------------------------------------------------------------
@@ -626,14 +659,16 @@ namespace detail {
 SessionTransaction SessionImpl::begin_nested() {
     flush();
     SavepointFrame f;
+    f.id = ++frame_seq;
     f.tx = connection().begin_nested();
     states.for_each([&](InstanceState& st) {
         Values v;
         st.mapper->read(st.obj.get(), v);
         f.entries.emplace(&st, FrameEntry{st.state, st.marked_deleted, st.new_in_tx, st.snapshot, std::move(v)});
     });
+    std::uint64_t id = f.id;
     frames.push_back(std::move(f));
-    return SessionTransaction(this, frames.size());
+    return SessionTransaction(weak_from_this(), frames.size(), id);
 }
 
 void SessionImpl::release_frame(std::size_t depth) {
@@ -683,17 +718,22 @@ SessionTransaction::~SessionTransaction() {
     } catch (...) {
     }
 }
-bool SessionTransaction::is_active() const noexcept { return s_ && s_->frames.size() >= depth_; }
+std::shared_ptr<detail::SessionImpl> SessionTransaction::live() const {
+    auto s = s_.lock();
+    if (s && depth_ >= 1 && s->frames.size() >= depth_ && s->frames[depth_ - 1].id == id_) return s;
+    return nullptr;
+}
+bool SessionTransaction::is_active() const noexcept { return live() != nullptr; }
 void SessionTransaction::commit() {
-    if (!is_active()) throw InvalidRequestError("This savepoint is inactive");
-    auto* s = s_;
-    s_ = nullptr;
+    auto s = live();
+    if (!s) throw InvalidRequestError("This savepoint is inactive");
+    s_.reset();
     s->release_frame(depth_);
 }
 void SessionTransaction::rollback() {
-    if (!is_active()) throw InvalidRequestError("This savepoint is inactive");
-    auto* s = s_;
-    s_ = nullptr;
+    auto s = live();
+    if (!s) throw InvalidRequestError("This savepoint is inactive");
+    s_.reset();
     s->rollback_to_frame(depth_);
 }
 

@@ -314,19 +314,44 @@ void SessionImpl::flush() {
                 done_deletes.push_back(st);
             }
         }
-    } catch (const std::exception& e) {
+    } catch (...) {
+        // Any exception, not only std::exception (a listener may throw anything): the flush is
+        // undone and the session is failed until rolled back, never left half-flushed.
         flushing = false;
         cursors.clear();
-        // Undo what the flush wrote into objects (generated keys, defaults), then the database.
-        for (Work* w : all_inserts)
-            for (auto& [i, old] : w->undo) w->st->mapper->columns()[i].set(w->st->obj.get(), old);
         try {
-            c.rollback();
+            throw;
+        } catch (const std::exception& e) {
+            failure = e.what();
         } catch (...) {
+            failure = "a non-standard exception was thrown during flush";
         }
-        frames.clear();
+        // Undo what the flush wrote into objects (generated keys, defaults), then the database:
+        // inside a savepoint only the savepoint (SQLAlchemy), whose rollback() then restores
+        // the objects; otherwise the whole transaction.
+        for (Work* w : all_inserts)
+            for (auto& [i, old] : w->undo) {
+                try {
+                    w->st->mapper->columns()[i].set(w->st->obj.get(), old);
+                } catch (...) {
+                }
+            }
+        bool savepoint_only = false;
+        if (!frames.empty() && frames.back().tx.is_active()) {
+            try {
+                frames.back().tx.rollback();
+                savepoint_only = true;
+            } catch (...) {
+            }
+        }
+        if (!savepoint_only) {
+            try {
+                c.rollback();
+            } catch (...) {
+            }
+            frames.clear();
+        }
         failed = true;
-        failure = e.what();
         throw;
     }
     flushing = false;

@@ -9,6 +9,7 @@
 
 #include "snapshot.hpp"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <span>
@@ -119,11 +120,20 @@ struct FrameEntry {
     Values values;  // the object's member values
 };
 struct SavepointFrame {
+    std::uint64_t id = 0;  // tells a stale SessionTransaction from a new one at the same depth
     Transaction tx;
     std::unordered_map<InstanceState*, FrameEntry> entries;
 };
 
-struct SessionImpl {
+/// A mapper the session has used, with its registry's life token (see check_mappers()).
+struct KnownMapper {
+    std::type_index type;
+    const Mapper* mapper;
+    bool dynamic;
+    std::shared_ptr<const std::atomic<bool>> registry_alive;
+};
+
+struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     SessionImpl(std::shared_ptr<Engine> e, SessionOptions o) : engine(std::move(e)), options(o) {}
 
     std::shared_ptr<Engine> engine;
@@ -141,11 +151,17 @@ struct SessionImpl {
     int no_autoflush = 0;
     bool flushing = false;
     std::vector<SavepointFrame> frames;
-    mutable std::vector<std::pair<std::type_index, const Mapper*>> mapper_cache;
+    std::uint64_t frame_seq = 0;
+    mutable std::vector<KnownMapper> mapper_cache;  // every mapper of a tracked object is here
     mutable std::vector<ValueView> views;  // scratch for dirty checks
 
     // ---- helpers (session.cpp)
+    /// PendingRollbackError after a failed flush; InvalidRequestError when a registry whose
+    /// mappers this session used has been destroyed.
     void check_usable() const;
+    void check_mappers() const;
+    bool mappers_alive() const noexcept;
+    const Mapper& remember(std::type_index type, const Mapper& m, const Registry& r) const;
     Connection& connection();
     void autoflush();
     InstanceState* find(const void* obj) const;

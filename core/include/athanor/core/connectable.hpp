@@ -21,6 +21,8 @@ public:
     virtual void execute_ddl(const std::string& sql) = 0;
     /// Executes literal SQL and returns every row (echo: the SQL, then "[raw sql] ()").
     virtual std::vector<std::vector<Value>> execute_raw(const std::string& sql) = 0;
+    /// Reports something reflection had to skip (logged as a WARNING by the engine).
+    virtual void warn(const std::string& message) { (void)message; }
 };
 
 /// Something DDL can run against: an Engine (a new connection and transaction, committed at

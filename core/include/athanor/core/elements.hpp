@@ -71,7 +71,8 @@ public:
     ColumnElement nulls_first() const;
     ColumnElement nulls_last() const;
     ColumnElement label(std::string name) const;
-    /// Generic binary operator: col.op("&")(5).
+    /// Generic binary operator: col.op("&", 5) renders "col & ?". The operator must be symbols
+    /// or words (ArgumentError otherwise): it is spliced into the SQL, never bound.
     ColumnElement op(const std::string& sql_operator, const ColumnElement& other) const;
 
 

@@ -157,7 +157,7 @@ private:
         default_ = std::move(o);
         has_default_ = true;
     }
-    void apply(ServerDefaultOpt o) { server_default_ = std::move(o); }
+    void apply(ServerDefaultOpt o);  // an SQL default must be one expression (ArgumentError)
     void apply(ForeignKey fk) { foreign_keys_.push_back(std::move(fk)); }
 
     std::string name_;

@@ -13,7 +13,9 @@
 #include <athanor/core/exc.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <concepts>
+#include <limits>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -36,6 +38,46 @@ struct ValueTraits;  // specialized below for every supported C++ type
 template <class T>
 concept ValueConvertible = requires { ValueTraits<std::remove_cvref_t<T>>::kind; };
 
+namespace detail {
+/// ArgumentError: `what` (a number's text) does not fit in `type` without loss.
+[[noreturn]] void throw_number_range(const std::string& what, std::string_view type);
+std::string_view integer_type_name(std::size_t size, bool is_signed) noexcept;
+
+/// An integer in int64 (the one integer SQLite stores); ArgumentError for an unsigned value
+/// above INT64_MAX instead of wrapping it to a negative number.
+template <std::integral I>
+constexpr std::int64_t to_int64(I i) {
+    if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+        if (i > static_cast<I>(std::numeric_limits<std::int64_t>::max()))
+            throw_number_range(std::to_string(i), "a SQL integer (64-bit signed)");
+    }
+    return static_cast<std::int64_t>(i);
+}
+/// A stored integer as I; ArgumentError when it does not fit (4294967301 into an int).
+template <std::integral I>
+I narrow_integer(std::int64_t x) {
+    if (!std::in_range<I>(x)) throw_number_range(std::to_string(x), integer_type_name(sizeof(I), std::is_signed_v<I>));
+    return static_cast<I>(x);
+}
+/// A stored real as I: only whole numbers in range convert (2.7, 1e300, inf and NaN do not).
+template <std::integral I>
+I integer_from_real(double d) {
+    // 2^63 is exactly representable; every whole double below it fits in int64.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != std::trunc(d))
+        throw_number_range(std::to_string(d), integer_type_name(sizeof(I), std::is_signed_v<I>));
+    return narrow_integer<I>(static_cast<std::int64_t>(d));
+}
+/// A stored number as F; a finite double beyond F's range is an ArgumentError, not UB.
+template <std::floating_point F>
+F real_as(double d) {
+    if constexpr (sizeof(F) < sizeof(double)) {
+        if (std::isfinite(d) && std::fabs(d) > static_cast<double>(std::numeric_limits<F>::max()))
+            throw_number_range(std::to_string(d), "float");
+    }
+    return static_cast<F>(d);
+}
+}  // namespace detail
+
 class Value {
 public:
     enum class Kind : std::uint8_t { null = 0, integer, real, text, blob };
@@ -46,7 +88,8 @@ public:
     Value(bool b) noexcept : v_(std::int64_t{b ? 1 : 0}) {}
     template <std::integral I>
         requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-    Value(I i) noexcept : v_(static_cast<std::int64_t>(i)) {}
+    Value(I i) noexcept(std::is_signed_v<I> || sizeof(I) < sizeof(std::int64_t))
+        : v_(detail::to_int64(i)) {}
     Value(double d) noexcept : v_(d) {}
     Value(float f) noexcept : v_(static_cast<double>(f)) {}
     Value(const char* s) : v_(std::string(s)) {}
@@ -133,10 +176,10 @@ template <std::integral I>
 struct ValueTraits<I, std::enable_if_t<!std::is_same_v<I, bool>>> {
     static constexpr Value::Kind kind = Value::Kind::integer;
     static constexpr bool nullable = false;
-    static Value to_value(I i) { return Value(static_cast<std::int64_t>(i)); }
+    static Value to_value(I i) { return Value(detail::to_int64(i)); }
     static I from_value(const Value& v) {
-        if (auto p = v.if_int()) return static_cast<I>(*p);
-        if (auto d = v.if_double()) return static_cast<I>(*d);
+        if (auto p = v.if_int()) return detail::narrow_integer<I>(*p);
+        if (auto d = v.if_double()) return detail::integer_from_real<I>(*d);
         throw_value_conversion(v, "an integer");
     }
 };
@@ -158,7 +201,7 @@ struct ValueTraits<F> {
     static constexpr bool nullable = false;
     static Value to_value(F f) { return Value(static_cast<double>(f)); }
     static F from_value(const Value& v) {
-        if (auto d = v.if_double()) return static_cast<F>(*d);
+        if (auto d = v.if_double()) return detail::real_as<F>(*d);
         if (auto p = v.if_int()) return static_cast<F>(*p);
         throw_value_conversion(v, "a floating point number");
     }
@@ -217,7 +260,8 @@ struct ValueTraits<nlohmann::json> {
     static nlohmann::json from_value(const Value& v);
 };
 
-/// A Date: "YYYY-MM-DD".
+/// A Date: "YYYY-MM-DD", years 1 to 9999 (Python's date range). An impossible date (February
+/// 30th, month 13) is an ArgumentError when stored and when read.
 template <>
 struct ValueTraits<std::chrono::year_month_day> {
     static constexpr Value::Kind kind = Value::Kind::text;
@@ -226,7 +270,8 @@ struct ValueTraits<std::chrono::year_month_day> {
     static std::chrono::year_month_day from_value(const Value& v);
 };
 
-/// A DateTime: "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, microsecond precision).
+/// A DateTime: "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, microsecond precision), years 1 to 9999;
+/// outside that range (datetime::min()) is an ArgumentError, as is malformed text on reading.
 /// The C++ value of a DateTime column (Python's datetime), and of a Date column.
 using datetime = std::chrono::sys_time<std::chrono::microseconds>;
 using date = std::chrono::year_month_day;
@@ -278,9 +323,9 @@ struct FromView {
         if constexpr (std::is_same_v<T, std::string>) {
             if (v.kind == Value::Kind::text) return std::string(v.bytes);
         } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            if (v.kind == Value::Kind::integer) return static_cast<T>(v.i);
+            if (v.kind == Value::Kind::integer) return detail::narrow_integer<T>(v.i);
         } else if constexpr (std::is_floating_point_v<T>) {
-            if (v.kind == Value::Kind::real) return static_cast<T>(v.d);
+            if (v.kind == Value::Kind::real) return detail::real_as<T>(v.d);
             if (v.kind == Value::Kind::integer) return static_cast<T>(v.i);
         }
         return ValueTraits<T>::from_value(v.to_value());

@@ -5,7 +5,13 @@
 // Connection of the Engine (otherwise each would see its own empty database); a file database
 // pools connections, each with a busy timeout, and WAL journaling when asked for.
 //
-// Thread-safety: an Engine may be shared between threads; each Connection belongs to one.
+// Thread-safety: an Engine may be shared between threads; each Connection (and each Session)
+// belongs to one thread at a time. A file database gives each Connection its own SQLite
+// connection; SQLite's file locking serializes writers (busy_timeout, then OperationalError).
+// The in-memory database is one SQLite connection that threads take turns on, a transaction
+// at a time: a Connection that begins a transaction holds it until commit or rollback, and
+// Connections of other threads wait for it (busy_timeout, then OperationalError). Connections
+// of the holding thread join its transaction inside a SAVEPOINT of their own.
 #pragma once
 
 #include <athanor/core/connectable.hpp>
@@ -48,6 +54,10 @@ struct EngineOptions {
     std::size_t statement_cache_size = 256;
     /// File databases: idle connections kept.
     std::size_t pool_size = 5;
+    /// SQLite: how transactions begin: "DEFERRED" (SQLite's default: the write lock is taken
+    /// at the first write), "IMMEDIATE" (taken at BEGIN, so writers queue up on busy_timeout
+    /// instead of failing to upgrade a read lock) or "EXCLUSIVE".
+    std::string begin = "DEFERRED";
 };
 
 class Engine : public Connectable, public std::enable_shared_from_this<Engine> {

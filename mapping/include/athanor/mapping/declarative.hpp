@@ -75,12 +75,14 @@ public:
         };
         (collect(std::forward<Items>(items)), ...);
         Table& t = metadata.add_table(std::make_unique<Table>(std::move(tablename), std::move(cols)));
+        bool mapped = false;  // a failure before mapping must not unmap an earlier mapping of T
         try {
             for (auto& e : extras) e(t);
             MapperBuilder<T> b = registry.map_imperatively<T>(t);
+            mapped = true;
             for (auto& m : maps) m(b);
         } catch (...) {
-            registry.dispose(std::type_index(typeid(T)));
+            if (mapped) registry.dispose(std::type_index(typeid(T)));
             metadata.remove(t.name());
             throw;
         }

@@ -1,15 +1,19 @@
 // Registry: the explicit mapper registry (SQLAlchemy's registry()). map_imperatively<T>(table)
 // declares how class T maps onto a table; Declarative is built on this same API.
 //
-// A class is mapped once per registry (a second time is an ArgumentError). mapper_of<T>()
-// finds the mapper and checks it is complete; an unmapped class throws UnmappedClassError.
-// A registry is filled at start-up, then read; it must outlive the sessions that use it.
+// A class is mapped once, in one registry (a second mapping, here or in another live registry,
+// is an ArgumentError). A mapping whose column() call fails is removed again, so a corrected
+// mapping can follow. mapper_of<T>() finds the mapper and checks it is complete; an unmapped
+// class throws UnmappedClassError. A registry is filled at start-up, then read. A Session that
+// still tracks objects of a registry destroyed under it raises InvalidRequestError on its next
+// use (rollback() and close() still work), never touches the freed mappers.
 #pragma once
 
 #include <athanor/core/exc.hpp>
 #include <athanor/mapping/mapper.hpp>
 #include <athanor/mapping/record.hpp>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,14 +40,14 @@ class Registry;
 template <class T>
 class MapperBuilder {
 public:
-    MapperBuilder(Mapper& m) : m_(&m) {}  // NOLINT
+    MapperBuilder(Mapper& m, Registry* owner = nullptr) : m_(&m), owner_(owner) {}  // NOLINT
 
     /// Maps column `name` to a data member; the member's type is checked against the column's.
     template <class M>
     MapperBuilder& column(std::string_view name, M T::*member) {
         static_assert(ValueConvertible<M>, "the member's type has no ValueTraits conversion");
         using Traits = ValueTraits<M>;
-        ColumnProperty p = property_for<Traits>(name);
+        ColumnProperty p = checked_property<Traits>(name);
         const Column& col = *p.column;
         p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
         p.set = [member, &col](void* obj, const Value& v) {
@@ -66,7 +70,7 @@ public:
             static_cast<T*>(obj)->*member = value_from_view<M>(v);
         };
         p.member = member;
-        m_->add_property(std::move(p));
+        add(std::move(p));
         return *this;
     }
 
@@ -78,7 +82,7 @@ public:
         static_assert(ValueConvertible<V>, "the getter's return type has no ValueTraits conversion");
         static_assert(std::is_invocable_v<S, T&, V>, "the setter must accept (T&, value)");
         using Traits = ValueTraits<V>;
-        ColumnProperty p = property_for<Traits>(name);
+        ColumnProperty p = checked_property<Traits>(name);
         const Column& col = *p.column;
         p.get = [getter](const void* obj) { return Traits::to_value(getter(*static_cast<const T*>(obj))); };
         p.set = [setter, &col](void* obj, const Value& v) {
@@ -86,16 +90,23 @@ public:
                 if (v.is_null()) detail::throw_null_into_member(col);
             setter(*static_cast<T*>(obj), Traits::from_value(v));
         };
-        m_->add_property(std::move(p));
+        add(std::move(p));
         return *this;
     }
 
-    Mapper& mapper() const noexcept { return *m_; }
+    /// The mapper being built (InvalidRequestError once a failed column() removed it).
+    Mapper& mapper() const {
+        if (!m_) throw InvalidRequestError("this mapping failed and was removed");
+        return *m_;
+    }
 
 private:
     // The column `name`, checked against the C++ type described by Traits.
     template <class Traits>
     ColumnProperty property_for(std::string_view name) const {
+        if (!m_)
+            throw ArgumentError("the mapping of class '" + detail::demangle(typeid(T).name()) +
+                                "' failed earlier and was removed; start again with map_imperatively()");
         const Column& col = m_->table().column(name);
         detail::check_member_type(col, Traits::kind, Traits::nullable, m_->class_name());
         ColumnProperty p;
@@ -104,7 +115,28 @@ private:
         return p;
     }
 
+    // A failed column() unmaps the class, so no half-built mapper stays registered.
+    template <class Traits>
+    ColumnProperty checked_property(std::string_view name) {
+        try {
+            return property_for<Traits>(name);
+        } catch (...) {
+            abandon();
+            throw;
+        }
+    }
+    void add(ColumnProperty p) {
+        try {
+            m_->add_property(std::move(p));
+        } catch (...) {
+            abandon();
+            throw;
+        }
+    }
+    void abandon();
+
     Mapper* m_;
+    Registry* owner_;
 };
 
 class Registry {
@@ -122,8 +154,9 @@ public:
                       "creates instances when loading rows)");
         static_assert(!std::is_same_v<T, Record>, "map Record with map_dynamic(table)");
         return MapperBuilder<T>(add(std::make_unique<Mapper>(
-            table, std::type_index(typeid(T)), detail::demangle(typeid(T).name()),
-            [] { return std::static_pointer_cast<void>(std::make_shared<T>()); }, false)));
+                                    table, std::type_index(typeid(T)), detail::demangle(typeid(T).name()),
+                                    [] { return std::static_pointer_cast<void>(std::make_shared<T>()); }, false)),
+                                this);
     }
 
     /// Maps the dynamic Record onto `table` (one mapper per table).
@@ -151,14 +184,25 @@ public:
     /// Every live registry (for attr()).
     static std::vector<const Registry*> all();
 
+    /// True while this registry exists: sessions keep it to detect a registry destroyed under
+    /// them.
+    std::shared_ptr<const std::atomic<bool>> life() const noexcept { return life_; }
+
 private:
     Mapper& add(std::unique_ptr<Mapper> m);
     static const Mapper& checked(const Mapper* m, const std::string& what);
 
     mutable std::mutex mutex_;
+    std::shared_ptr<std::atomic<bool>> life_ = std::make_shared<std::atomic<bool>>(true);
     std::unordered_map<std::type_index, std::unique_ptr<Mapper>> by_type_;
     std::unordered_map<std::string, std::unique_ptr<Mapper>> dynamic_;
 };
+
+template <class T>
+void MapperBuilder<T>::abandon() {
+    if (owner_ && m_) owner_->dispose(m_->type());
+    m_ = nullptr;
+}
 
 /// The process-wide registry used by sa::mapper<T>(table) and declarative bases by default.
 Registry& default_registry();

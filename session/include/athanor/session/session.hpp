@@ -19,9 +19,12 @@
 // Integer autoincrement primary keys: a value of 0 (or NULL) means "not assigned yet"; flush
 // lets the database generate the key and writes it back into the object.
 //
-// Errors: a flush that fails rolls back the transaction and leaves the session in the failed
-// state: every operation raises PendingRollbackError until rollback(), which expunges the new
-// objects and restores the persistent ones to their last committed values.
+// Errors: a flush that fails (any exception, from the database or from a mapper event) rolls
+// back the transaction and leaves the session in the failed state: every operation raises
+// PendingRollbackError until rollback(), which expunges the new objects and restores the
+// persistent ones to their last committed values. Inside begin_nested() only the savepoint is
+// rolled back: the session is failed until that savepoint's rollback() (or the session's), and
+// the outer transaction's work then carries on, as in SQLAlchemy.
 //
 // A Session belongs to one thread.
 #pragma once
@@ -74,11 +77,18 @@ private:
 };
 
 /// A SAVEPOINT of the session (begin_nested()). RAII: rolls back unless committed.
+/// It refers to its Session weakly: once the savepoint ended (committed, rolled back, or gone
+/// with an enclosing one) or the Session was destroyed, it is inactive, and commit()/rollback()
+/// raise InvalidRequestError; the destructor then does nothing.
 class SessionTransaction {
 public:
     SessionTransaction() = default;
-    SessionTransaction(detail::SessionImpl* s, std::size_t depth) : s_(s), depth_(depth) {}
-    SessionTransaction(SessionTransaction&& o) noexcept : s_(o.s_), depth_(o.depth_) { o.s_ = nullptr; }
+    SessionTransaction(std::weak_ptr<detail::SessionImpl> s, std::size_t depth, std::uint64_t id)
+        : s_(std::move(s)), depth_(depth), id_(id) {}
+    SessionTransaction(SessionTransaction&& o) noexcept
+        : s_(std::move(o.s_)), depth_(o.depth_), id_(o.id_) {
+        o.s_.reset();
+    }
     SessionTransaction& operator=(SessionTransaction&&) = delete;
     ~SessionTransaction();
     /// Flushes and RELEASEs the savepoint.
@@ -89,20 +99,23 @@ public:
     bool is_active() const noexcept;
 
 private:
-    detail::SessionImpl* s_ = nullptr;
+    std::shared_ptr<detail::SessionImpl> live() const;
+    std::weak_ptr<detail::SessionImpl> s_;
     std::size_t depth_ = 0;
+    std::uint64_t id_ = 0;
 };
 
-/// While alive, queries do not autoflush (SQLAlchemy's session.no_autoflush).
+/// While alive, queries do not autoflush (SQLAlchemy's session.no_autoflush). Safe to outlive
+/// its Session (it then does nothing).
 class NoAutoflush {
 public:
-    explicit NoAutoflush(detail::SessionImpl* s);
-    NoAutoflush(NoAutoflush&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+    explicit NoAutoflush(std::weak_ptr<detail::SessionImpl> s);
+    NoAutoflush(NoAutoflush&& o) noexcept : s_(std::move(o.s_)) { o.s_.reset(); }
     NoAutoflush& operator=(NoAutoflush&&) = delete;
     ~NoAutoflush();
 
 private:
-    detail::SessionImpl* s_;
+    std::weak_ptr<detail::SessionImpl> s_;
 };
 
 class Session {
@@ -253,7 +266,7 @@ private:
     void bulk_update_impl(const Mapper& m, const std::vector<Params>& rows);
     void bulk_save_impl(const Mapper* m, const std::vector<void*>& objects);
 
-    std::unique_ptr<detail::SessionImpl> impl_;
+    std::shared_ptr<detail::SessionImpl> impl_;  // shared only with guards (weakly)
 };
 
 /// sessionmaker(): a Session factory, configurable before the engine exists.
