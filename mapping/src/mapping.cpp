@@ -191,8 +191,15 @@ Registry::Registry() {
     registries().push_back(this);
 }
 
+namespace {
+std::atomic<std::uint64_t> g_destroyed{0};
+}
+
+std::uint64_t Registry::destroyed_count() noexcept { return g_destroyed.load(std::memory_order_acquire); }
+
 Registry::~Registry() {
     life_->store(false);
+    g_destroyed.fetch_add(1, std::memory_order_release);
     std::lock_guard lock(registries_mutex());
     auto& r = registries();
     r.erase(std::remove(r.begin(), r.end(), this), r.end());

@@ -220,12 +220,15 @@ bool SessionImpl::mappers_alive() const noexcept {
 }
 
 void SessionImpl::check_mappers() const {
+    std::uint64_t destroyed = Registry::destroyed_count();
+    if (destroyed == registries_checked) return;  // no registry died since the last check
     for (const auto& k : mapper_cache)
         if (!k.registry_alive->load(std::memory_order_relaxed))
             throw InvalidRequestError("the Registry that mapped class '" + detail::demangle(k.type.name()) +
                                       "' was destroyed while this Session still uses it; a Registry "
                                       "must outlive its Sessions (only rollback() and close() are "
                                       "possible now)");
+    registries_checked = destroyed;
 }
 
 const Mapper& SessionImpl::remember(std::type_index type, const Mapper& m, const Registry& r) const {

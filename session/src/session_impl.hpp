@@ -153,6 +153,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<SavepointFrame> frames;
     std::uint64_t frame_seq = 0;
     mutable std::vector<KnownMapper> mapper_cache;  // every mapper of a tracked object is here
+    mutable std::uint64_t registries_checked = ~std::uint64_t{0};  // Registry::destroyed_count() seen alive
     mutable std::vector<ValueView> views;  // scratch for dirty checks
 
     // ---- helpers (session.cpp)
