@@ -121,7 +121,8 @@ TEST(ApiContract, AllSections) {
     EXPECT_TRUE(session.dirty().contains(ed));
     session.add_all({std::make_shared<User>(User{.name = "wendy"}), std::make_shared<User>(User{.name = "mary"})});
     session.commit();                                   // flush in dependency order, then COMMIT
-    EXPECT_EQ(session.get<User>(ed->id), ed);           // identity map hit: no SELECT
+    EXPECT_EQ(session.get<User>(ed->id), ed);           // identity map: the same object (commit expired
+                                                        // it: one SELECT refreshes it, as in SQLAlchemy)
     auto two = session.query<User>().filter(users.c["name"].in_({"ed", "wendy"}))
         .order_by(users.c["id"]).all();                 // std::vector<std::shared_ptr<User>>
     static_assert(std::is_same_v<decltype(two), std::vector<std::shared_ptr<User>>>);

@@ -143,8 +143,10 @@ TEST_F(SessionTest, ApiSection6) {
     EXPECT_EQ(sts[0], "UPDATE users SET password=? WHERE users.id = ?");  // changed columns only
     EXPECT_EQ(sts[1], "INSERT INTO users (name, fullname, password) VALUES (?, ?, ?)");
     log.clear();
+    EXPECT_EQ(session.get<User>(ed->id), ed);     // identity map: the same object; commit()
+    EXPECT_EQ(log.count_starting("SELECT"), 1u);  // expired it, so one SELECT reloads it (SQLAlchemy)
     EXPECT_EQ(session.get<User>(ed->id), ed);
-    EXPECT_EQ(log.count_starting("SELECT"), 0u);  // identity map hit
+    EXPECT_EQ(log.count_starting("SELECT"), 1u);  // now a pure identity-map hit
     auto two = session.query<User>().filter(users.c["name"].in_({"ed", "wendy"})).order_by(users.c["id"]).all();
     ASSERT_EQ(two.size(), 2u);
     EXPECT_EQ(two[0], ed);
@@ -235,10 +237,16 @@ TEST_F(SessionTest, ExpiredObjectIsOverwrittenByTheNextLoad) {
     s.add(ed);
     s.commit();
     s.connection().execute(users.update().values({{"fullname", "from elsewhere"}}));
-    EXPECT_EQ(s.get<User>(ed->id), ed);
-    EXPECT_EQ(ed->fullname, "Ed");  // get() is a hit: no reload
+    log.clear();
+    EXPECT_EQ(s.get<User>(ed->id), ed);           // the same object (identity map) ...
+    EXPECT_EQ(ed->fullname, "from elsewhere");     // ... reloaded, since it was expired
+    EXPECT_EQ(log.count_starting("SELECT"), 1u);
+    EXPECT_EQ(s.get<User>(ed->id), ed);            // no longer expired: a hit without SQL
+    EXPECT_EQ(log.count_starting("SELECT"), 1u);
+    s.connection().execute(users.update().values({{"fullname", "again"}}));
+    s.expire(ed);
     s.query<User>().all();
-    EXPECT_EQ(ed->fullname, "from elsewhere");
+    EXPECT_EQ(ed->fullname, "again");
 }
 
 TEST_F(SessionTest, ExpireOnCommitFalseKeepsObjects) {

@@ -137,18 +137,48 @@ ColumnElement ColumnElement::not_like(const ColumnElement& p) const {
 ColumnElement ColumnElement::ilike(const ColumnElement& p) const {
     return make_binary(*this, "ILIKE", p, Prec::comparison, Boolean());
 }
-ColumnElement ColumnElement::startswith(const ColumnElement& s) const {
-    return grouping(make_binary(*this, "LIKE", make_binary(coerce(s, type()), "||", literal_column("'%'"), Prec::concat),
-                                Prec::comparison, Boolean()));
+namespace {
+// A '/'-escaped copy of a literal LIKE operand (autoescape).
+ColumnElement autoescaped(const ColumnElement& s) {
+    const ExprNode& n = s.node();
+    if (n.kind != ExprKind::bind || !n.has_value || !n.value.if_text())
+        throw ArgumentError("autoescape needs a literal string value");
+    std::string out;
+    for (char c : *n.value.if_text()) {
+        if (c == '/' || c == '%' || c == '_') out += '/';
+        out += c;
+    }
+    return ColumnElement(Value(std::move(out)));
 }
-ColumnElement ColumnElement::endswith(const ColumnElement& s) const {
-    return grouping(make_binary(*this, "LIKE", make_binary(literal_column("'%'"), "||", coerce(s, type()), Prec::concat),
-                                Prec::comparison, Boolean()));
+ColumnElement with_escape(const ColumnElement& like, char escape) {
+    if (escape == '\'' || escape == '\0') throw ArgumentError("a LIKE escape character cannot be a quote or NUL");
+    return unary(like, escape == '/' ? "ESCAPE '/'" : (std::string("ESCAPE '") + escape + "'").c_str(), false,
+                 Prec::comparison, Boolean());
 }
-ColumnElement ColumnElement::contains(const ColumnElement& s) const {
-    auto inner = make_binary(make_binary(literal_column("'%'"), "||", coerce(s, type()), Prec::concat), "||",
-                             literal_column("'%'"), Prec::concat);
-    return grouping(make_binary(*this, "LIKE", inner, Prec::comparison, Boolean()));
+ColumnElement percent() { return literal_column("'%'"); }
+}  // namespace
+
+ColumnElement ColumnElement::like(const ColumnElement& p, char escape) const {
+    return with_escape(like(p), escape);
+}
+ColumnElement ColumnElement::startswith(const ColumnElement& s, LikeOptions o) const {
+    ColumnElement v = o.autoescape ? autoescaped(s) : s;
+    ColumnElement e = make_binary(*this, "LIKE", make_binary(coerce(v, type()), "||", percent(), Prec::concat),
+                                  Prec::comparison, Boolean());
+    return grouping(o.autoescape ? with_escape(e, '/') : e);
+}
+ColumnElement ColumnElement::endswith(const ColumnElement& s, LikeOptions o) const {
+    ColumnElement v = o.autoescape ? autoescaped(s) : s;
+    ColumnElement e = make_binary(*this, "LIKE", make_binary(percent(), "||", coerce(v, type()), Prec::concat),
+                                  Prec::comparison, Boolean());
+    return grouping(o.autoescape ? with_escape(e, '/') : e);
+}
+ColumnElement ColumnElement::contains(const ColumnElement& s, LikeOptions o) const {
+    ColumnElement v = o.autoescape ? autoescaped(s) : s;
+    auto inner = make_binary(make_binary(percent(), "||", coerce(v, type()), Prec::concat), "||", percent(),
+                             Prec::concat);
+    ColumnElement e = make_binary(*this, "LIKE", inner, Prec::comparison, Boolean());
+    return grouping(o.autoescape ? with_escape(e, '/') : e);
 }
 
 ColumnElement ColumnElement::in_(const std::vector<Value>& values) const {

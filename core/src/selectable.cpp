@@ -277,6 +277,18 @@ Select Select::add_columns(std::vector<SelectItem> items) const {
     return Select(d);
 }
 
+Select Select::with_only_columns(std::vector<SelectItem> items) const {
+    auto d = copy();
+    if (d->froms.empty()) {
+        // Keep the FROM the replaced columns implied (Query.with_entities over a mapped table).
+        for (const auto& c : d->columns) collect_froms(c.node(), d->froms);
+    }
+    d->columns.clear();
+    for (auto& item : items)
+        for (auto& c : item.columns_) d->columns.push_back(c);
+    return Select(d);
+}
+
 namespace {
 // The FROM a join without explicit left side starts from: the last explicit FROM if any, else
 // the first FROM of the selected columns.

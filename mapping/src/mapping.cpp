@@ -114,6 +114,21 @@ bool Mapper::matches(const void* obj, const ValueView* values) const {
     return true;
 }
 
+const std::vector<Value>& Mapper::initial_values() const {
+    std::call_once(initial_once_, [this] {
+        auto fresh = create();
+        initial_.resize(props_.size());
+        for (std::size_t i = 0; i < props_.size(); ++i) {
+            try {
+                initial_[i] = props_[i].get(fresh.get());
+            } catch (const Error&) {
+                initial_[i] = Value();  // not storable as it is (a zero date): never "unset"
+            }
+        }
+    });
+    return initial_;
+}
+
 void Mapper::listen(MapperEvent e, Listener fn) {
     listeners_[static_cast<std::size_t>(e)].push_back(std::move(fn));
 }

@@ -331,7 +331,13 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
     }
     if (InstanceState* st = map.find(key)) {
         if (st->expired) {
-            m.write(st->obj.get(), row.data());
+            // Members the program changed since they were loaded (they differ from the
+            // snapshot) are kept, as SQLAlchemy keeps attributes set after expiry: they are
+            // flushed as changes. The others take the row's values.
+            const auto& props = m.columns();
+            for (std::size_t i = 0; i < props.size(); ++i)
+                if (!st->snapshot || props[i].equals(st->obj.get(), st->snapshot.view(i)))
+                    props[i].set_view(st->obj.get(), row[i]);
             identity_erase(st);
             replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));
             identity_insert(st);
@@ -527,10 +533,14 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
         throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
                                   "of " + m.class_name() + " has " + std::to_string(m.primary_key().size()) +
                                   " column(s), got " + std::to_string(pk.size()));
+    InstanceState* known = nullptr;
     auto it = impl_->identity.find(&m);
     if (it != impl_->identity.end())
-        if (InstanceState* st = it->second.find(pk))
-            return st->state == ObjectState::deleted || st->marked_deleted ? nullptr : st->obj;
+        if (InstanceState* st = it->second.find(pk)) {
+            if (st->state == ObjectState::deleted || st->marked_deleted) return nullptr;
+            if (!st->expired || st->state != ObjectState::persistent) return st->obj;  // no SQL
+            known = st;  // expired: its members are reloaded from the row, as SQLAlchemy does
+        }
     // Like SQLAlchemy's get(), no autoflush: the key is looked up in the database as it is.
     // One prepared statement per mapper, values bound by position.
     Connection& c = impl_->connection();
@@ -539,7 +549,10 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
     for (const auto& slot : cur.compiled().binds) ptrs.push_back(&pk[static_cast<std::size_t>(std::stoi(slot.key.substr(2)))]);
     cur.execute(ptrs);
     std::vector<Value> row;
-    if (!cur.fetch_into(row)) return nullptr;
+    if (!cur.fetch_into(row)) {
+        if (known) impl_->untrack(known);  // its row was deleted elsewhere: no stale object
+        return nullptr;
+    }
     return impl_->load_row(m, row);
 }
 
@@ -576,7 +589,9 @@ void Session::refresh_impl(const Mapper& m, const void* obj) {
     std::vector<ColumnElement> parts;
     for (std::size_t i = 0; i < key.size(); ++i)
         parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == key[i]);
-    st->expired = true;  // let the load overwrite it; refresh() discards unflushed changes
+    // refresh() discards unflushed changes: back to the snapshot, then the load overwrites it.
+    if (st->snapshot) st->mapper->write(st->obj.get(), st->snapshot.values());
+    st->expired = true;
     auto rows = detail::query_all(*this, m, detail::query_select(m).where(and_(parts)), false);
     if (rows.empty()) {
         impl_->untrack(st);
@@ -648,6 +663,17 @@ Connection& Session::connection() {
     return c;
 }
 const std::shared_ptr<Engine>& Session::bind() const noexcept { return impl_->engine; }
+
+Result Session::execute(const Executable& stmt, const Params& params) {
+    impl_->check_usable();
+    impl_->autoflush();
+    return connection().execute(stmt, params);
+}
+Result Session::execute(const Executable& stmt, const std::vector<Params>& params) {
+    impl_->check_usable();
+    impl_->autoflush();
+    return connection().execute(stmt, params);
+}
 
 NoAutoflush::NoAutoflush(std::weak_ptr<detail::SessionImpl> s) : s_(std::move(s)) {
     if (auto p = s_.lock()) ++p->no_autoflush;

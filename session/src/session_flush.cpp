@@ -117,6 +117,7 @@ void SessionImpl::flush() {
     std::vector<const Value*> ptrs;
     std::vector<Value> key_scratch;
     std::vector<Value> defaults;
+    std::vector<Value> returned;
     std::vector<InstanceState*> done_deletes;
     try {
         // ---- pending objects: events first (listeners may change them), then identity checks
@@ -233,26 +234,39 @@ void SessionImpl::flush() {
                         }
                         continue;
                     }
-                    // Columns to insert: skip an unassigned autoincrement key and NULLs of
-                    // columns with a server default; fill client defaults.
+                    // Columns to insert: skip an unassigned autoincrement key; a member that is
+                    // NULL or still holds its value-initialized value (0, "", false) takes the
+                    // column's default, or is left to its server default, which RETURNING
+                    // brings back into the object (SQLAlchemy's eager_defaults).
                     shape = "I";
+                    const auto& initial = m->initial_values();
                     for (std::size_t i = 0; i < props.size(); ++i) {
                         const Column& col = *props[i].column;
                         bool include = true;
+                        bool unset = w.values[i].is_null() || w.values[i] == initial[i];
                         if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
-                        else if (w.values[i].is_null() && col.has_default()) {
+                        else if (unset && col.has_default()) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();
                             props[i].set(w.st->obj.get(), w.values[i]);
-                        } else if (w.values[i].is_null() && col.server_default()) include = false;
+                        } else if (unset && col.server_default()) {
+                            include = false;
+                            shape += 'S';
+                            continue;
+                        }
                         shape += include ? '1' : '0';
                     }
                     auto cit = cursors.find(shape);
                     if (cit == cursors.end()) {
                         Params names;
-                        for (std::size_t i = 0; i < props.size(); ++i)
+                        std::vector<ColumnElement> fetch;
+                        for (std::size_t i = 0; i < props.size(); ++i) {
                             if (shape[i + 1] == '1') names.set(props[i].key, Value());
-                        ShapeCursor sc{c.cursor(t.insert(), &names), {}};
+                            if (shape[i + 1] == 'S') fetch.push_back(props[i].column->expr());
+                        }
+                        Insert ins = t.insert();
+                        if (!fetch.empty() && c.dialect().supports_returning()) ins = ins.returning(fetch);
+                        ShapeCursor sc{c.cursor(ins, &names), {}};
                         // Slots: a mapped column's value, or (-1) an unmapped column's default.
                         for (const auto& slot : sc.cursor.compiled().binds) sc.sources.push_back(m->index_of(slot.key));
                         cit = cursors.emplace(shape, std::move(sc)).first;
@@ -271,6 +285,17 @@ void SessionImpl::flush() {
                         }
                     }
                     sc.cursor.execute(ptrs);
+                    if (shape.find('S') != std::string::npos && sc.cursor.fetch_into(returned)) {
+                        std::size_t r = 0;
+                        for (std::size_t i = 0; i < props.size() && r < returned.size(); ++i) {
+                            if (shape[i + 1] != 'S') continue;
+                            w.undo.emplace_back(i, w.values[i]);
+                            w.values[i] = std::move(returned[r++]);
+                            props[i].set(w.st->obj.get(), w.values[i]);
+                        }
+                        while (sc.cursor.fetch_into(returned)) {
+                        }
+                    }
                     if (const Column* ai = t.autoincrement_column()) {
                         int idx = m->index_of(ai->name());
                         if (idx >= 0 && is_unassigned_key(*ai, w.values[static_cast<std::size_t>(idx)])) {

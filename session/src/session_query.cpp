@@ -129,3 +129,9 @@ std::int64_t query_update(Session& s, const Mapper& m, const Select& stmt, const
 }
 
 }  // namespace athanor::detail
+
+namespace athanor {
+std::vector<Row> RowQuery::all() const { return s_->execute(stmt_).all(); }
+std::optional<Row> RowQuery::first() const { return s_->execute(stmt_.limit(1)).first(); }
+Row RowQuery::one() const { return s_->execute(stmt_).one(); }
+}  // namespace athanor

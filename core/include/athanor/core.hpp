@@ -10,3 +10,7 @@
 #include <athanor/core/selectable.hpp>
 #include <athanor/core/types.hpp>
 #include <athanor/core/value.hpp>
+
+// The whole of nlohmann::json, so that `nlohmann::json j = metadata.to_json();` and JSON
+// members work with this one include (the module headers need only its forward declarations).
+#include <nlohmann/json.hpp>

@@ -24,6 +24,11 @@ struct SelectData;
 class Select;
 class Column;
 
+/// Options of startswith / endswith / contains.
+struct LikeOptions {
+    bool autoescape = false;
+};
+
 class ColumnElement {
 public:
     /// An empty element (no expression); most operations on it throw ArgumentError.
@@ -54,9 +59,14 @@ public:
     ColumnElement not_like(const ColumnElement& pattern) const;
     /// Case-insensitive LIKE (lower(x) LIKE lower(?) where the dialect has no ILIKE).
     ColumnElement ilike(const ColumnElement& pattern) const;
-    ColumnElement startswith(const ColumnElement& s) const;
-    ColumnElement endswith(const ColumnElement& s) const;
-    ColumnElement contains(const ColumnElement& s) const;
+    /// LIKE with an escape character: like("a/%%", '/') renders "LIKE ? ESCAPE '/'".
+    ColumnElement like(const ColumnElement& pattern, char escape) const;
+    /// startswith/endswith/contains: LIKE with '%' added. With {.autoescape = true} the value
+    /// (a literal string) has '%', '_' and '/' escaped with '/' and ESCAPE '/' is rendered, so
+    /// they match literally (SQLAlchemy's autoescape).
+    ColumnElement startswith(const ColumnElement& s, LikeOptions o = {}) const;
+    ColumnElement endswith(const ColumnElement& s, LikeOptions o = {}) const;
+    ColumnElement contains(const ColumnElement& s, LikeOptions o = {}) const;
     /// IN with one bound parameter per value; an empty list compiles to a false expression.
     ColumnElement in_(const std::vector<Value>& values) const;
     ColumnElement in_(const Select& subquery) const;

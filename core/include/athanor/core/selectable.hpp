@@ -109,6 +109,8 @@ public:
     Select select_from(const FromClause& from) const;
     /// Adds columns to the SELECT list.
     Select add_columns(std::vector<SelectItem> items) const;
+    /// Replaces the SELECT list, keeping the FROM the old columns implied, WHERE, ORDER BY...
+    Select with_only_columns(std::vector<SelectItem> items) const;
     /// JOIN from the statement's leftmost FROM (or the join built so far) to `right`.
     Select join(const FromClause& right, const ColumnElement& on = {}) const;
     Select outerjoin(const FromClause& right, const ColumnElement& on = {}) const;

@@ -83,6 +83,9 @@ public:
     void write(void* obj, const ValueView* values) const;
     /// Whether every mapped column of `obj` equals `values` (one per column; the dirty check).
     bool matches(const void* obj, const ValueView* values) const;
+    /// Each mapped column's value in a default-constructed instance (0, "", false, NULL): a
+    /// member still holding it is "not set", so a column default applies at INSERT.
+    const std::vector<Value>& initial_values() const;
 
     /// The column for the member pointer, or nullptr.
     template <class T, class M>
@@ -119,6 +122,8 @@ private:
     mutable std::once_flag statements_once_;
     mutable std::optional<Select> select_all_;
     mutable std::optional<Select> select_by_pk_;
+    mutable std::once_flag initial_once_;
+    mutable std::vector<Value> initial_;
     void build_statements() const;
 };
 

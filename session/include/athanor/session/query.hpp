@@ -32,6 +32,41 @@ Select query_select(const Mapper& m);
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 }  // namespace detail
 
+/// Rows of chosen columns over a Query's FROM and criteria (Query::with_entities()).
+class RowQuery {
+public:
+    RowQuery(Session& s, Select stmt) : s_(&s), stmt_(std::move(stmt)) {}
+    RowQuery filter(const ColumnElement& c) const { return {*s_, stmt_.where(c)}; }
+    template <class... C>
+    RowQuery order_by(const ColumnElement& first, const C&... rest) const {
+        return {*s_, stmt_.order_by(first, rest...)};
+    }
+    template <class... C>
+    RowQuery group_by(const ColumnElement& first, const C&... rest) const {
+        return {*s_, stmt_.group_by(first, rest...)};
+    }
+    RowQuery having(const ColumnElement& c) const { return {*s_, stmt_.having(c)}; }
+    RowQuery limit(std::int64_t n) const { return {*s_, stmt_.limit(n)}; }
+    RowQuery offset(std::int64_t n) const { return {*s_, stmt_.offset(n)}; }
+    RowQuery distinct() const { return {*s_, stmt_.distinct()}; }
+    /// Autoflushes, then runs the statement.
+    std::vector<Row> all() const;
+    std::optional<Row> first() const;
+    Row one() const;
+    /// First column of every row.
+    template <class V>
+    std::vector<V> scalars() const {
+        std::vector<V> out;
+        for (const Row& r : all()) out.push_back(r.template get<V>(std::size_t{0}));
+        return out;
+    }
+    const Select& statement() const noexcept { return stmt_; }
+
+private:
+    Session* s_;
+    Select stmt_;
+};
+
 template <class T>
 class Query {
 public:
@@ -49,6 +84,23 @@ public:
     Query limit(std::int64_t n) const { return with(stmt_.limit(n)); }
     Query offset(std::int64_t n) const { return with(stmt_.offset(n)); }
     Query distinct() const { return with(stmt_.distinct()); }
+    /// JOIN to another table on an explicit ON clause (or the one foreign key between them);
+    /// the objects loaded are still T's.
+    Query join(const FromClause& target, const ColumnElement& on = {}) const { return with(stmt_.join(target, on)); }
+    Query outerjoin(const FromClause& target, const ColumnElement& on = {}) const {
+        return with(stmt_.outerjoin(target, on));
+    }
+    template <class... C>
+    Query group_by(const ColumnElement& first, const C&... rest) const {
+        return with(stmt_.group_by(first, rest...));
+    }
+    Query having(const ColumnElement& criterion) const { return with(stmt_.having(criterion)); }
+    /// The query's FROM and criteria with other columns selected: rows instead of objects
+    /// (SQLAlchemy's Query.with_entities()).
+    template <class... C>
+    RowQuery with_entities(const SelectItem& first, const C&... rest) const {
+        return RowQuery(*s_, stmt_.with_only_columns(std::vector<SelectItem>{first, SelectItem(rest)...}));
+    }
 
     std::vector<std::shared_ptr<T>> all() const {
         std::vector<std::shared_ptr<T>> out;
@@ -65,14 +117,15 @@ public:
         auto r = detail::query_all(*s_, *m_, stmt_.limit(1));
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
-    /// Exactly one: NoResultFound / MultipleResultsFound otherwise.
+    /// Exactly one: NoResultFound / MultipleResultsFound otherwise. Like SQLAlchemy, the
+    /// statement is run as it is (no LIMIT is added).
     std::shared_ptr<T> one() const {
         auto r = one_or_none();
         if (!r) throw NoResultFound("No row was found when one was required");
         return r;
     }
     std::shared_ptr<T> one_or_none() const {
-        auto r = detail::query_all(*s_, *m_, stmt_.limit(2));
+        auto r = detail::query_all(*s_, *m_, stmt_);
         if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }

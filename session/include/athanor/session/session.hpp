@@ -217,6 +217,21 @@ public:
     bool in_transaction() const noexcept;
     /// The session's connection (begins the session's transaction on first use).
     Connection& connection();
+    /// Runs any Core statement in the session's transaction, after an autoflush (so a count or
+    /// a SELECT sees pending objects): SQLAlchemy's session.execute().
+    Result execute(const Executable& stmt, const Params& params = {});
+    Result execute(const Executable& stmt, const std::vector<Params>& params);
+    /// First column of every row of execute(stmt).
+    template <class V>
+    std::vector<V> scalars(const Executable& stmt, const Params& params = {}) {
+        return execute(stmt, params).template scalars<V>();
+    }
+    /// First column of the first row; with V = std::optional<...>, nullopt when there is none
+    /// (otherwise NoResultFound).
+    template <class V>
+    V scalar(const Executable& stmt, const Params& params = {}) {
+        return execute(stmt, params).template scalar<V>();
+    }
     const std::shared_ptr<Engine>& bind() const noexcept;
 
     // ---- bulk operations (no identity map, no events)
