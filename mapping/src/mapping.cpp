@@ -32,7 +32,9 @@ void Mapper::add_property(ColumnProperty p) {
     auto pos = std::find_if(props_.begin(), props_.end(), [&](const ColumnProperty& q) {
         return q.column->position() > p.column->position();
     });
+    std::string version_key = version_index_ >= 0 ? props_[static_cast<std::size_t>(version_index_)].key : "";
     props_.insert(pos, std::move(p));
+    if (!version_key.empty()) version_index_ = index_of(version_key);
     pk_.clear();
     for (const Column* pkc : table_->primary_key())
         for (std::size_t i = 0; i < props_.size(); ++i)
@@ -43,6 +45,19 @@ const ColumnProperty* Mapper::find(std::string_view name) const noexcept {
     for (const auto& p : props_)
         if (p.key == name) return &p;
     return nullptr;
+}
+
+void Mapper::set_version_column(std::string_view name) {
+    int i = index_of(name);
+    if (i < 0)
+        throw ArgumentError("version_id_col: column '" + table_->name() + "." + std::string(name) +
+                            "' is not mapped for class '" + class_name_ + "' (map it first)");
+    const Column& c = *props_[static_cast<std::size_t>(i)].column;
+    if (!c.type().is_integer())
+        throw ArgumentError("version_id_col: column '" + table_->name() + "." + c.name() + "' must be an integer");
+    if (c.primary_key())
+        throw ArgumentError("version_id_col: column '" + table_->name() + "." + c.name() + "' is a primary key column");
+    version_index_ = i;
 }
 
 int Mapper::index_of(std::string_view name) const noexcept {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 
 namespace athanor {
 
@@ -427,6 +428,91 @@ void SessionImpl::rollback() {
     states.for_each([&](InstanceState& st) { identity_insert(&st); });
 }
 
+// ---- detached objects and live sessions ------------------------------------------------------
+
+namespace {
+struct DetachedSet {
+    std::mutex mutex;
+    std::unordered_map<const void*, std::weak_ptr<void>> map;
+    std::size_t sweep_at = 1024;
+};
+DetachedSet& detached_set() {
+    static DetachedSet d;
+    return d;
+}
+struct LiveSessions {
+    std::mutex mutex;
+    std::vector<const SessionImpl*> list;
+    std::atomic<std::uint64_t> next_id{1};
+};
+LiveSessions& live_sessions() {
+    static LiveSessions l;
+    return l;
+}
+bool same_object(const std::weak_ptr<void>& w, const std::shared_ptr<void>& s) {
+    return !w.owner_before(s) && !s.owner_before(w);  // one control block: not a reused address
+}
+}  // namespace
+
+void note_detached(const std::shared_ptr<void>& obj) {
+    auto& d = detached_set();
+    std::lock_guard lock(d.mutex);
+    d.map[obj.get()] = obj;
+    if (d.map.size() >= d.sweep_at) {  // amortized: drop entries whose objects are gone
+        std::erase_if(d.map, [](const auto& kv) { return kv.second.expired(); });
+        d.sweep_at = std::max<std::size_t>(1024, 2 * d.map.size());
+    }
+}
+
+bool take_detached(const std::shared_ptr<void>& obj) {
+    auto& d = detached_set();
+    std::lock_guard lock(d.mutex);
+    auto it = d.map.find(obj.get());
+    if (it == d.map.end()) return false;
+    bool same = same_object(it->second, obj);
+    d.map.erase(it);
+    return same;
+}
+
+SessionImpl::SessionImpl(std::shared_ptr<Engine> e, SessionOptions o)
+    : engine(std::move(e)), options(o) {
+    auto& l = live_sessions();
+    id = l.next_id++;
+    thread = std::this_thread::get_id();
+    std::lock_guard lock(l.mutex);
+    l.list.push_back(this);
+}
+
+SessionImpl::~SessionImpl() {
+    auto& l = live_sessions();
+    std::lock_guard lock(l.mutex);
+    std::erase(l.list, this);
+}
+
+const SessionImpl* SessionImpl::other_holder(const void* obj) const {
+    std::vector<const SessionImpl*> mine;
+    {
+        auto& l = live_sessions();
+        std::lock_guard lock(l.mutex);
+        for (const SessionImpl* s : l.list)
+            if (s != this && s->thread == thread) mine.push_back(s);
+    }
+    // Only sessions of this thread are looked into: another thread's session may be changing
+    // its tables right now (a Session and its objects belong to one thread).
+    for (const SessionImpl* s : mine)
+        if (s->find(obj)) return s;
+    return nullptr;
+}
+
+void SessionImpl::note_held_detached() {
+    states.for_each([](InstanceState& st) {
+        // Rows INSERTed in a transaction that is being thrown away do not exist: those objects
+        // are transient again, not detached.
+        if (st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx && st.obj.use_count() > 1)
+            note_detached(st.obj);
+    });
+}
+
 void SessionImpl::expunge_all() {
     committed_before.clear();
     states.clear();
@@ -493,6 +579,29 @@ void Session::add_impl(const Mapper& m, std::shared_ptr<void> obj) {
         if (st->marked_deleted) st->marked_deleted = false;  // add() after delete_() undoes it
         return;
     }
+    if (const SessionImpl* other = impl_->other_holder(obj.get()))
+        throw InvalidRequestError("Object '" + detail::describe(m, obj.get()) + "' is already attached to session '" +
+                                  std::to_string(other->id) + "' (this is '" + std::to_string(impl_->id) + "')");
+    if (detail::take_detached(obj)) {
+        // Loaded by a session that has since let it go: it is persistent here, with the
+        // identity its key gives; its row is UPDATEd at the next flush (which columns changed
+        // while it was detached is not known, so all of them are written).
+        std::vector<Value> values;
+        m.read(obj.get(), values);
+        std::vector<Value> key;
+        for (std::size_t i : m.primary_key()) key.push_back(values[i]);
+        auto it = impl_->identity.find(&m);
+        if (it != impl_->identity.end())
+            if (it->second.find(key))
+                throw InvalidRequestError("Can't attach instance " + detail::describe(m, obj.get()) +
+                                          "; another instance with key " + detail::describe_key(key) +
+                                          " is already present in this session.");
+        InstanceState& st = impl_->track(m, std::move(obj), ObjectState::persistent);
+        st.snapshot = detail::Snapshot::pack(impl_->arena, values);
+        st.reattached = true;
+        impl_->identity_insert(&st);
+        return;
+    }
     impl_->track(m, std::move(obj), ObjectState::pending);
 }
 
@@ -511,10 +620,14 @@ void Session::delete_impl(const Mapper& m, const void* obj) {
 void Session::expunge_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
+    if (st->state == ObjectState::persistent && !st->marked_deleted && !st->new_in_tx) detail::note_detached(st->obj);
     impl_->untrack(st);
 }
 
-void Session::expunge_all() { impl_->expunge_all(); }
+void Session::expunge_all() {
+    if (impl_->mappers_alive()) impl_->note_held_detached();
+    impl_->expunge_all();
+}
 
 void Session::close() {
     if (!impl_) return;
@@ -524,6 +637,7 @@ void Session::close() {
         impl_->conn.reset();
     }
     impl_->failed = false;
+    impl_->note_held_detached();
     impl_->expunge_all();
 }
 

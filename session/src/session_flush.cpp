@@ -46,6 +46,20 @@ std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) 
     return out;
 }
 
+// WHERE each primary key column = ? ("\x01pk<k>", bound from the old key), and the version
+// column = ? ("\x01pk<n>", the version loaded) when the mapper has one.
+std::vector<ColumnElement> key_criteria(const Mapper& m) {
+    const auto& props = m.columns();
+    const auto& pk = m.primary_key();
+    std::vector<ColumnElement> crit;
+    for (std::size_t k = 0; k < pk.size(); ++k)
+        crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+    if (m.version_index() >= 0)
+        crit.push_back(props[static_cast<std::size_t>(m.version_index())].column->expr() ==
+                       bindparam("\x01pk" + std::to_string(pk.size())));
+    return crit;
+}
+
 bool is_unassigned_key(const Column& c, const Value& v) {
     return v.is_null() || (c.autoincrement() && v == Value(0));
 }
@@ -82,7 +96,7 @@ void SessionImpl::flush() {
         else if (st->marked_deleted) deletes[st->mapper].push_back(st);
         else if (st->state == ObjectState::persistent) {
             bool unobserved = st->obj.use_count() == 1 && frames.empty();
-            if (has_changes(*st)) {
+            if (st->reattached || has_changes(*st)) {
                 Work w{st, {}, {}, nullptr};
                 st->mapper->read(st->obj.get(), w.values);
                 updates[st->mapper].push_back(std::move(w));
@@ -112,7 +126,7 @@ void SessionImpl::flush() {
 
     Connection& c = connection();
     flushing = true;
-    std::vector<Work*> all_inserts;
+    std::vector<Work*> all_inserts, all_updates;
     std::map<std::string, ShapeCursor> cursors;
     std::vector<const Value*> ptrs;
     std::vector<Value> key_scratch;
@@ -168,24 +182,36 @@ void SessionImpl::flush() {
             const Table& t = m->table();
             const auto& props = m->columns();
             const auto& pk = m->primary_key();
+            const int vi = m->version_index();
             if (auto it = updates.find(m); it != updates.end()) {
                 for (Work& w : it->second) {
+                    all_updates.push_back(&w);
                     const Snapshot& snap = w.st->snapshot;
                     shape = "U";
-                    for (std::size_t i = 0; i < props.size(); ++i)
-                        shape += ValueView::of(w.values[i]) == snap.view(i) ? '0' : '1';
+                    for (std::size_t i = 0; i < props.size(); ++i) {
+                        bool is_key = std::find(pk.begin(), pk.end(), i) != pk.end();
+                        bool changed = w.st->reattached ? !is_key : !(ValueView::of(w.values[i]) == snap.view(i));
+                        shape += changed ? '1' : '0';
+                    }
                     key_scratch.clear();  // the row's key as the database has it
                     for (std::size_t k : pk) key_scratch.push_back(snap.value(k));
                     if (shape.find('1') == std::string::npos) continue;  // a listener undid the change
+                    if (vi >= 0) {
+                        // The row must still hold the version we loaded; the UPDATE bumps it.
+                        auto v = static_cast<std::size_t>(vi);
+                        key_scratch.push_back(snap.value(v));
+                        w.undo.emplace_back(v, w.values[v]);
+                        w.values[v] = Value(snap.value(v).is_null() ? 1 : snap.value(v).as_int() + 1);
+                        props[v].set(w.st->obj.get(), w.values[v]);
+                        shape[v + 1] = '1';
+                    }
                     auto cit = cursors.find(shape);
                     if (cit == cursors.end()) {
                         ValuesMap set;
                         ShapeCursor sc;
                         for (std::size_t i = 0; i < props.size(); ++i)
                             if (shape[i + 1] == '1') set.items_.emplace_back(props[i].key, bindparam(props[i].key));
-                        std::vector<ColumnElement> crit;
-                        for (std::size_t k = 0; k < pk.size(); ++k)
-                            crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+                        std::vector<ColumnElement> crit = key_criteria(*m);
                         Update stmt = t.update().where(and_(crit)).values(set);
                         sc.cursor = c.cursor(stmt);
                         for (const auto& slot : sc.cursor.compiled().binds)
@@ -244,7 +270,11 @@ void SessionImpl::flush() {
                         const Column& col = *props[i].column;
                         bool include = true;
                         bool unset = w.values[i].is_null() || w.values[i] == initial[i];
-                        if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
+                        if (static_cast<int>(i) == vi && unset) {
+                            w.undo.emplace_back(i, w.values[i]);
+                            w.values[i] = Value(1);  // the first version, as SQLAlchemy counts
+                            props[i].set(w.st->obj.get(), w.values[i]);
+                        } else if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
                         else if (unset && col.has_default()) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();
@@ -315,12 +345,8 @@ void SessionImpl::flush() {
             const Mapper* m = *it;
             auto dit = deletes.find(m);
             if (dit == deletes.end() || dit->second.empty()) continue;
-            const auto& props = m->columns();
             const auto& pk = m->primary_key();
-            std::vector<ColumnElement> crit;
-            for (std::size_t k = 0; k < pk.size(); ++k)
-                crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
-            Delete stmt = m->table().delete_().where(and_(crit));
+            Delete stmt = m->table().delete_().where(and_(key_criteria(*m)));
             Cursor cur = c.cursor(stmt);
             std::vector<int> sources;
             for (const auto& slot : cur.compiled().binds) sources.push_back(std::stoi(slot.key.substr(3)));
@@ -329,6 +355,8 @@ void SessionImpl::flush() {
                 ptrs.clear();
                 key_scratch.clear();
                 for (std::size_t k : pk) key_scratch.push_back(st->snapshot.value(k));
+                if (m->version_index() >= 0)
+                    key_scratch.push_back(st->snapshot.value(static_cast<std::size_t>(m->version_index())));
                 for (int k : sources) ptrs.push_back(&key_scratch[static_cast<std::size_t>(k)]);
                 cur.execute(ptrs);
                 if (cur.rowcount() != 1)
@@ -354,6 +382,7 @@ void SessionImpl::flush() {
         // Undo what the flush wrote into objects (generated keys, defaults), then the database:
         // inside a savepoint only the savepoint (SQLAlchemy), whose rollback() then restores
         // the objects; otherwise the whole transaction.
+        for (Work* w : all_updates) all_inserts.push_back(w);
         for (Work* w : all_inserts)
             for (auto& [i, old] : w->undo) {
                 try {
@@ -393,6 +422,7 @@ void SessionImpl::flush() {
     }
     for (auto& [m, works] : updates)
         for (Work& w : works) {
+            w.st->reattached = false;
             identity_erase(w.st);
             replace_snapshot(w.st, Snapshot::pack(arena, w.values));
             identity_insert(w.st);

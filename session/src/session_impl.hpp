@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +36,7 @@ struct InstanceState {
     bool in_identity_map = false;
     bool changed_in_tx = false;   // its snapshot before this transaction is in committed_before
     bool indexed = false;         // in the StateTable's address index yet
+    bool reattached = false;      // a detached object add()ed back: its row is UPDATEd in full
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
@@ -133,8 +135,25 @@ struct KnownMapper {
     std::shared_ptr<const std::atomic<bool>> registry_alive;
 };
 
+/// Objects that left a session while the program still held them (close(), expunge()): add()
+/// attaches such an object to a new session as persistent instead of INSERTing it again.
+/// Process-wide, weak (an entry dies with its object), internally synchronized.
+void note_detached(const std::shared_ptr<void>& obj);
+/// Whether `obj` (this very object, not a new one at the same address) was detached; forgets it.
+bool take_detached(const std::shared_ptr<void>& obj);
+
 struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
-    SessionImpl(std::shared_ptr<Engine> e, SessionOptions o) : engine(std::move(e)), options(o) {}
+    SessionImpl(std::shared_ptr<Engine> e, SessionOptions o);
+    ~SessionImpl();
+    SessionImpl(const SessionImpl&) = delete;
+    SessionImpl& operator=(const SessionImpl&) = delete;
+
+    std::uint64_t id = 0;              // SQLAlchemy's session hash_key, for messages
+    std::thread::id thread;            // where it was created (add() checks same-thread sessions)
+    /// Another live session of this thread that tracks `obj`, or nullptr.
+    const SessionImpl* other_holder(const void* obj) const;
+    /// Records the persistent objects the program still holds as detached (see note_detached).
+    void note_held_detached();
 
     std::shared_ptr<Engine> engine;
     SessionOptions options;

@@ -37,12 +37,18 @@ MappedColumn<T> mapped_column(std::string name, M T::*member, Opts&&... opts) {
     TypeEngine type = TypeFor<std::remove_cvref_t<M>>::get();
     ((detail::is_type_engine_v<Opts> ? void(type = detail::pick_type(opts)) : void()), ...);
     Column col(name, type);
-    auto apply = [&col](auto&& o) {
+    [[maybe_unused]] auto apply = [&col](auto&& o) {
         if constexpr (!detail::is_type_engine_v<decltype(o)>) col.add(std::forward<decltype(o)>(o));
     };
     (apply(std::forward<Opts>(opts)), ...);
     return {std::move(col), [member](MapperBuilder<T>& b, const std::string& n) { b.column(n, member); }};
 }
+
+/// A declarative item naming the version column: sa::version_id_col("version").
+struct VersionIdCol {
+    std::string column;
+};
+inline VersionIdCol version_id_col(std::string column) { return {std::move(column)}; }
 
 class DeclarativeBase {
 public:
@@ -61,6 +67,7 @@ public:
         std::vector<Column> cols;
         std::vector<std::function<void(MapperBuilder<T>&)>> maps;
         std::vector<std::function<void(Table&)>> extras;
+        std::string version;
         auto collect = [&](auto&& item) {
             using I = std::remove_cvref_t<decltype(item)>;
             if constexpr (std::is_same_v<I, MappedColumn<T>>) {
@@ -69,6 +76,8 @@ public:
                 cols.push_back(item.column);
             } else if constexpr (std::is_same_v<I, Index>) {
                 extras.push_back([ix = item](Table& t) { t.add_index(ix); });
+            } else if constexpr (std::is_same_v<I, VersionIdCol>) {
+                version = item.column;
             } else {
                 extras.push_back([c = item](Table& t) { t.add_constraint(c); });
             }
@@ -81,6 +90,7 @@ public:
             MapperBuilder<T> b = registry.map_imperatively<T>(t);
             mapped = true;
             for (auto& m : maps) m(b);
+            if (!version.empty()) b.version_id_col(version);
         } catch (...) {
             if (mapped) registry.dispose(std::type_index(typeid(T)));
             metadata.remove(t.name());

@@ -66,6 +66,12 @@ public:
     /// Index into columns() of `name`, or -1.
     int index_of(std::string_view name) const noexcept;
     bool dynamic() const noexcept { return dynamic_; }
+    /// Optimistic concurrency (SQLAlchemy's version_id_col): the mapped integer column whose
+    /// value is 1 at INSERT and bumped by every UPDATE, and which every UPDATE and DELETE
+    /// requires unchanged in its WHERE clause (StaleDataError when another writer changed it).
+    void set_version_column(std::string_view name);
+    /// Index into columns() of the version column, or -1.
+    int version_index() const noexcept { return version_index_; }
 
     /// Checks the mapping is complete (every primary key column mapped); ArgumentError if not.
     /// Called by the registry when the mapper is first looked up for use.
@@ -116,6 +122,7 @@ private:
     std::string class_name_;
     std::function<std::shared_ptr<void>()> factory_;
     bool dynamic_;
+    int version_index_ = -1;
     std::vector<ColumnProperty> props_;
     std::vector<std::size_t> pk_;
     std::array<std::vector<Listener>, kMapperEventCount> listeners_;

@@ -94,6 +94,22 @@ public:
         return *this;
     }
 
+    /// version_id_col=: the mapped integer member that versions rows (optimistic concurrency).
+    template <class M>
+    MapperBuilder& version_id_col(M T::*member) {
+        if (!m_) throw ArgumentError("the mapping of this class failed earlier and was removed");
+        const ColumnProperty* p = m_->find_member(member);
+        if (!p) throw ArgumentError("version_id_col: the member is not mapped to a column (map it with column() first)");
+        m_->set_version_column(p->key);
+        return *this;
+    }
+    /// The same by column name.
+    MapperBuilder& version_id_col(std::string_view column) {
+        if (!m_) throw ArgumentError("the mapping of this class failed earlier and was removed");
+        m_->set_version_column(column);
+        return *this;
+    }
+
     /// The mapper being built (InvalidRequestError once a failed column() removed it).
     Mapper& mapper() const {
         if (!m_) throw InvalidRequestError("this mapping failed and was removed");

@@ -1,0 +1,438 @@
+// Session semantics a SQLAlchemy user relies on (issue 10): expired objects reload, optimistic
+// concurrency, detached objects, session.execute, defaults, Query's joins and groupings, LIKE
+// autoescape. Only the umbrella header is included, as a user's program would.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <athanor/athanor.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+namespace sa = athanor;
+
+namespace {
+struct Account {
+    std::int64_t id = 0;
+    std::string owner;
+    std::int64_t balance = 0;
+    std::int64_t version = 0;
+};
+struct Item {
+    std::int64_t id = 0;
+    std::string name;
+    std::string country;  // server default 'DE'
+    std::int64_t qty = 0;  // client default 5
+    std::optional<std::string> note;
+};
+
+// The SQL statements of the echo, one entry per statement (parameter lines dropped).
+class Sql {
+public:
+    Sql() {
+        auto logger = sa::engine_logger();
+        saved_ = logger->sinks();
+        logger->sinks().clear();
+        sink_->set_pattern("\x1e%v");
+        logger->sinks().push_back(sink_);
+    }
+    ~Sql() { sa::engine_logger()->sinks() = saved_; }
+    std::vector<std::string> statements() const {
+        std::vector<std::string> out;
+        std::string all = out_.str();
+        std::size_t pos = 0;
+        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
+            std::size_t end = all.find('\x1e', pos + 1);
+            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
+            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+            if (!msg.empty() && msg[0] != '[' && msg != "BEGIN (implicit)" && msg != "COMMIT" && msg != "ROLLBACK")
+                out.push_back(msg);
+            pos = pos + 1;
+        }
+        return out;
+    }
+    std::size_t count(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (const auto& s : statements()) n += s.rfind(prefix, 0) == 0;
+        return n;
+    }
+    void clear() { out_.str(""); }
+
+private:
+    std::ostringstream out_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    std::vector<spdlog::sink_ptr> saved_;
+};
+}  // namespace
+
+class Semantics : public ::testing::Test {
+protected:
+    sa::DeclarativeBase Base;
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true});
+    sa::Table& accounts = Base.declare<Account>("accounts",
+        sa::mapped_column("id", &Account::id, sa::primary_key()),
+        sa::mapped_column("owner", &Account::owner, sa::String(50), sa::nullable(false)),
+        sa::mapped_column("balance", &Account::balance),
+        sa::mapped_column("version", &Account::version, sa::nullable(false)),
+        sa::version_id_col("version"));
+    sa::Table& items = Base.declare<Item>("items",
+        sa::mapped_column("id", &Item::id, sa::primary_key()),
+        sa::mapped_column("name", &Item::name, sa::String(50)),
+        sa::mapped_column("country", &Item::country, sa::String(2), sa::server_default("DE")),
+        sa::mapped_column("qty", &Item::qty, sa::default_(5)),
+        sa::mapped_column("note", &Item::note, sa::String(), sa::default_([] { return sa::Value("n/a"); })));
+    Sql sql;
+    void SetUp() override {
+        Base.metadata.create_all(*engine);
+        sql.clear();
+    }
+    std::shared_ptr<Account> account(std::string owner, std::int64_t balance = 0) {
+        return std::make_shared<Account>(Account{.id = 0, .owner = std::move(owner), .balance = balance, .version = 0});
+    }
+    void change_elsewhere(const std::string& sql_text) {
+        auto c = engine->connect();
+        c.execute(sa::text(sql_text));
+        c.commit();
+    }
+};
+
+// ---- 1. expired objects reload --------------------------------------------------------------
+
+TEST_F(Semantics, GetReloadsAnExpiredObjectSoNoUpdateIsLost) {
+    sa::Session a(engine);
+    auto mine = account("ann", 10);
+    a.add(mine);
+    a.commit();  // expires it
+    {
+        sa::Session b(engine);
+        b.get<Account>(mine->id)->balance = 99;
+        b.commit();
+    }
+    sql.clear();
+    auto again = a.get<Account>(mine->id);
+    EXPECT_EQ(again, mine);            // the same object ...
+    EXPECT_EQ(mine->balance, 99);      // ... with B's committed value, not a stale one
+    EXPECT_EQ(sql.count("SELECT"), 1u);
+    mine->owner = "ann b.";
+    a.commit();
+    sa::Session c(engine);
+    auto fresh = c.get<Account>(mine->id);
+    EXPECT_EQ(fresh->balance, 99);
+    EXPECT_EQ(fresh->owner, "ann b.");
+}
+
+TEST_F(Semantics, GetOfAnExpiredObjectWhoseRowIsGoneIsNull) {
+    sa::Session a(engine);
+    auto mine = account("ann");
+    a.add(mine);
+    a.commit();
+    change_elsewhere("DELETE FROM accounts");
+    EXPECT_EQ(a.get<Account>(mine->id), nullptr);
+    EXPECT_FALSE(a.contains(mine.get()));
+}
+
+TEST_F(Semantics, MembersChangedAfterExpiryAreKeptAndFlushed) {
+    sa::Session a(engine);
+    auto mine = account("ann", 1);
+    a.add(mine);
+    a.commit();
+    change_elsewhere("UPDATE accounts SET balance = 50, version = version");  // a concurrent writer
+    mine->owner = "changed here";     // set after expiry, before the reload
+    a.get<Account>(mine->id);         // reload: balance from the row, owner kept
+    EXPECT_EQ(mine->balance, 50);
+    EXPECT_EQ(mine->owner, "changed here");
+    EXPECT_TRUE(a.is_modified(mine));
+    a.commit();
+    sa::Session c(engine);
+    EXPECT_EQ(c.get<Account>(mine->id)->owner, "changed here");
+    // refresh() discards unflushed changes.
+    auto again = c.get<Account>(mine->id);
+    again->owner = "discard me";
+    c.refresh(again);
+    EXPECT_EQ(again->owner, "changed here");
+}
+
+// ---- 2. optimistic concurrency --------------------------------------------------------------
+
+TEST_F(Semantics, VersionIdColCountsAndGuardsEveryWrite) {
+    sa::Session s(engine);
+    auto acc = account("ann", 1);
+    s.add(acc);
+    s.flush();
+    EXPECT_EQ(acc->version, 1);
+    sql.clear();
+    acc->balance = 2;
+    s.flush();
+    EXPECT_EQ(acc->version, 2);
+    auto st = sql.statements();
+    ASSERT_EQ(st.size(), 1u);
+    EXPECT_EQ(st[0], "UPDATE accounts SET balance=?, version=? WHERE accounts.id = ? AND accounts.version = ?");
+    s.commit();
+    sql.clear();
+    s.delete_(s.get<Account>(acc->id));
+    s.flush();
+    EXPECT_EQ(sql.statements().back(), "DELETE FROM accounts WHERE accounts.id = ? AND accounts.version = ?");
+}
+
+TEST_F(Semantics, ConcurrentChangeIsAStaleDataErrorNotALostUpdate) {
+    sa::Session seed(engine);
+    auto acc = account("ann", 100);
+    seed.add(acc);
+    seed.commit();
+    sa::Session a(engine, {.autoflush = true, .expire_on_commit = false});
+    sa::Session b(engine, {.autoflush = true, .expire_on_commit = false});
+    auto in_a = a.get<Account>(acc->id);
+    auto in_b = b.get<Account>(acc->id);
+    a.rollback();  // end A's read transaction (one in-memory database, one writer at a time)
+    in_b->balance += 10;
+    b.commit();
+    in_a->balance += 20;  // computed from a stale read
+    try {
+        a.commit();
+        FAIL() << "expected StaleDataError";
+    } catch (const sa::StaleDataError& e) {
+        EXPECT_NE(std::string(e.what()).find("expected to update 1 row(s); 0 were matched"), std::string::npos);
+    }
+    a.rollback();
+    sa::Session c(engine);
+    EXPECT_EQ(c.get<Account>(acc->id)->balance, 110);  // B's update survived
+    // A stale DELETE is refused too.
+    sa::Session d(engine, {.autoflush = true, .expire_on_commit = false});
+    auto stale = d.get<Account>(acc->id);
+    d.rollback();
+    change_elsewhere("UPDATE accounts SET version = version + 1");
+    d.delete_(stale);
+    EXPECT_THROW(d.commit(), sa::StaleDataError);
+}
+
+TEST_F(Semantics, VersionIdColAcrossProcessesOnOneFile) {
+    std::string path = ::testing::TempDir() + "athanor_version_" + std::to_string(::getpid()) + ".db";
+    std::remove(path.c_str());
+    auto file = sa::create_engine("sqlite:///" + path);
+    Base.metadata.create_all(*file);
+    std::int64_t id = 0;
+    {
+        sa::Session s(file);
+        auto acc = account("ann", 100);
+        s.add(acc);
+        s.commit();
+        id = acc->id;
+    }
+    sa::Session a(file, {.autoflush = true, .expire_on_commit = false});
+    auto in_a = a.get<Account>(id);
+    a.rollback();  // release the read lock while the other process writes
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int code = 1;
+        try {
+            auto e = sa::create_engine("sqlite:///" + path);
+            sa::Session s(e);
+            s.get<Account>(id)->balance += 1;
+            s.commit();
+            code = 0;
+        } catch (...) {
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    in_a->balance += 5;
+    EXPECT_THROW(a.commit(), sa::StaleDataError);
+    a.rollback();
+    sa::Session check(file);
+    EXPECT_EQ(check.get<Account>(id)->balance, 101);
+    check.close();
+    file->dispose();
+    std::remove(path.c_str());
+}
+
+TEST_F(Semantics, ClassicalVersionIdCol) {
+    sa::MetaData m;
+    sa::Table& t = m.table("docs", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("body", sa::Text()),
+                           sa::Column("rev", sa::Integer(), sa::nullable(false)));
+    struct Doc {
+        std::int64_t id = 0;
+        std::string body;
+        int rev = 0;
+    };
+    sa::Registry r;
+    r.map_imperatively<Doc>(t).column("id", &Doc::id).column("body", &Doc::body).column("rev", &Doc::rev).version_id_col(&Doc::rev);
+    EXPECT_THROW(r.map_imperatively<Item>(items).column("id", &Item::id).version_id_col(&Item::name), sa::ArgumentError);
+    m.create_all(*engine);
+    sa::Session s(engine);
+    auto d = std::make_shared<Doc>(Doc{.id = 0, .body = "v1", .rev = 0});
+    s.add(d);
+    s.commit();
+    EXPECT_EQ(d->rev, 1);
+    d->body = "v2";
+    s.commit();
+    EXPECT_EQ(d->rev, 2);
+}
+
+// ---- 3. detached objects --------------------------------------------------------------------
+
+TEST_F(Semantics, AddingADetachedObjectUpdatesIt) {
+    std::shared_ptr<Account> acc;
+    {
+        sa::Session s(engine);
+        s.add(account("ann", 1));
+        s.commit();
+        acc = s.query<Account>().one();
+    }  // the session is gone; acc is detached
+    acc->balance = 42;
+    sa::Session s2(engine);
+    EXPECT_EQ(s2.state_of(acc), sa::ObjectState::detached);
+    s2.add(acc);
+    EXPECT_EQ(s2.state_of(acc), sa::ObjectState::persistent);
+    EXPECT_EQ(s2.get<Account>(acc->id), acc);
+    sql.clear();
+    s2.commit();
+    EXPECT_EQ(sql.count("INSERT"), 0u);
+    ASSERT_EQ(sql.count("UPDATE"), 1u);
+    sa::Session s3(engine);
+    EXPECT_EQ(s3.get<Account>(acc->id)->balance, 42);
+    // A new object with an explicit key is still INSERTed.
+    auto fresh = std::make_shared<Account>(Account{.id = 777, .owner = "new", .balance = 0, .version = 0});
+    s3.add(fresh);
+    s3.commit();
+    EXPECT_EQ(s3.execute(sa::select(sa::func::count()).select_from(accounts)).scalar<std::int64_t>(), 2);
+}
+
+TEST_F(Semantics, AnObjectBelongsToOneLiveSession) {
+    sa::Session a(engine), b(engine);
+    auto acc = account("ann");
+    a.add(acc);
+    try {
+        b.add(acc);
+        FAIL() << "expected InvalidRequestError";
+    } catch (const sa::InvalidRequestError& e) {
+        std::string msg = e.what();
+        EXPECT_NE(msg.find("is already attached to session"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("(this is '"), std::string::npos) << msg;
+    }
+    a.expunge(acc);
+    b.add(acc);  // once let go, another session may take it
+    b.commit();
+}
+
+// ---- 4. session.execute and Query -----------------------------------------------------------
+
+TEST_F(Semantics, SessionExecuteAutoflushes) {
+    sa::Session s(engine);
+    s.add(account("ann", 5));
+    s.add(account("bob", 7));
+    EXPECT_EQ(s.scalar<std::int64_t>(sa::select(sa::func::count()).select_from(accounts)), 2);
+    EXPECT_EQ(s.scalars<std::string>(sa::select(accounts.c["owner"]).order_by(accounts.c["owner"])),
+              (std::vector<std::string>{"ann", "bob"}));
+    EXPECT_EQ(s.scalar<std::optional<std::int64_t>>(sa::select(accounts.c["id"]).where(accounts.c["owner"] == "zed")),
+              std::nullopt);
+    auto r = s.execute(accounts.update().where(accounts.c["owner"] == "ann").values({{"balance", 6}}));
+    EXPECT_EQ(r.rowcount(), 1);
+    s.rollback();
+    EXPECT_EQ(s.scalar<std::int64_t>(sa::select(sa::func::count()).select_from(accounts)), 0);
+}
+
+TEST_F(Semantics, QueryJoinGroupByHavingWithEntities) {
+    sa::MetaData m;
+    sa::Table& entries = m.table("entries", sa::Column("id", sa::Integer(), sa::primary_key()),
+                                 sa::Column("account_id", sa::Integer()), sa::Column("amount", sa::Integer()));
+    m.create_all(*engine);
+    sa::Session s(engine);
+    auto ann = account("ann"), bob = account("bob");
+    s.add_all({ann, bob});
+    s.flush();
+    s.execute(entries.insert(), std::vector<sa::Params>{{{"account_id", ann->id}, {"amount", 5}},
+                                                        {{"account_id", ann->id}, {"amount", 7}},
+                                                        {{"account_id", bob->id}, {"amount", 1}}});
+    sql.clear();
+    auto with_big = s.query<Account>()
+                        .join(entries, entries.c["account_id"] == accounts.c["id"])
+                        .filter(entries.c["amount"] > 4)
+                        .distinct()
+                        .all();
+    ASSERT_EQ(with_big.size(), 1u);
+    EXPECT_EQ(with_big[0], ann);
+    EXPECT_NE(sql.statements().back().find("FROM accounts JOIN entries ON entries.account_id = accounts.id"),
+              std::string::npos)
+        << sql.statements().back();
+    auto totals = s.query<Account>()
+                      .join(entries, entries.c["account_id"] == accounts.c["id"])
+                      .group_by(accounts.c["owner"])
+                      .having(sa::func::sum(entries.c["amount"]) > 2)
+                      .with_entities(accounts.c["owner"], sa::func::sum(entries.c["amount"]).label("total"))
+                      .all();
+    ASSERT_EQ(totals.size(), 1u);
+    EXPECT_EQ(totals[0].get<std::string>("owner"), "ann");
+    EXPECT_EQ(totals[0].get<std::int64_t>("total"), 12);
+    auto owners = s.query<Account>().order_by(accounts.c["owner"]).with_entities(accounts.c["owner"]).scalars<std::string>();
+    EXPECT_EQ(owners, (std::vector<std::string>{"ann", "bob"}));
+}
+
+TEST_F(Semantics, OneAddsNoLimit) {
+    sa::Session s(engine);
+    s.add(account("ann"));
+    s.flush();
+    sql.clear();
+    s.query<Account>().filter_by({{"owner", "ann"}}).one();
+    EXPECT_EQ(sql.statements().back().find("LIMIT"), std::string::npos) << sql.statements().back();
+    s.query<Account>().filter_by({{"owner", "nobody"}}).one_or_none();
+    EXPECT_EQ(sql.statements().back().find("LIMIT"), std::string::npos);
+}
+
+// ---- 5. defaults ----------------------------------------------------------------------------
+
+TEST_F(Semantics, DefaultsReachNonOptionalMembersAndServerDefaultsComeBack) {
+    sa::Session s(engine);
+    auto it = std::make_shared<Item>(Item{.id = 0, .name = "box", .country = "", .qty = 0, .note = std::nullopt});
+    s.add(it);
+    s.flush();
+    EXPECT_EQ(it->qty, 5);          // default_(5) for a member still at 0
+    EXPECT_EQ(it->note, "n/a");     // a callable default
+    EXPECT_EQ(it->country, "DE");   // the server default, fetched back by RETURNING
+    EXPECT_EQ(sql.statements().back(), "INSERT INTO items (name, qty, note) VALUES (?, ?, ?) RETURNING country");
+    EXPECT_FALSE(s.is_modified(it));
+    auto explicit_values = std::make_shared<Item>(Item{.id = 0, .name = "crate", .country = "FR", .qty = 2, .note = "x"});
+    s.add(explicit_values);
+    s.commit();
+    sa::Session s2(engine);
+    auto back = s2.get<Item>(explicit_values->id);
+    EXPECT_EQ(back->country, "FR");
+    EXPECT_EQ(back->qty, 2);
+    EXPECT_EQ(s2.get<Item>(it->id)->country, "DE");
+}
+
+// ---- 8. fidelity ----------------------------------------------------------------------------
+
+TEST_F(Semantics, LikeAutoescape) {
+    auto stmt = sa::select(accounts.c["owner"]).where(accounts.c["owner"].contains("50%_off/", {.autoescape = true}));
+    EXPECT_EQ(stmt.to_string(sa::sqlite_dialect()),
+              "SELECT accounts.owner \nFROM accounts \nWHERE (accounts.owner LIKE '%' || ? || '%' ESCAPE '/')");
+    EXPECT_EQ(sa::select(accounts.c["owner"]).where(accounts.c["owner"].startswith("a%", {.autoescape = true}))
+                  .to_string(sa::sqlite_dialect()),
+              "SELECT accounts.owner \nFROM accounts \nWHERE (accounts.owner LIKE ? || '%' ESCAPE '/')");
+    sa::Session s(engine);
+    s.add(account("50%_off/now"));
+    s.add(account("500 off"));
+    s.flush();
+    auto hits = s.query<Account>().filter(accounts.c["owner"].contains("50%_off/", {.autoescape = true})).all();
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0]->owner, "50%_off/now");
+    EXPECT_EQ(s.query<Account>().filter(accounts.c["owner"].contains("0%")).count(), 2);  // % is a wildcard
+    EXPECT_EQ(s.query<Account>().filter(accounts.c["owner"].endswith("now", {.autoescape = true})).count(), 1);
+    EXPECT_EQ(s.query<Account>().filter(accounts.c["owner"].like("50/%%", '/')).count(), 1);
+    EXPECT_THROW(accounts.c["owner"].contains(accounts.c["owner"], {.autoescape = true}), sa::ArgumentError);
+}
+
+TEST_F(Semantics, UmbrellaHeaderGivesJson) {
+    sa::MetaData m;
+    m.table("t", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(20)));
+    nlohmann::json j = m.to_json();  // compiles with <athanor/athanor.hpp> alone
+    EXPECT_EQ(j["tables"].size(), 1u);
+    EXPECT_EQ(sa::MetaData::from_json(j).to_json(), j);
+}
