@@ -15,6 +15,34 @@
 
 namespace sa = athanor;
 
+// ---- custom types (declared before use, as a program would) ---------------------------------
+enum class Status { active, archived, deleted };
+enum class Priority : std::int8_t { low = 1, high = 9 };  // no EnumTraits: stored as integers
+template <>
+struct athanor::EnumTraits<Status> {
+    static constexpr std::pair<Status, std::string_view> names[] = {
+        {Status::active, "active"}, {Status::archived, "archived"}, {Status::deleted, "deleted"}};
+};
+struct Uuid {  // a user type stored as TEXT through a TypeDecorator
+    std::uint64_t hi = 0, lo = 0;
+    friend bool operator==(const Uuid&, const Uuid&) = default;
+};
+template <>
+struct athanor::TypeDecorator<Uuid> {
+    using impl = std::string;
+    static sa::TypeEngine type() { return sa::String(32); }
+    static std::string process_bind_param(const Uuid& u) {
+        char buf[33];
+        std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(u.hi),
+                      static_cast<unsigned long long>(u.lo));
+        return buf;
+    }
+    static Uuid process_result_value(const std::string& s) {
+        if (s.size() != 32) throw sa::ArgumentError("not a UUID: '" + s + "'");
+        return {std::stoull(s.substr(0, 16), nullptr, 16), std::stoull(s.substr(16), nullptr, 16)};
+    }
+};
+
 namespace {
 struct Account {
     std::int64_t id = 0;
@@ -427,6 +455,79 @@ TEST_F(Semantics, LikeAutoescape) {
     EXPECT_EQ(s.query<Account>().filter(accounts.c["owner"].endswith("now", {.autoescape = true})).count(), 1);
     EXPECT_EQ(s.query<Account>().filter(accounts.c["owner"].like("50/%%", '/')).count(), 1);
     EXPECT_THROW(accounts.c["owner"].contains(accounts.c["owner"], {.autoescape = true}), sa::ArgumentError);
+}
+
+// ---- 6. custom types ------------------------------------------------------------------------
+
+struct Task {
+    std::int64_t id = 0;
+    Status status = Status::active;
+    Priority priority = Priority::low;
+    Uuid ref;
+    std::optional<Status> previous;
+};
+
+TEST_F(Semantics, EnumsAndTypeDecoratorsDeclarative) {
+    sa::DeclarativeBase B;
+    sa::Table& tasks = B.declare<Task>("tasks", sa::mapped_column("id", &Task::id, sa::primary_key()),
+                                       sa::mapped_column("status", &Task::status),  // VARCHAR(8) by name
+                                       sa::mapped_column("priority", &Task::priority),
+                                       sa::mapped_column("ref", &Task::ref),
+                                       sa::mapped_column("previous", &Task::previous, sa::String(10)));
+    EXPECT_EQ(tasks.column("status").type(), sa::String(8));
+    EXPECT_EQ(tasks.column("priority").type(), sa::Integer());
+    EXPECT_EQ(tasks.column("ref").type(), sa::String(32));
+    B.metadata.create_all(*engine);
+    sa::Session s(engine);
+    auto t = std::make_shared<Task>(Task{.id = 0, .status = Status::archived, .priority = Priority::high,
+                                         .ref = Uuid{1, 2}, .previous = Status::active});
+    s.add(t);
+    s.commit();
+    auto row = s.execute(sa::select(tasks.c["status"], tasks.c["priority"], tasks.c["ref"], tasks.c["previous"])).one();
+    EXPECT_EQ(row.get<std::string>(0), "archived");
+    EXPECT_EQ(row.get<std::int64_t>(1), 9);
+    EXPECT_EQ(row.get<std::string>(2), "00000000000000010000000000000002");
+    EXPECT_EQ(row.get<std::string>(3), "active");
+    sa::Session s2(engine);
+    auto back = s2.query<Task>().filter(sa::attr(&Task::status) == Status::archived).one();
+    EXPECT_EQ(back->status, Status::archived);
+    EXPECT_EQ(back->priority, Priority::high);
+    EXPECT_EQ(back->ref, (Uuid{1, 2}));
+    EXPECT_EQ(back->previous, Status::active);
+    EXPECT_EQ(s2.query<Task>().filter(sa::attr(&Task::ref) == Uuid{1, 2}).count(), 1);
+    back->status = Status::deleted;
+    s2.commit();
+    EXPECT_EQ(s2.scalar<std::string>(sa::select(tasks.c["status"])), "deleted");
+    // A name that is not in the enum is refused on loading, naming it.
+    {
+        auto c = engine->connect();
+        c.execute(sa::text("UPDATE tasks SET status = 'bogus'"));
+        c.commit();
+    }
+    sa::Session s3(engine);
+    try {
+        s3.query<Task>().all();
+        FAIL() << "expected ArgumentError";
+    } catch (const sa::ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("'bogus' is not among the defined enum values"), std::string::npos);
+    }
+}
+
+TEST_F(Semantics, EnumsClassical) {
+    sa::MetaData m;
+    sa::Table& t = m.table("jobs", sa::Column("id", sa::Integer(), sa::primary_key()),
+                           sa::Column("status", sa::Enum<Status>()));
+    struct Job {
+        std::int64_t id = 0;
+        Status status = Status::active;
+    };
+    sa::Registry r;
+    r.map_imperatively<Job>(t).column("id", &Job::id).column("status", &Job::status);
+    m.create_all(*engine);
+    sa::Session s(engine);
+    s.add(std::make_shared<Job>(Job{.id = 0, .status = Status::deleted}));
+    s.commit();
+    EXPECT_EQ(s.query<Job>().filter(sa::attr(&Job::status) == Status::deleted).one()->status, Status::deleted);
 }
 
 TEST_F(Semantics, UmbrellaHeaderGivesJson) {

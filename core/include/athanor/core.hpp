@@ -3,6 +3,7 @@
 
 #include <athanor/core/compiled.hpp>
 #include <athanor/core/connectable.hpp>
+#include <athanor/core/custom_types.hpp>
 #include <athanor/core/dialect.hpp>
 #include <athanor/core/elements.hpp>
 #include <athanor/core/exc.hpp>

@@ -34,8 +34,13 @@ TypeEngine pick_type(const O& o) {
 /// type (sa::String(255)); without one the type comes from the member (TypeFor<M>).
 template <class T, class M, class... Opts>
 MappedColumn<T> mapped_column(std::string name, M T::*member, Opts&&... opts) {
-    TypeEngine type = TypeFor<std::remove_cvref_t<M>>::get();
-    ((detail::is_type_engine_v<Opts> ? void(type = detail::pick_type(opts)) : void()), ...);
+    TypeEngine type;
+    // TypeFor<M> only when no type is given, so a member type without one (say an enum of
+    // yours) can be mapped with an explicit sa::String(10).
+    if constexpr ((detail::is_type_engine_v<Opts> || ...))
+        ((detail::is_type_engine_v<Opts> ? void(type = detail::pick_type(opts)) : void()), ...);
+    else
+        type = TypeFor<std::remove_cvref_t<M>>::get();
     Column col(name, type);
     [[maybe_unused]] auto apply = [&col](auto&& o) {
         if constexpr (!detail::is_type_engine_v<decltype(o)>) col.add(std::forward<decltype(o)>(o));

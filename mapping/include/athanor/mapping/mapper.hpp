@@ -10,6 +10,7 @@
 // that flushes).
 #pragma once
 
+#include <athanor/core/custom_types.hpp>
 #include <athanor/core/schema.hpp>
 #include <athanor/core/selectable.hpp>
 #include <athanor/core/value.hpp>
