@@ -260,7 +260,32 @@ InstanceState* SessionImpl::find(const void* obj) const {
     return states.find(obj);
 }
 
+void SessionImpl::sweep() {
+    if (!frames.empty() || flushing) return;  // savepoint frames refer to states
+    std::vector<InstanceState*> gone;
+    states.for_each([&](InstanceState& st) {
+        if (st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached &&
+            st.obj.use_count() == 1 && !has_changes(st))
+            gone.push_back(&st);
+    });
+    for (InstanceState* st : gone) untrack(st);
+    // One object kept alive must not pin a 64 KiB block: when the blocks held are more than
+    // twice what the live snapshots need, the live snapshots move to fresh blocks.
+    if (arena.bytes_held() > 2 * arena.estimated_live_bytes() + (256u << 10)) {
+        states.for_each([&](InstanceState& st) {
+            if (!st.snapshot) return;
+            bool mapped = st.in_identity_map;
+            identity_erase(&st);  // the map reads keys from the snapshot
+            st.snapshot = st.snapshot.repack(arena);
+            if (mapped) identity_insert(&st);
+        });
+        for (auto& [st, snap] : committed_before) snap = snap.repack(arena);
+    }
+    sweep_at = std::max<std::size_t>(4096, 2 * states.size());
+}
+
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
+    if (states.size() >= sweep_at) sweep();  // before the new state exists: it is not swept
     InstanceState& ref = states.emplace(obj.get());
     ref.obj = std::move(obj);
     ref.mapper = &m;

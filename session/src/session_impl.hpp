@@ -187,6 +187,11 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     InstanceState* find(const void* obj) const;
     InstanceState& track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st);
     void untrack(InstanceState* st);
+    /// Lets go of clean persistent objects nobody outside the session holds, and re-packs the
+    /// snapshots when a few live ones pin many arena blocks. Runs when the state table has
+    /// doubled since the last sweep (amortized O(1) per tracked object), outside flush too.
+    void sweep();
+    std::size_t sweep_at = 4096;
     void forget_generated_key(InstanceState* st);
     /// Replaces a persistent object's snapshot, remembering the transaction-start one.
     void replace_snapshot(InstanceState* st, Snapshot s);

@@ -27,6 +27,7 @@ public:
         std::size_t used = 0;
         std::size_t cap = 0;
         bool current = true;
+        SnapshotArena* owner = nullptr;
     };
 
     SnapshotArena() = default;
@@ -41,28 +42,47 @@ public:
             retire();
             std::size_t cap = std::max<std::size_t>(kBlock, n);
             void* mem = ::operator new(sizeof(Block) + cap);
-            cur_ = new (mem) Block{0, 0, cap, true};
+            cur_ = new (mem) Block{0, 0, cap, true, this};
+            bytes_held_ += cap;
         }
         std::byte* p = reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used;
         cur_->used += n;
         ++cur_->live;
+        ++live_;
+        ++total_allocs_;
+        total_bytes_ += n;
         block = cur_;
         return p;
     }
 
     static void release(Block* b) noexcept {
-        if (--b->live == 0 && !b->current) ::operator delete(b);
+        --b->owner->live_;
+        if (--b->live == 0 && !b->current) free_block(b);
     }
+    /// What the live snapshots need, estimated from the average size packed so far (O(1)).
+    std::size_t estimated_live_bytes() const noexcept {
+        return total_allocs_ ? live_ * (total_bytes_ / total_allocs_) : 0;
+    }
+    /// Bytes of the blocks still allocated (the current one and those a live snapshot pins).
+    std::size_t bytes_held() const noexcept { return bytes_held_; }
 
 private:
     static constexpr std::size_t kBlock = 64 * 1024;
     void retire() noexcept {
         if (!cur_) return;
         cur_->current = false;
-        if (cur_->live == 0) ::operator delete(cur_);
+        if (cur_->live == 0) free_block(cur_);
         cur_ = nullptr;
     }
+    static void free_block(Block* b) noexcept {
+        b->owner->bytes_held_ -= b->cap;
+        ::operator delete(b);
+    }
     Block* cur_ = nullptr;
+    std::size_t bytes_held_ = 0;
+    std::size_t live_ = 0;           // live snapshots
+    std::size_t total_allocs_ = 0;   // ever packed, for the average size
+    std::size_t total_bytes_ = 0;
 };
 
 class Snapshot {
@@ -165,6 +185,13 @@ public:
     }
 
     friend bool operator==(const Snapshot& a, const Snapshot& b) noexcept { return a.p_ == b.p_; }
+
+    /// The same values packed anew in `arena`'s current block (compaction).
+    Snapshot repack(SnapshotArena& arena) const {
+        std::vector<ValueView> views(size());
+        for (std::size_t i = 0; i < views.size(); ++i) views[i] = view(i);
+        return pack(arena, views.data(), views.size());
+    }
 
 private:
     // Layout: the arena block (8 bytes), refcount (4), count (4), offsets, values.
