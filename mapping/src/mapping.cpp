@@ -129,6 +129,109 @@ bool Mapper::matches(const void* obj, const ValueView* values) const {
     return true;
 }
 
+// ---- relationships ---------------------------------------------------------------------------
+
+Cascade Cascade::parse(std::string_view text) {
+    Cascade c{false, false, false, false, false, false};
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        auto comma = text.find(',', pos);
+        std::string_view w = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        while (!w.empty() && w.front() == ' ') w.remove_prefix(1);
+        while (!w.empty() && w.back() == ' ') w.remove_suffix(1);
+        if (w == "all") c.save_update = c.merge = c.expunge = c.refresh_expire = c.delete_ = true;
+        else if (w == "save-update") c.save_update = true;
+        else if (w == "merge") c.merge = true;
+        else if (w == "expunge") c.expunge = true;
+        else if (w == "refresh-expire") c.refresh_expire = true;
+        else if (w == "delete") c.delete_ = true;
+        else if (w == "delete-orphan") c.delete_orphan = true;
+        else if (!w.empty())
+            throw ArgumentError("Invalid cascade option '" + std::string(w) +
+                                "' (expected all, save-update, merge, expunge, refresh-expire, delete, delete-orphan)");
+        if (comma == std::string_view::npos) break;
+        pos = comma + 1;
+    }
+    if (c.delete_orphan && !c.delete_)
+        throw ArgumentError("cascade 'delete-orphan' needs 'delete' too (write \"all, delete-orphan\")");
+    return c;
+}
+
+void Mapper::add_relationship(RelationshipProperty r) {
+    if (find(r.key) || find_relationship(r.key))
+        throw ArgumentError("property '" + r.key + "' is already mapped for class '" + class_name_ + "'");
+    rels_.push_back(std::move(r));
+}
+
+const RelationshipProperty* Mapper::find_relationship(std::string_view key) const {
+    for (const auto& r : rels_)
+        if (r.key == key) return &r;
+    return nullptr;
+}
+
+const std::vector<RelationshipProperty>& Mapper::relationships() const {
+    if (!rels_.empty()) resolve_relationships();
+    return rels_;
+}
+
+namespace {
+const Mapper* mapper_for_type(std::type_index t) {
+    for (const Registry* r : Registry::all())
+        if (const Mapper* m = r->find(t)) return m;
+    return nullptr;
+}
+}  // namespace
+
+void Mapper::resolve_relationships() const {
+    std::call_once(rels_once_, [this] {
+        for (auto& rc : rels_) {
+            auto& r = const_cast<RelationshipProperty&>(rc);
+            std::string where = "relationship " + class_name_ + "." + r.key;
+            r.owner = this;
+            r.target_mapper = mapper_for_type(r.target);
+            if (!r.target_mapper)
+                throw UnmappedClassError(where + ": class '" + r.target_name + "' is not mapped");
+            // The referred side and the referring side of the foreign key.
+            const Mapper* referred = r.collection ? this : r.target_mapper;
+            const Mapper* referring = r.collection ? r.target_mapper : this;
+            r.pairs.clear();
+            int found = 0;
+            for (const auto& fk : referring->table().all_foreign_keys()) {
+                if (fk.target_table() != referred->table().name()) continue;
+                ++found;
+                if (found > 1) break;
+                auto targets = fk.target_columns();
+                for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+                    int a = referred->index_of(targets[i]);
+                    int b = referring->index_of(fk.columns[i]);
+                    if (a < 0 || b < 0)
+                        throw ArgumentError(where + ": the foreign key columns " + referring->table().name() + "." +
+                                            fk.columns[i] + " -> " + referred->table().name() + "." + targets[i] +
+                                            " must be mapped on both classes");
+                    r.pairs.emplace_back(static_cast<std::size_t>(a), static_cast<std::size_t>(b));
+                }
+            }
+            if (found == 0)
+                throw ArgumentError(where + ": could not determine the join condition; there are no foreign keys "
+                                    "linking tables '" + table_->name() + "' and '" + r.target_mapper->table().name() + "'");
+            if (found > 1)
+                throw ArgumentError(where + ": more than one foreign key links tables '" + table_->name() + "' and '" +
+                                    r.target_mapper->table().name() + "'; this is not supported yet");
+            if (r.back_populates.empty() && r.back_populates_of) r.back_populates = r.back_populates_of(*r.target_mapper);
+            if (!r.back_populates.empty()) {
+                // Read the other side's declaration directly: resolving it would come back here.
+                for (const auto& o : r.target_mapper->rels_)
+                    if (o.key == r.back_populates) r.back = &o;
+                if (!r.back)
+                    throw ArgumentError(where + ": back_populates names '" + r.back_populates + "', which class '" +
+                                        r.target_name + "' has no relationship called");
+                if (r.back->collection == r.collection)
+                    throw ArgumentError(where + ": back_populates pairs a collection with a reference only");
+            }
+        }
+    });
+}
+
 const std::vector<Value>& Mapper::initial_values() const {
     std::call_once(initial_once_, [this] {
         auto fresh = create();

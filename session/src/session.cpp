@@ -377,6 +377,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
     st.snapshot = Snapshot::pack(arena, row.data(), row.size());
     st.in_identity_map = true;
     map.insert(&st, hash_key(key));
+    if (m.has_relationships()) instrument(st, Instrument::loaded);
     return st.obj;
 }
 
@@ -406,7 +407,10 @@ void SessionImpl::commit() {
         any_pending |= st.state == ObjectState::pending;
         st.changed_in_tx = false;
         st.new_in_tx = false;
-        if (options.expire_on_commit) st.expired = true;
+        if (options.expire_on_commit) {
+            st.expired = true;
+            expire_relations(st);
+        }
     });
     for (InstanceState* st : gone) untrack(st);
     committed_before.clear();
@@ -424,6 +428,7 @@ void SessionImpl::rollback() {
     frames.clear();  // their savepoints ended with the transaction
     failed = false;
     failure.clear();
+    removals.clear();
     if (!mappers_alive()) {
         // The objects' mappers are gone with their registry: nothing can be restored into
         // them, so the session lets go of everything.
@@ -539,6 +544,7 @@ void SessionImpl::note_held_detached() {
 }
 
 void SessionImpl::expunge_all() {
+    removals.clear();
     committed_before.clear();
     states.clear();
     identity.clear();
@@ -625,9 +631,13 @@ void Session::add_impl(const Mapper& m, std::shared_ptr<void> obj) {
         st.snapshot = detail::Snapshot::pack(impl_->arena, values);
         st.reattached = true;
         impl_->identity_insert(&st);
+        impl_->instrument(st, SessionImpl::Instrument::keep);
+        impl_->cascade_add(st);
         return;
     }
-    impl_->track(m, std::move(obj), ObjectState::pending);
+    InstanceState& st = impl_->track(m, std::move(obj), ObjectState::pending);
+    impl_->instrument(st, SessionImpl::Instrument::fresh);
+    impl_->cascade_add(st);
 }
 
 void Session::delete_impl(const Mapper& m, const void* obj) {
@@ -672,6 +682,12 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
         throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
                                   "of " + m.class_name() + " has " + std::to_string(m.primary_key().size()) +
                                   " column(s), got " + std::to_string(pk.size()));
+    return impl_->get(m, pk);
+}
+
+namespace detail {
+std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
+    SessionImpl* impl_ = this;
     InstanceState* known = nullptr;
     auto it = impl_->identity.find(&m);
     if (it != impl_->identity.end())
@@ -694,6 +710,7 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
     }
     return impl_->load_row(m, row);
 }
+}  // namespace detail
 
 std::shared_ptr<void> Session::merge_impl(const Mapper& m, const void* obj) {
     impl_->check_usable();
@@ -711,7 +728,8 @@ std::shared_ptr<void> Session::merge_impl(const Mapper& m, const void* obj) {
     if (!target) {
         target = m.create();
         m.write(target.get(), values);
-        impl_->track(m, target, ObjectState::pending);
+        InstanceState& st = impl_->track(m, target, ObjectState::pending);
+        impl_->instrument(st, SessionImpl::Instrument::fresh);
         return target;
     }
     m.write(target.get(), values);
@@ -743,10 +761,14 @@ void Session::expire_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
     st->expired = true;
+    impl_->expire_relations(*st);
 }
 
 void Session::expire_all() {
-    impl_->states.for_each([](InstanceState& st) { st.expired = true; });
+    impl_->states.for_each([&](InstanceState& st) {
+        st.expired = true;
+        impl_->expire_relations(st);
+    });
 }
 
 ObjectState Session::state_impl(const Mapper& m, const void* obj) const {

@@ -82,6 +82,13 @@ struct Work {
 void SessionImpl::flush() {
     check_usable();
     if (flushing) return;
+    if (any_relationships) {
+        // Relationship changes become column changes first: orphans and deleted parents'
+        // children, then the keys of parents already in the database into their children's
+        // foreign keys (parents INSERTed by this flush are copied again once written).
+        cascade_deletes();
+        sync_foreign_keys(nullptr);
+    }
     // ---- gather
     std::map<const Mapper*, std::vector<Work>> inserts, updates;
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
@@ -183,6 +190,25 @@ void SessionImpl::flush() {
             const auto& props = m->columns();
             const auto& pk = m->primary_key();
             const int vi = m->version_index();
+            if (any_relationships) {
+                // Parents written above now have their keys: copy them into m's objects.
+                sync_foreign_keys(m);
+                if (auto it = inserts.find(m); it != inserts.end())
+                    for (Work& w : it->second)
+                        if (!w.replaces) m->read(w.st->obj.get(), w.values);
+                auto& ups = updates[m];
+                for (Work& w : ups) m->read(w.st->obj.get(), w.values);
+                states.for_each([&](InstanceState& st) {
+                    if (st.mapper != m || st.state != ObjectState::persistent || st.marked_deleted) return;
+                    for (const Work& w : ups)
+                        if (w.st == &st) return;
+                    if (has_changes(st)) {
+                        Work w{&st, {}, {}, nullptr};
+                        m->read(st.obj.get(), w.values);
+                        ups.push_back(std::move(w));
+                    }
+                });
+            }
             if (auto it = updates.find(m); it != updates.end()) {
                 for (Work& w : it->second) {
                     all_updates.push_back(&w);

@@ -204,6 +204,32 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::shared_ptr<void> load_row(const Mapper& m, const Values& row);
     std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row);
     std::vector<ValueView> key_views;  // scratch for load_row
+    /// get(): the identity map (reloading an expired object), else one SELECT by key.
+    std::shared_ptr<void> get(const Mapper& m, std::span<const Value> pk);
+
+    // ---- relationships (session_relations.cpp)
+    enum class Instrument { fresh, loaded, keep };
+    /// Gives the object's Ref/Collection members their session hooks; `loaded` marks them
+    /// unloaded (lazy), `fresh` and `keep` leave what the program set.
+    void instrument(InstanceState& st, Instrument how);
+    /// save-update cascade and back_populates for an object just added: related objects not
+    /// in the session become pending, the other side of each pair is filled in.
+    void cascade_add(InstanceState& st);
+    /// Expiry of an object's relationships: they load again on the next access.
+    void expire_relations(InstanceState& st);
+    /// Before a flush: delete cascades and orphans (delete-orphan, or the foreign key nulled).
+    void cascade_deletes();
+    /// During a flush, before mapper m's rows are written: copies parents' keys into the
+    /// foreign key members of m's objects (their parents were written before them).
+    /// (nullptr: for every mapper, before the flush looks for changes.)
+    void sync_foreign_keys(const Mapper* m);
+    struct Removal {
+        std::shared_ptr<void> child;
+        std::shared_ptr<void> parent;
+        const RelationshipProperty* prop;
+    };
+    std::vector<Removal> removals;  // children taken out of collections since the last flush
+    bool any_relationships = false;  // a mapper with relationships was used
     void flush();
     void commit();
     void rollback();

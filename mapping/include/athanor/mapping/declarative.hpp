@@ -83,6 +83,8 @@ public:
                 extras.push_back([ix = item](Table& t) { t.add_index(ix); });
             } else if constexpr (std::is_same_v<I, VersionIdCol>) {
                 version = item.column;
+            } else if constexpr (std::is_same_v<I, RelationshipDecl<T>>) {
+                maps.push_back([d = item](MapperBuilder<T>& b) { b.relationship(d); });
             } else {
                 extras.push_back([c = item](Table& t) { t.add_constraint(c); });
             }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <athanor/core/custom_types.hpp>
+#include <athanor/mapping/relationship.hpp>
 #include <athanor/core/schema.hpp>
 #include <athanor/core/selectable.hpp>
 #include <athanor/core/value.hpp>
@@ -116,6 +117,19 @@ public:
 
     /// Used by MapperBuilder.
     void add_property(ColumnProperty p);
+    void add_relationship(RelationshipProperty r);
+    /// Relationships, resolved (target mapper, foreign key pairs, back_populates) on first use.
+    const std::vector<RelationshipProperty>& relationships() const;
+    const RelationshipProperty* find_relationship(std::string_view key) const;
+    bool has_relationships() const noexcept { return !rels_.empty(); }
+    /// As declared, not resolved (for resolving the other side of a pair).
+    const std::vector<RelationshipProperty>& declared_relationships() const noexcept { return rels_; }
+    template <class T, class M>
+    const RelationshipProperty* find_relationship_member(M T::*member) const {
+        for (const auto& r : relationships())
+            if (auto* m = std::any_cast<M T::*>(&r.member_pointer); m && *m == member) return &r;
+        return nullptr;
+    }
 
 private:
     const Table* table_;
@@ -130,6 +144,9 @@ private:
     mutable std::once_flag statements_once_;
     mutable std::optional<Select> select_all_;
     mutable std::optional<Select> select_by_pk_;
+    std::vector<RelationshipProperty> rels_;
+    mutable std::once_flag rels_once_;
+    void resolve_relationships() const;
     mutable std::once_flag initial_once_;
     mutable std::vector<Value> initial_;
     void build_statements() const;

@@ -11,6 +11,7 @@
 
 #include <athanor/core/exc.hpp>
 #include <athanor/mapping/mapper.hpp>
+#include <athanor/mapping/relationship_decl.hpp>
 #include <athanor/mapping/record.hpp>
 
 #include <atomic>
@@ -108,6 +109,22 @@ public:
         if (!m_) throw ArgumentError("the mapping of this class failed earlier and was removed");
         m_->set_version_column(column);
         return *this;
+    }
+
+    /// relationship(...): a Ref or Collection member related to another mapped class.
+    MapperBuilder& relationship(RelationshipDecl<T> decl) {
+        if (!m_) throw ArgumentError("the mapping of this class failed earlier and was removed");
+        try {
+            m_->add_relationship(std::move(decl.prop));
+        } catch (...) {
+            abandon();
+            throw;
+        }
+        return *this;
+    }
+    template <class M, class... Opts>
+    MapperBuilder& relationship(std::string key, M T::*member, Opts&&... opts) {
+        return relationship(athanor::relationship(std::move(key), member, std::forward<Opts>(opts)...));
     }
 
     /// The mapper being built (InvalidRequestError once a failed column() removed it).

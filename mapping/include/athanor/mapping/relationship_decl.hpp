@@ -1,0 +1,106 @@
+// sa::relationship("name", &Owner::member, options...) and its options, for classical mapping
+// (MapperBuilder::relationship) and declarative (an item of DeclarativeBase::declare).
+#pragma once
+
+#include <athanor/mapping/mapper.hpp>
+
+#include <string>
+#include <type_traits>
+
+namespace athanor {
+
+namespace detail {
+template <class M>
+struct RelationTarget;
+template <class T>
+struct RelationTarget<Ref<T>> {
+    using type = T;
+    static constexpr bool collection = false;
+};
+template <class T>
+struct RelationTarget<Collection<T>> {
+    using type = T;
+    static constexpr bool collection = true;
+};
+std::string demangle(const char* name);
+}  // namespace detail
+
+/// back_populates(&Address::user): the relationship on the other class that mirrors this one.
+struct BackPopulatesOpt {
+    std::string key;
+    std::function<std::string(const Mapper&)> resolve;
+};
+inline BackPopulatesOpt back_populates(std::string key) { return {std::move(key), {}}; }
+template <class T, class M>
+BackPopulatesOpt back_populates(M T::*member) {
+    return {"", [member](const Mapper& target) -> std::string {
+                for (const auto& r : target.declared_relationships())
+                    if (auto* m = std::any_cast<M T::*>(&r.member_pointer); m && *m == member) return r.key;
+                throw ArgumentError("back_populates: the member of class '" + target.class_name() +
+                                    "' is not declared as a relationship");
+            }};
+}
+struct CascadeOpt {
+    Cascade cascade;
+};
+/// cascade("all, delete-orphan"): SQLAlchemy's cascade words.
+inline CascadeOpt cascade(std::string_view words) { return {Cascade::parse(words)}; }
+struct LazyOpt {
+    Lazy lazy;
+};
+/// lazy(sa::Lazy::selectin): the loading strategy when the query gives none.
+inline LazyOpt lazy(Lazy l) { return {l}; }
+struct PassiveDeletesOpt {};
+/// Deleting the parent leaves the children to the database's ON DELETE (no loading).
+inline PassiveDeletesOpt passive_deletes() { return {}; }
+struct OrderByOpt {
+    std::function<std::string(const Mapper&)> resolve;
+};
+/// order_by(&Address::id): the order of a loaded collection.
+template <class T, class M>
+OrderByOpt order_by(M T::*member) {
+    return {[member](const Mapper& target) -> std::string {
+        if (const ColumnProperty* p = target.find_member(member)) return p->key;
+        throw ArgumentError("order_by: the member of class '" + target.class_name() + "' is not mapped to a column");
+    }};
+}
+
+/// A declared relationship of class O (the value sa::relationship() returns).
+template <class O>
+struct RelationshipDecl {
+    RelationshipProperty prop;
+};
+
+template <class O, class M, class... Opts>
+RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) {
+    using RT = detail::RelationTarget<std::remove_cvref_t<M>>;
+    using T = typename RT::type;
+    RelationshipProperty p;
+    p.key = std::move(key);
+    p.target = std::type_index(typeid(T));
+    p.target_name = detail::demangle(typeid(T).name());
+    p.collection = RT::collection;
+    p.member = [member](void* owner) -> detail::RelationMember* { return &(static_cast<O*>(owner)->*member); };
+    p.member_pointer = member;
+    auto apply = [&p](auto&& o) {
+        using X = std::remove_cvref_t<decltype(o)>;
+        if constexpr (std::is_same_v<X, BackPopulatesOpt>) {
+            p.back_populates = o.key;
+            p.back_populates_of = o.resolve;
+        } else if constexpr (std::is_same_v<X, CascadeOpt>) {
+            p.cascade = o.cascade;
+        } else if constexpr (std::is_same_v<X, LazyOpt>) {
+            p.lazy = o.lazy;
+        } else if constexpr (std::is_same_v<X, PassiveDeletesOpt>) {
+            p.passive_deletes = true;
+        } else if constexpr (std::is_same_v<X, OrderByOpt>) {
+            p.order_by = o.resolve;
+        } else {
+            static_assert(sizeof(X) == 0, "not a relationship() option");
+        }
+    };
+    (apply(std::forward<Opts>(opts)), ...);
+    return {std::move(p)};
+}
+
+}  // namespace athanor

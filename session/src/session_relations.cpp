@@ -1,0 +1,351 @@
+// Relationships in the session: instrumentation of Ref/Collection members, lazy loading,
+// back_populates, the save-update and delete cascades, orphans, and foreign key sync in flush.
+#include "session_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+#include <algorithm>
+
+namespace athanor::detail {
+
+namespace {
+
+// Values of `idx` columns of obj (through its mapper's getters).
+std::vector<Value> values_of(const Mapper& m, const void* obj, const std::vector<std::size_t>& idx) {
+    std::vector<Value> out;
+    out.reserve(idx.size());
+    for (std::size_t i : idx) out.push_back(m.columns()[i].get(obj));
+    return out;
+}
+
+// The referred and referring column indexes of a relationship's foreign key.
+std::vector<std::size_t> referred_columns(const RelationshipProperty& r) {
+    std::vector<std::size_t> out;
+    for (auto [a, b] : r.pairs) out.push_back(a);
+    return out;
+}
+std::vector<std::size_t> referring_columns(const RelationshipProperty& r) {
+    std::vector<std::size_t> out;
+    for (auto [a, b] : r.pairs) out.push_back(b);
+    return out;
+}
+
+
+bool any_null(const std::vector<Value>& v) {
+    for (const auto& x : v)
+        if (x.is_null()) return true;
+    return false;
+}
+
+SessionImpl* session_of(RelationState& rs) {
+    auto s = std::static_pointer_cast<SessionImpl>(rs.session.lock());
+    return s.get();  // kept alive by its Session while a member of a tracked object is used
+}
+
+[[noreturn]] void detached(const RelationshipProperty& r, const void* owner) {
+    throw DetachedInstanceError("Parent instance " + describe(*r.owner, owner) +
+                                " is not bound to a Session; lazy load operation of attribute '" + r.key +
+                                "' cannot proceed. Load it while the session is open (query with "
+                                "sa::selectinload), or keep the object in an open session.");
+}
+
+// Sets the other side of a pair in memory, without hooks (no cascade, no recursion).
+void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<void>& owner_ptr,
+              const std::shared_ptr<void>& child, bool added) {
+    if (!r.back) return;
+    RelationMember* other = r.back->member(child.get());
+    auto guard_state = other->state();
+    if (guard_state) guard_state->in_change = true;
+    try {
+        if (!r.back->collection) {
+            // child.ref = owner (or cleared)
+            auto cur = other->erased_size() ? other->erased_at(0) : nullptr;
+            if (added) {
+                other->erased_set_weak(owner_ptr);  // the owner's collection holds the child
+                other->set_loaded(true);
+            } else if (cur.get() == owner) {
+                other->erased_assign({});
+                other->set_loaded(true);
+            }
+        } else {
+            std::vector<std::shared_ptr<void>> items;
+            bool present = false;
+            for (std::size_t i = 0; i < other->erased_size(); ++i) {
+                auto x = other->erased_at(i);
+                if (x.get() == owner) present = true;
+                if (!(x.get() == owner && !added)) items.push_back(std::move(x));
+            }
+            if (added && !present) items.push_back(owner_ptr);
+            if (added != present) {
+                bool was_loaded = other->loaded();
+                other->erased_assign(std::move(items));
+                other->set_loaded(was_loaded);  // an unloaded collection keeps the item queued
+            }
+        }
+    } catch (...) {
+        if (guard_state) guard_state->in_change = false;
+        throw;
+    }
+    if (guard_state) guard_state->in_change = false;
+}
+
+void load_hook(RelationState& rs, RelationMember& member);
+void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool added);
+
+}  // namespace
+
+void SessionImpl::instrument(InstanceState& st, Instrument how) {
+    const Mapper& m = *st.mapper;
+    if (!m.has_relationships()) return;
+    any_relationships = true;
+    std::weak_ptr<void> self = std::static_pointer_cast<void>(shared_from_this());
+    for (const RelationshipProperty& r : m.relationships()) {
+        RelationMember* member = r.member(st.obj.get());
+        auto rs = std::make_shared<RelationState>();
+        rs->prop = &r;
+        rs->owner = st.obj.get();
+        rs->session = self;
+        rs->load = &load_hook;
+        rs->changed = &changed_hook;
+        member->set_state(std::move(rs));
+        if (how != Instrument::loaded) continue;
+        if (r.lazy == Lazy::noload) {
+            member->erased_assign({});
+            member->set_loaded(true);
+        } else if (!r.collection && any_null(values_of(m, st.obj.get(), referring_columns(r)))) {
+            member->erased_assign({});  // a NULL foreign key: nothing to load
+            member->set_loaded(true);
+        } else {
+            member->set_loaded(false);
+        }
+    }
+}
+
+void SessionImpl::expire_relations(InstanceState& st) {
+    if (!st.mapper->has_relationships() || st.state != ObjectState::persistent) return;
+    for (const RelationshipProperty& r : st.mapper->relationships()) {
+        RelationMember* member = r.member(st.obj.get());
+        if (member->state()) member->erased_reset();
+    }
+}
+
+void SessionImpl::cascade_add(InstanceState& st) {
+    const Mapper& m = *st.mapper;
+    if (!m.has_relationships()) return;
+    std::vector<InstanceState*> todo{&st};
+    while (!todo.empty()) {
+        InstanceState* cur = todo.back();
+        todo.pop_back();
+        for (const RelationshipProperty& r : cur->mapper->relationships()) {
+            RelationMember* member = r.member(cur->obj.get());
+            for (std::size_t i = 0; i < member->erased_size(); ++i) {
+                auto child = member->erased_at(i);
+                if (!child) continue;
+                set_back(r, cur->obj.get(), cur->obj, child, true);
+                if (!r.cascade.save_update || find(child.get())) continue;
+                InstanceState& added = track(*r.target_mapper, child, ObjectState::pending);
+                instrument(added, Instrument::fresh);
+                todo.push_back(&added);
+            }
+            // A back-populated many-to-one holds its target weakly once the session tracks it
+            // (its collection holds this object): no shared_ptr cycle.
+            if (!r.collection && r.back && member->erased_size())
+                if (auto target = member->erased_at(0); target && find(target.get())) member->erased_set_weak(target);
+        }
+    }
+}
+
+namespace {
+
+void load_hook(RelationState& rs, RelationMember& member) {
+    const RelationshipProperty& r = *rs.prop;
+    SessionImpl* s = session_of(rs);
+    if (!s || !s->find(rs.owner)) detached(r, rs.owner);
+    if (r.lazy == Lazy::raise)
+        throw InvalidRequestError("'" + r.owner->class_name() + "." + r.key + "' is not available due to lazy='raise'");
+    s->check_usable();
+    if (!r.collection) {
+        // Many-to-one: the identity map first (no SQL), else one SELECT by key.
+        auto key = values_of(*r.owner, rs.owner, referring_columns(r));
+        std::shared_ptr<void> target;
+        if (!any_null(key)) {
+            const auto& pk = r.target_mapper->primary_key();
+            std::vector<Value> ordered(pk.size());
+            bool by_pk = pk.size() == r.pairs.size();
+            for (std::size_t k = 0; by_pk && k < pk.size(); ++k) {
+                auto it = std::find_if(r.pairs.begin(), r.pairs.end(), [&](auto& p) { return p.first == pk[k]; });
+                if (it == r.pairs.end()) by_pk = false;
+                else ordered[k] = key[static_cast<std::size_t>(it - r.pairs.begin())];
+            }
+            if (by_pk) {
+                target = s->get(*r.target_mapper, ordered);
+            } else {
+                std::vector<ColumnElement> crit;
+                for (std::size_t k = 0; k < r.pairs.size(); ++k)
+                    crit.push_back(r.target_mapper->columns()[r.pairs[k].first].column->expr() == key[k]);
+                Result res = s->connection().execute(r.target_mapper->select_all().where(and_(crit)));
+                std::vector<ValueView> row;
+                if (res.fetch_views(row)) target = s->load_row(*r.target_mapper, s->identity[r.target_mapper], row);
+            }
+        }
+        rs.in_change = true;
+        member.erased_assign(target ? std::vector<std::shared_ptr<void>>{target} : std::vector<std::shared_ptr<void>>{});
+        member.set_loaded(true);
+        rs.in_change = false;
+        return;
+    }
+    // One-to-many: SELECT the children WHERE their foreign key = the owner's key.
+    s->autoflush();
+    auto key = values_of(*r.owner, rs.owner, referred_columns(r));
+    std::vector<std::shared_ptr<void>> children;
+    if (!any_null(key)) {
+        std::vector<ColumnElement> crit;
+        for (std::size_t k = 0; k < r.pairs.size(); ++k)
+            crit.push_back(r.target_mapper->columns()[r.pairs[k].second].column->expr() == key[k]);
+        Select stmt = r.target_mapper->select_all().where(and_(crit));
+        if (r.order_by) stmt = stmt.order_by(r.target_mapper->find(r.order_by(*r.target_mapper))->column->expr());
+        Result res = s->connection().execute(stmt);
+        std::vector<ValueView> row;
+        IdentityMap& map = s->identity[r.target_mapper];
+        while (res.fetch_views(row)) children.push_back(s->load_row(*r.target_mapper, map, row));
+    }
+    std::shared_ptr<void> owner_ptr = s->find(rs.owner)->obj;
+    rs.in_change = true;
+    member.erased_assign(children);
+    member.set_loaded(true);
+    rs.in_change = false;
+    for (const auto& c : children) set_back(r, rs.owner, owner_ptr, c, true);
+}
+
+void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool added) {
+    const RelationshipProperty& r = *rs.prop;
+    SessionImpl* s = session_of(rs);
+    InstanceState* owner = s ? s->find(rs.owner) : nullptr;
+    std::shared_ptr<void> owner_ptr = owner ? owner->obj : nullptr;
+    if (owner_ptr) set_back(r, rs.owner, owner_ptr, child, added);
+    if (!owner) return;  // not in a session (any more): plain values
+    if (added) {
+        if (r.cascade.save_update && !s->find(child.get())) {
+            InstanceState& st = s->track(*r.target_mapper, child, ObjectState::pending);
+            s->instrument(st, SessionImpl::Instrument::fresh);
+            s->cascade_add(st);
+        }
+        if (!r.collection && r.back && s->find(child.get())) {
+            RelationMember* ref = r.member(rs.owner);
+            ref->erased_set_weak(child);
+        }
+    } else if (r.collection) {
+        s->removals.push_back({child, owner_ptr, &r});
+    }
+}
+
+}  // namespace
+
+void SessionImpl::cascade_deletes() {
+    if (!any_relationships) return;
+    // Orphans first: children taken out of a collection.
+    std::vector<Removal> pending = std::move(removals);
+    removals.clear();
+    for (const Removal& rm : pending) {
+        const RelationshipProperty& r = *rm.prop;
+        InstanceState* st = find(rm.child.get());
+        if (!st) continue;
+        // Re-parented meanwhile (its back reference points elsewhere, or it is back in)?
+        RelationMember* parent_member = r.member(rm.parent.get());
+        bool back_in = false;
+        for (std::size_t i = 0; i < parent_member->erased_size(); ++i) back_in |= parent_member->erased_at(i) == rm.child;
+        if (back_in) continue;
+        if (r.back) {
+            RelationMember* ref = r.back->member(rm.child.get());
+            if (ref->erased_size() && ref->erased_at(0) && ref->erased_at(0) != rm.parent) continue;
+        }
+        if (r.cascade.delete_orphan) {
+            if (st->state == ObjectState::pending) untrack(st);  // never inserted
+            else if (st->state == ObjectState::persistent) st->marked_deleted = true;
+            continue;
+        }
+        // Without delete-orphan the child stays, its foreign key set to NULL.
+        const Mapper& cm = *r.target_mapper;
+        for (auto [a, b] : r.pairs) {
+            (void)a;
+            const ColumnProperty& p = cm.columns()[b];
+            if (p.column->primary_key())
+                throw FlushError("Dependency rule tried to blank-out primary key column '" + cm.table().name() + "." +
+                                 p.key + "' on instance " + describe(cm, rm.child.get()));
+            p.set(rm.child.get(), Value());
+        }
+    }
+    // Deleted parents: children deleted (delete cascade) or their foreign keys nulled.
+    std::vector<InstanceState*> deleted;
+    states.for_each([&](InstanceState& st) {
+        if (st.marked_deleted && st.mapper->has_relationships()) deleted.push_back(&st);
+    });
+    while (!deleted.empty()) {
+        InstanceState* st = deleted.back();
+        deleted.pop_back();
+        for (const RelationshipProperty& r : st->mapper->relationships()) {
+            if (!r.collection || r.passive_deletes) continue;
+            RelationMember* member = r.member(st->obj.get());
+            member->ensure_loaded();
+            for (std::size_t i = 0; i < member->erased_size(); ++i) {
+                auto child = member->erased_at(i);
+                InstanceState* cs = find(child.get());
+                if (!cs) continue;
+                if (r.cascade.delete_) {
+                    if (cs->state == ObjectState::pending) {
+                        untrack(cs);
+                    } else if (!cs->marked_deleted) {
+                        cs->marked_deleted = true;
+                        if (cs->mapper->has_relationships()) deleted.push_back(cs);
+                    }
+                } else if (!cs->marked_deleted) {
+                    for (auto [a, b] : r.pairs) {
+                        (void)a;
+                        const ColumnProperty& p = r.target_mapper->columns()[b];
+                        if (p.column->primary_key())
+                            throw FlushError("Dependency rule tried to blank-out primary key column '" +
+                                             r.target_mapper->table().name() + "." + p.key + "' on instance " +
+                                             describe(*r.target_mapper, child.get()));
+                        p.set(child.get(), Value());
+                    }
+                }
+            }
+        }
+    }
+}
+
+void SessionImpl::sync_foreign_keys(const Mapper* only) {
+    if (!any_relationships) return;
+    states.for_each([&](InstanceState& st) {
+        if (st.marked_deleted || st.state == ObjectState::deleted) return;
+        // Many-to-one members of m's objects: FK := the target's key.
+        if ((!only || st.mapper == only) && st.mapper->has_relationships()) {
+            const Mapper& m = *st.mapper;
+            for (const RelationshipProperty& r : m.relationships()) {
+                if (r.collection || r.viewonly) continue;
+                RelationMember* member = r.member(st.obj.get());
+                if (!member->loaded() || !member->erased_size()) continue;
+                auto target = member->erased_at(0);
+                if (!target) continue;
+                for (auto [a, b] : r.pairs) m.columns()[b].set(st.obj.get(), r.target_mapper->columns()[a].get(target.get()));
+            }
+        }
+        // One-to-many members whose children are m's objects: each child's FK := the owner's key.
+        if (st.mapper->has_relationships()) {
+            for (const RelationshipProperty& r : st.mapper->relationships()) {
+                if (!r.collection || r.viewonly || (only && r.target_mapper != only)) continue;
+                RelationMember* member = r.member(st.obj.get());
+                const Mapper& m = *r.target_mapper;
+                for (std::size_t i = 0; i < member->erased_size(); ++i) {
+                    auto child = member->erased_at(i);
+                    if (!child) continue;
+                    InstanceState* cs = find(child.get());
+                    if (cs && cs->marked_deleted) continue;
+                    for (auto [a, b] : r.pairs) m.columns()[b].set(child.get(), st.mapper->columns()[a].get(st.obj.get()));
+                }
+            }
+        }
+    });
+}
+
+}  // namespace athanor::detail

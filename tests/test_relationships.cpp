@@ -1,0 +1,243 @@
+// Relationships (API.md section 8): Ref and Collection, back_populates, save-update and delete
+// cascades, orphans, lazy loading, detached access. Each test checks the SQL emitted and rows.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <athanor/athanor.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+namespace sa = athanor;
+
+namespace {
+struct Address;
+struct User {
+    std::int64_t id = 0;
+    std::string name, fullname;
+    sa::Collection<Address> addresses;
+};
+struct Address {
+    std::int64_t id = 0;
+    std::string email_address;
+    std::optional<std::int64_t> user_id;
+    sa::Ref<User> user;
+};
+
+class Sql {
+public:
+    Sql() {
+        auto logger = sa::engine_logger();
+        saved_ = logger->sinks();
+        logger->sinks().clear();
+        sink_->set_pattern("\x1e%v");
+        logger->sinks().push_back(sink_);
+    }
+    ~Sql() { sa::engine_logger()->sinks() = saved_; }
+    std::vector<std::string> statements() const {
+        std::vector<std::string> out;
+        std::string all = out_.str();
+        std::size_t pos = 0;
+        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
+            std::size_t end = all.find('\x1e', pos + 1);
+            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
+            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+            if (!msg.empty() && msg[0] != '[' && msg != "BEGIN (implicit)" && msg != "COMMIT" && msg != "ROLLBACK")
+                out.push_back(msg);
+            pos = pos + 1;
+        }
+        return out;
+    }
+    std::size_t count(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (const auto& s : statements()) n += s.rfind(prefix, 0) == 0;
+        return n;
+    }
+    void clear() { out_.str(""); }
+
+private:
+    std::ostringstream out_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    std::vector<spdlog::sink_ptr> saved_;
+};
+
+std::shared_ptr<Address> addr(std::string email) {
+    return std::make_shared<Address>(Address{.id = 0, .email_address = std::move(email)});
+}
+}  // namespace
+
+class Relationships : public ::testing::Test {
+protected:
+    sa::DeclarativeBase Base;
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    sa::Table& users = Base.declare<User>("users",
+        sa::mapped_column("id", &User::id, sa::primary_key()),
+        sa::mapped_column("name", &User::name, sa::String(50)),
+        sa::mapped_column("fullname", &User::fullname, sa::String(50)),
+        sa::relationship("addresses", &User::addresses, sa::back_populates(&Address::user),
+                         sa::cascade("all, delete-orphan"), sa::order_by(&Address::id)));
+    sa::Table& addresses = Base.declare<Address>("addresses",
+        sa::mapped_column("id", &Address::id, sa::primary_key()),
+        sa::mapped_column("email_address", &Address::email_address, sa::String(100), sa::nullable(false)),
+        sa::mapped_column("user_id", &Address::user_id, sa::ForeignKey("users.id")),
+        sa::relationship("user", &Address::user, sa::back_populates(&User::addresses)));
+    Sql sql;
+    void SetUp() override {
+        Base.metadata.create_all(*engine);
+        sql.clear();
+    }
+    std::int64_t rows(const std::string& table, const std::string& where = "1=1") {
+        auto c = engine->connect();
+        return c.execute(sa::text("SELECT count(*) FROM " + table + " WHERE " + where)).scalar<std::int64_t>();
+    }
+};
+
+TEST_F(Relationships, ApiSection8SaveCascadeBackPopulatesAndOrder) {
+    sa::Session session(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack", .fullname = "Jack Bean"});
+    jack->addresses = {addr("jack@google.com"), addr("j25@yahoo.com")};
+    session.add(jack);                                   // save-update cascade: 3 pending objects
+    EXPECT_EQ(session.new_objects().size(), 3u);
+    EXPECT_EQ(jack->addresses[1]->user.get(), jack);     // back_populates filled in
+    session.commit();
+    auto st = sql.statements();
+    ASSERT_EQ(st.size(), 3u);
+    EXPECT_EQ(st[0], "INSERT INTO users (name, fullname) VALUES (?, ?)");
+    EXPECT_EQ(st[1], "INSERT INTO addresses (email_address, user_id) VALUES (?, ?)");
+    EXPECT_EQ(rows("addresses", "user_id = " + std::to_string(jack->id)), 2);
+    sql.clear();
+    EXPECT_EQ(jack->addresses.size(), 2u);               // after commit: one lazy SELECT
+    ASSERT_EQ(sql.count("SELECT"), 1u);
+    EXPECT_NE(sql.statements()[0].find("WHERE addresses.user_id = ? ORDER BY addresses.id"), std::string::npos)
+        << sql.statements()[0];
+    EXPECT_EQ(jack->addresses[0]->email_address, "jack@google.com");
+    EXPECT_EQ(jack->addresses[0]->user.get(), jack);
+}
+
+TEST_F(Relationships, ManyToOneAssignmentFillsTheCollectionAndTheForeignKey) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    s.add(jack);
+    s.commit();
+    auto a = addr("a@x");
+    s.add(a);
+    a->user = jack;                                      // instrumented: the other side at once
+    EXPECT_TRUE(jack->addresses.contains(a));
+    s.commit();
+    EXPECT_EQ(a->user_id, jack->id);
+    EXPECT_EQ(rows("addresses", "user_id = " + std::to_string(jack->id)), 1);
+}
+
+TEST_F(Relationships, ManyToOneFromTheIdentityMapCostsNoSql) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses.push_back(addr("a@x"));
+    s.add(jack);
+    s.commit();
+    sa::Session s2(engine);
+    auto u = s2.get<User>(jack->id);
+    auto a = s2.query<Address>().one();
+    sql.clear();
+    EXPECT_EQ(a->user.get(), u);
+    EXPECT_EQ(sql.count("SELECT"), 0u);
+}
+
+TEST_F(Relationships, AppendingToAPersistentParentCascadesWithoutAdd) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    s.add(jack);
+    s.commit();
+    auto a = addr("new@x");
+    jack->addresses.push_back(a);                        // loads the collection, then appends
+    EXPECT_EQ(s.state_of(a), sa::ObjectState::pending);
+    EXPECT_EQ(a->user.get(), jack);
+    s.commit();
+    EXPECT_EQ(rows("addresses", "user_id = " + std::to_string(jack->id)), 1);
+}
+
+TEST_F(Relationships, DeleteOrphanAndDeleteCascade) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x"), addr("b@x"), addr("c@x")};
+    s.add(jack);
+    s.commit();
+    jack->addresses.erase(jack->addresses.begin());      // delete-orphan: DELETE at the next flush
+    sql.clear();
+    s.flush();
+    EXPECT_EQ(sql.count("DELETE FROM addresses"), 1u);
+    EXPECT_EQ(rows("addresses"), 2);
+    // A pending orphan is never inserted.
+    auto temp = addr("temp@x");
+    jack->addresses.push_back(temp);
+    jack->addresses.remove(temp);
+    s.delete_(jack);
+    sql.clear();
+    s.commit();                                          // DELETE addresses first, then users
+    auto st = sql.statements();
+    ASSERT_EQ(st.size(), 3u);
+    EXPECT_EQ(st[0].rfind("DELETE FROM addresses", 0), 0u);
+    EXPECT_EQ(st[1].rfind("DELETE FROM addresses", 0), 0u);
+    EXPECT_EQ(st[2].rfind("DELETE FROM users", 0), 0u);
+    EXPECT_EQ(rows("addresses"), 0);
+    EXPECT_EQ(rows("users"), 0);
+    EXPECT_EQ(sql.count("INSERT"), 0u);
+}
+
+TEST_F(Relationships, DetachedUnloadedCollectionIsAnError) {
+    std::shared_ptr<User> jack;
+    {
+        sa::Session s(engine);
+        jack = std::make_shared<User>(User{.name = "jack"});
+        jack->addresses.push_back(addr("a@x"));
+        s.add(jack);
+        s.commit();  // expires: the collection will be loaded from the row... but the session ends
+        jack = s.get<User>(jack->id);
+    }
+    sa::Session other(engine);
+    auto fresh_jack = other.get<User>(jack->id);
+    other.close();
+    try {
+        (void)fresh_jack->addresses.size();
+        FAIL() << "expected DetachedInstanceError";
+    } catch (const sa::DetachedInstanceError& e) {
+        std::string msg = e.what();
+        EXPECT_NE(msg.find("selectinload"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("addresses"), std::string::npos) << msg;
+    }
+}
+
+TEST_F(Relationships, BidirectionalPairDoesNotLeak) {
+    std::weak_ptr<User> wu;
+    std::weak_ptr<Address> wa;
+    {
+        sa::Session s(engine);
+        auto jack = std::make_shared<User>(User{.name = "jack"});
+        auto a = addr("a@x");
+        jack->addresses.push_back(a);
+        s.add(jack);
+        s.commit();
+        a->user.get();
+        wu = jack;
+        wa = a;
+    }
+    EXPECT_TRUE(wu.expired());
+    EXPECT_TRUE(wa.expired());
+}
+
+TEST_F(Relationships, RollbackExpungesCascadedChildren) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x")};
+    s.add(jack);
+    s.flush();
+    s.rollback();
+    EXPECT_EQ(s.state_of(jack->addresses[0]), sa::ObjectState::transient);
+    EXPECT_EQ(rows("addresses"), 0);
+}
+
+TEST_F(Relationships, ErrorsNameTheRelationship) {
+    EXPECT_THROW(sa::cascade("all, delete-orphans"), sa::ArgumentError);
+    EXPECT_THROW(sa::cascade("delete-orphan"), sa::ArgumentError);
+}
