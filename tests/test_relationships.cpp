@@ -241,3 +241,180 @@ TEST_F(Relationships, ErrorsNameTheRelationship) {
     EXPECT_THROW(sa::cascade("all, delete-orphans"), sa::ArgumentError);
     EXPECT_THROW(sa::cascade("delete-orphan"), sa::ArgumentError);
 }
+
+TEST_F(Relationships, RelationshipExpressions) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("jack@google.com"), addr("j25@yahoo.com")};
+    auto ed = std::make_shared<User>(User{.name = "ed"});
+    ed->addresses = {addr("ed@yahoo.com")};
+    s.add_all({jack, ed});
+    s.commit();
+    EXPECT_EQ(sa::select(addresses.c["id"]).where(sa::attr(&Address::user) == jack).to_string(sa::sqlite_dialect()),
+              "SELECT addresses.id \nFROM addresses \nWHERE addresses.user_id = ?");
+    EXPECT_EQ(s.query<Address>().filter(sa::attr(&Address::user) == jack).count(), 2);
+    EXPECT_EQ(s.query<Address>().filter(sa::attr(&Address::user) == nullptr).count(), 0);
+    auto q = s.query<User>().filter(sa::attr(&User::addresses).any(sa::attr(&Address::email_address).like("%@google.com")));
+    EXPECT_EQ(q.statement().to_string(sa::sqlite_dialect()),
+              "SELECT users.id, users.name, users.fullname \nFROM users \nWHERE EXISTS (SELECT * \nFROM addresses "
+              "\nWHERE users.id = addresses.user_id AND addresses.email_address LIKE ?)");
+    auto google = q.all();
+    ASSERT_EQ(google.size(), 1u);
+    EXPECT_EQ(google[0], jack);
+    EXPECT_EQ(s.query<Address>().filter(sa::attr(&Address::user).has(sa::attr(&User::name) == "ed")).one()->email_address,
+              "ed@yahoo.com");
+    sql.clear();
+    auto joined = s.query<User>().join(&User::addresses)
+                      .filter(sa::attr(&Address::email_address) == "jack@google.com").all();
+    ASSERT_EQ(joined.size(), 1u);
+    EXPECT_EQ(joined[0], jack);
+    EXPECT_NE(sql.statements().back().find("FROM users JOIN addresses ON users.id = addresses.user_id"), std::string::npos)
+        << sql.statements().back();
+}
+
+TEST_F(Relationships, SelectinloadIsTwoSelects) {
+    {
+        sa::Session s(engine);
+        for (int i = 0; i < 1200; ++i) {  // more than two batches of 500
+            auto u = std::make_shared<User>(User{.name = "u" + std::to_string(i)});
+            u->addresses = {addr("a" + std::to_string(i)), addr("b" + std::to_string(i))};
+            s.add(u);
+        }
+        s.commit();
+    }
+    sa::Session s(engine);
+    sql.clear();
+    auto all = s.query<User>().options(sa::selectinload(&User::addresses)).all();
+    EXPECT_EQ(sql.count("SELECT"), 4u);  // the users, then 3 IN queries of at most 500 keys
+    sql.clear();
+    std::size_t n = 0;
+    for (const auto& u : all) {
+        n += u->addresses.size();
+        EXPECT_EQ(u->addresses[0]->user.get(), u);
+    }
+    EXPECT_EQ(n, 2400u);
+    EXPECT_EQ(sql.count("SELECT"), 0u);  // everything was loaded
+    // Small sets: exactly 2 SELECTs.
+    sa::Session s2(engine);
+    sql.clear();
+    auto few = s2.query<User>().filter(users.c["id"] <= 3).options(sa::selectinload(&User::addresses)).all();
+    EXPECT_EQ(few.size(), 3u);
+    EXPECT_EQ(sql.count("SELECT"), 2u);
+    // A many-to-one the same way.
+    sql.clear();
+    auto addrs = s2.query<Address>().filter(addresses.c["id"] <= 10).options(sa::selectinload(&Address::user)).all();
+    EXPECT_LE(sql.count("SELECT"), 2u);
+    for (const auto& a : addrs) EXPECT_TRUE(a->user.get());
+}
+
+TEST_F(Relationships, RaiseloadAndNoload) {
+    {
+        sa::Session s(engine);
+        auto u = std::make_shared<User>(User{.name = "jack"});
+        u->addresses = {addr("a@x")};
+        s.add(u);
+        s.commit();
+    }
+    sa::Session s(engine);
+    auto u = s.query<User>().options(sa::raiseload(&User::addresses)).one();
+    EXPECT_THROW(u->addresses.size(), sa::InvalidRequestError);
+    sa::Session s2(engine);
+    auto v = s2.query<User>().options(sa::noload(&User::addresses)).one();
+    sql.clear();
+    EXPECT_EQ(v->addresses.size(), 0u);
+    EXPECT_EQ(sql.count("SELECT"), 0u);
+    EXPECT_THROW(s2.query<User>().options(sa::selectinload(&Address::user)).all(), sa::ArgumentError);
+}
+
+// ---- classical mapping, without delete-orphan ------------------------------------------------
+
+namespace {
+struct Parent;
+struct Child {
+    std::int64_t id = 0;
+    std::optional<std::int64_t> parent_id;
+    std::string name;
+    sa::Ref<Parent> parent;
+};
+struct Parent {
+    std::int64_t id = 0;
+    std::string name;
+    sa::Collection<Child> children;
+};
+}  // namespace
+
+class ClassicalRelationships : public ::testing::Test {
+protected:
+    sa::MetaData m;
+    sa::Table& parents = m.table("parents", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String()));
+    sa::Table& children = m.table("children", sa::Column("id", sa::Integer(), sa::primary_key()),
+                                  sa::Column("parent_id", sa::Integer(), sa::ForeignKey("parents.id", {.ondelete = "CASCADE"})),
+                                  sa::Column("name", sa::String()));
+    sa::Registry registry;
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.foreign_keys = true});
+    void map(sa::LoaderOption* = nullptr, bool passive = false) {
+        auto pb = registry.map_imperatively<Parent>(parents).column("id", &Parent::id).column("name", &Parent::name);
+        if (passive)
+            pb.relationship("children", &Parent::children, sa::back_populates("parent"), sa::cascade("save-update"),
+                            sa::passive_deletes());
+        else
+            pb.relationship("children", &Parent::children, sa::back_populates("parent"));
+        registry.map_imperatively<Child>(children)
+            .column("id", &Child::id).column("parent_id", &Child::parent_id).column("name", &Child::name)
+            .relationship("parent", &Child::parent, sa::back_populates("children"));
+        m.create_all(*engine);
+    }
+    std::int64_t count(const std::string& where) {
+        auto c = engine->connect();
+        return c.execute(sa::text("SELECT count(*) FROM children WHERE " + where)).scalar<std::int64_t>();
+    }
+};
+
+TEST_F(ClassicalRelationships, RemovedChildKeepsItsRowWithANullForeignKey) {
+    map();
+    sa::Session s(engine);
+    auto p = std::make_shared<Parent>(Parent{.name = "p"});
+    auto c1 = std::make_shared<Child>(Child{.name = "c1"}), c2 = std::make_shared<Child>(Child{.name = "c2"});
+    p->children = {c1, c2};
+    s.add(p);
+    s.commit();
+    p->children.remove(c1);
+    EXPECT_FALSE(c1->parent.get());  // back_populates: the other side at once
+    s.commit();
+    EXPECT_EQ(count("parent_id IS NULL"), 1);
+    EXPECT_EQ(count("1=1"), 2);
+    // Deleting the parent without a delete cascade nulls its children's foreign keys.
+    s.delete_(p);
+    s.commit();
+    EXPECT_EQ(count("1=1"), 2);
+    EXPECT_EQ(count("parent_id IS NULL"), 2);
+}
+
+TEST_F(ClassicalRelationships, MovingAChildBetweenParents) {
+    map();
+    sa::Session s(engine);
+    auto a = std::make_shared<Parent>(Parent{.name = "a"}), b = std::make_shared<Parent>(Parent{.name = "b"});
+    auto c = std::make_shared<Child>(Child{.name = "c"});
+    a->children.push_back(c);
+    s.add_all({a, b});
+    s.commit();
+    c->parent = b;  // many-to-one side: leaves a's collection, joins b's
+    EXPECT_TRUE(b->children.contains(c));
+    s.commit();
+    EXPECT_EQ(c->parent_id, b->id);
+    EXPECT_EQ(count("parent_id = " + std::to_string(b->id)), 1);
+}
+
+TEST_F(ClassicalRelationships, PassiveDeletesLeavesItToTheDatabase) {
+    map(nullptr, true);
+    sa::Session s(engine);
+    auto p = std::make_shared<Parent>(Parent{.name = "p"});
+    p->children = {std::make_shared<Child>(Child{.name = "c1"})};
+    s.add(p);
+    s.commit();
+    s.expunge_all();
+    auto again = s.get<Parent>(p->id);
+    s.delete_(again);
+    s.commit();  // no SELECT of the children; ON DELETE CASCADE removes them
+    EXPECT_EQ(count("1=1"), 0);
+}

@@ -188,6 +188,9 @@ void Mapper::resolve_relationships() const {
             auto& r = const_cast<RelationshipProperty&>(rc);
             std::string where = "relationship " + class_name_ + "." + r.key;
             r.owner = this;
+            if (r.lazy == Lazy::joined)
+                throw ArgumentError(where + ": lazy=joined is not supported yet; use Lazy::selectin (one extra "
+                                    "IN query per 500 parents)");
             r.target_mapper = mapper_for_type(r.target);
             if (!r.target_mapper)
                 throw UnmappedClassError(where + ": class '" + r.target_name + "' is not mapped");

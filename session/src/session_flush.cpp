@@ -86,8 +86,16 @@ void SessionImpl::flush() {
         // Relationship changes become column changes first: orphans and deleted parents'
         // children, then the keys of parents already in the database into their children's
         // foreign keys (parents INSERTed by this flush are copied again once written).
-        cascade_deletes();
-        sync_foreign_keys(nullptr);
+        // (Loading a deleted parent's children here must not autoflush into this flush.)
+        flushing = true;
+        try {
+            cascade_deletes();
+            sync_foreign_keys(nullptr);
+        } catch (...) {
+            flushing = false;
+            throw;
+        }
+        flushing = false;
     }
     // ---- gather
     std::map<const Mapper*, std::vector<Work>> inserts, updates;

@@ -5,6 +5,7 @@
 #include <athanor/core/exc.hpp>
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace athanor::detail {
 
@@ -107,6 +108,7 @@ void SessionImpl::instrument(InstanceState& st, Instrument how) {
         rs->session = self;
         rs->load = &load_hook;
         rs->changed = &changed_hook;
+        rs->lazy = r.lazy;
         member->set_state(std::move(rs));
         if (how != Instrument::loaded) continue;
         if (r.lazy == Lazy::noload) {
@@ -161,7 +163,11 @@ void load_hook(RelationState& rs, RelationMember& member) {
     const RelationshipProperty& r = *rs.prop;
     SessionImpl* s = session_of(rs);
     if (!s || !s->find(rs.owner)) detached(r, rs.owner);
-    if (r.lazy == Lazy::raise)
+    if (rs.lazy == Lazy::noload) {
+        member.set_loaded(true);
+        return;
+    }
+    if (rs.lazy == Lazy::raise)
         throw InvalidRequestError("'" + r.owner->class_name() + "." + r.key + "' is not available due to lazy='raise'");
     s->check_usable();
     if (!r.collection) {
@@ -299,6 +305,7 @@ void SessionImpl::cascade_deletes() {
                         if (cs->mapper->has_relationships()) deleted.push_back(cs);
                     }
                 } else if (!cs->marked_deleted) {
+                    set_back(r, st->obj.get(), st->obj, child, false);  // its reference lets go too
                     for (auto [a, b] : r.pairs) {
                         (void)a;
                         const ColumnProperty& p = r.target_mapper->columns()[b];
@@ -327,6 +334,8 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
                 if (!member->loaded() || !member->erased_size()) continue;
                 auto target = member->erased_at(0);
                 if (!target) continue;
+                if (InstanceState* ts = find(target.get()); ts && (ts->marked_deleted || ts->state == ObjectState::deleted))
+                    continue;  // a parent being deleted: its children's keys were dealt with
                 for (auto [a, b] : r.pairs) m.columns()[b].set(st.obj.get(), r.target_mapper->columns()[a].get(target.get()));
             }
         }
@@ -346,6 +355,91 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
             }
         }
     });
+}
+
+}  // namespace athanor::detail
+
+namespace athanor::detail {
+
+namespace {
+// One IN query per 500 parents (SQLAlchemy's selectinload batch size).
+constexpr std::size_t kSelectinBatch = 500;
+
+void selectin_load(SessionImpl& s, const RelationshipProperty& r, const std::vector<std::shared_ptr<void>>& parents) {
+    if (r.pairs.size() != 1) return;  // composite keys: left to lazy loading
+    auto [referred_i, referring_i] = r.pairs.front();
+    // Parents whose member is not loaded yet, by the key that relates them.
+    std::vector<std::pair<RelationMember*, std::shared_ptr<void>>> todo;
+    std::vector<Value> keys;
+    for (const auto& p : parents) {
+        RelationMember* m = r.member(p.get());
+        if (m->loaded()) continue;
+        Value key = r.collection ? r.owner->columns()[referred_i].get(p.get()) : r.owner->columns()[referring_i].get(p.get());
+        if (key.is_null()) {
+            m->erased_assign({});
+            m->set_loaded(true);
+            continue;
+        }
+        todo.emplace_back(m, p);
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+    }
+    if (todo.empty()) return;
+    const Mapper& tm = *r.target_mapper;
+    // The column of the target the keys are compared with.
+    const ColumnProperty& target_col = tm.columns()[r.collection ? referring_i : referred_i];
+    std::unordered_map<std::string, std::vector<std::shared_ptr<void>>> by_key;
+    IdentityMap& map = s.identity[&tm];
+    for (std::size_t at = 0; at < keys.size(); at += kSelectinBatch) {
+        std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(at),
+                                 keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + kSelectinBatch)));
+        Select stmt = tm.select_all().where(target_col.column->expr().in_(batch));
+        if (r.collection && r.order_by) stmt = stmt.order_by(tm.find(r.order_by(tm))->column->expr());
+        Result res = s.connection().execute(stmt);
+        std::vector<ValueView> row;
+        while (res.fetch_views(row)) {
+            std::string k = row[r.collection ? referring_i : referred_i].to_value().repr();
+            by_key[k].push_back(s.load_row(tm, map, row));
+        }
+    }
+    for (auto& [member, parent] : todo) {
+        Value key = r.collection ? r.owner->columns()[referred_i].get(parent.get()) : r.owner->columns()[referring_i].get(parent.get());
+        auto it = by_key.find(key.repr());
+        std::vector<std::shared_ptr<void>> items = it == by_key.end() ? std::vector<std::shared_ptr<void>>{} : it->second;
+        if (!r.collection && items.size() > 1) items.resize(1);
+        auto st = member->state();
+        if (st) st->in_change = true;
+        member->erased_assign(items);
+        member->set_loaded(true);
+        if (st) st->in_change = false;
+        if (r.collection)
+            for (const auto& c : items) set_back(r, parent.get(), parent, c, true);
+    }
+}
+}  // namespace
+
+void apply_loaders(Session& session, const Mapper& m, const std::vector<std::shared_ptr<void>>& objs,
+                   const std::vector<LoaderOption>& opts) {
+    if (objs.empty()) return;
+    SessionImpl& s = session.impl();
+    for (const RelationshipProperty& r : m.relationships()) {
+        Lazy lazy = r.lazy;
+        for (const auto& o : opts)
+            if (o.prop == &r) lazy = o.lazy;
+        switch (lazy) {
+            case Lazy::selectin: selectin_load(s, r, objs); break;
+            case Lazy::joined:
+            case Lazy::raise:
+            case Lazy::noload:
+            case Lazy::select:
+                for (const auto& p : objs)
+                    if (auto st = r.member(p.get())->state()) st->lazy = lazy;
+                break;
+        }
+    }
+    for (const auto& o : opts)
+        if (o.prop->owner != &m)
+            throw ArgumentError("loader option for '" + o.prop->owner->class_name() + "." + o.prop->key +
+                                "' does not apply to a query of '" + m.class_name() + "'");
 }
 
 }  // namespace athanor::detail

@@ -249,6 +249,47 @@ MapperBuilder<T> mapper(const Table& table) {
     return default_registry().map_imperatively<T>(table);
 }
 
+namespace detail {
+template <class T, class M>
+const RelationshipProperty& relationship_of(M T::*member) {
+    for (const Registry* r : Registry::all())
+        if (const Mapper* m = r->find(std::type_index(typeid(T))))
+            if (const RelationshipProperty* p = m->find_relationship_member(member)) return *p;
+    throw UnmappedClassError("member of class '" + detail::demangle(typeid(T).name()) +
+                             "' is not a relationship of any mapper");
+}
+}  // namespace detail
+
+/// A relationship member as an expression (see RelationshipAttr).
+template <class T, class U>
+RelationshipAttr attr(Ref<U> T::*member) {
+    return RelationshipAttr(detail::relationship_of(member));
+}
+template <class T, class U>
+RelationshipAttr attr(Collection<U> T::*member) {
+    return RelationshipAttr(detail::relationship_of(member));
+}
+
+/// Loader options (Query::options): load a relationship of the queried objects with one extra
+/// SELECT ... WHERE key IN (...) per 500 parents (selectinload), refuse lazy loads (raiseload),
+/// or never load it (noload).
+template <class T, class M>
+LoaderOption selectinload(M T::*member) {
+    return {&detail::relationship_of(member), Lazy::selectin};
+}
+template <class T, class M>
+LoaderOption raiseload(M T::*member) {
+    return {&detail::relationship_of(member), Lazy::raise};
+}
+template <class T, class M>
+LoaderOption noload(M T::*member) {
+    return {&detail::relationship_of(member), Lazy::noload};
+}
+template <class T, class M>
+LoaderOption lazyload(M T::*member) {
+    return {&detail::relationship_of(member), Lazy::select};
+}
+
 /// The column expression for a mapped member: attr(&User::name) == "ed". Searches every
 /// registry; UnmappedClassError when the member is not mapped anywhere.
 template <class T, class M>

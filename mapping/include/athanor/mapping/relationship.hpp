@@ -34,6 +34,10 @@ namespace athanor {
 class Mapper;
 struct RelationshipProperty;
 
+/// Loading strategies (SQLAlchemy's lazy=): select (on first access), selectin (with the
+/// query, one IN query per 500 parents), raise (InvalidRequestError on access), noload (never).
+enum class Lazy : std::uint8_t { select, joined, selectin, raise, noload };
+
 namespace detail {
 
 struct RelationState;
@@ -83,6 +87,7 @@ struct RelationState {
     void (*load)(RelationState& st, RelationMember& member) = nullptr;
     void (*changed)(RelationState& st, const std::shared_ptr<void>& child, bool added) = nullptr;
     bool in_change = false;  // re-entrancy guard while the other side is being filled in
+    Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
 };
 
 }  // namespace detail
@@ -282,8 +287,6 @@ private:
 };
 
 // ---- declaration ------------------------------------------------------------------------------
-
-enum class Lazy : std::uint8_t { select, joined, selectin, raise, noload };
 
 /// Cascades, SQLAlchemy's names: "save-update, merge" by default; "all" is save-update, merge,
 /// refresh-expire, expunge, delete; "delete-orphan" adds deleting removed children.

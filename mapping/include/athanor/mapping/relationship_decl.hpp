@@ -65,6 +65,39 @@ OrderByOpt order_by(M T::*member) {
     }};
 }
 
+/// A relationship as an expression: sa::attr(&Address::user) == jack, sa::attr(&User::addresses)
+/// .any(criterion), .has(criterion), and the ON clause of Query::join(&User::addresses).
+class RelationshipAttr {
+public:
+    explicit RelationshipAttr(const RelationshipProperty& p) : p_(&p) {}
+    const RelationshipProperty& property() const noexcept { return *p_; }
+    /// referred columns = referring columns ("users.id = addresses.user_id").
+    ColumnElement join_condition() const;
+    /// The target table (the other side).
+    const Table& target_table() const;
+    /// Many-to-one: the foreign key columns equal the object's key (IS NULL for nullptr).
+    template <class U>
+    ColumnElement operator==(const std::shared_ptr<U>& obj) const {
+        return compare(obj.get());
+    }
+    ColumnElement operator==(std::nullptr_t) const { return compare(nullptr); }
+    /// One-to-many: EXISTS (SELECT * FROM target WHERE join AND criterion).
+    ColumnElement any(const ColumnElement& criterion = ColumnElement()) const;
+    /// Many-to-one: EXISTS (SELECT * FROM target WHERE join AND criterion).
+    ColumnElement has(const ColumnElement& criterion = ColumnElement()) const;
+
+private:
+    ColumnElement compare(const void* obj) const;
+    ColumnElement exists_with(const ColumnElement& criterion) const;
+    const RelationshipProperty* p_;
+};
+
+/// A loader option of Query::options(): sa::selectinload(&User::addresses) and the like.
+struct LoaderOption {
+    const RelationshipProperty* prop;
+    Lazy lazy;
+};
+
 /// A declared relationship of class O (the value sa::relationship() returns).
 template <class O>
 struct RelationshipDecl {

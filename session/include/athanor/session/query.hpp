@@ -29,6 +29,10 @@ std::int64_t query_delete(Session& s, const Mapper& m, const Select& stmt, Synch
 std::int64_t query_update(Session& s, const Mapper& m, const Select& stmt, const ValuesMap& values,
                           SynchronizeSession sync);
 Select query_select(const Mapper& m);
+/// After a query loaded `objs` of mapper m: the relationships' loading strategies (their lazy=
+/// and the query's options): selectin loads, raise and noload marks.
+void apply_loaders(Session& s, const Mapper& m, const std::vector<std::shared_ptr<void>>& objs,
+                   const std::vector<LoaderOption>& opts);
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 }  // namespace detail
 
@@ -102,7 +106,36 @@ public:
         return RowQuery(*s_, stmt_.with_only_columns(std::vector<SelectItem>{first, SelectItem(rest)...}));
     }
 
+    /// Loader options: .options(sa::selectinload(&User::addresses), sa::raiseload(...)).
+    template <class... O>
+    Query options(const LoaderOption& first, const O&... rest) const {
+        Query q = *this;
+        q.opts_.push_back(first);
+        (q.opts_.push_back(rest), ...);
+        return q;
+    }
+    /// JOIN along a relationship: join(&User::addresses) is
+    /// "JOIN addresses ON users.id = addresses.user_id".
+    template <class O, class U>
+    Query join(Collection<U> O::*member) const {
+        RelationshipAttr a = attr(member);
+        return with(stmt_.join(FromClause(a.target_table()), a.join_condition()));
+    }
+    template <class O, class U>
+    Query join(Ref<U> O::*member) const {
+        RelationshipAttr a = attr(member);
+        return with(stmt_.join(FromClause(a.target_table()), a.join_condition()));
+    }
+
     std::vector<std::shared_ptr<T>> all() const {
+        if (m_->has_relationships() || !opts_.empty()) {
+            auto objs = detail::query_all(*s_, *m_, stmt_);
+            detail::apply_loaders(*s_, *m_, objs, opts_);
+            std::vector<std::shared_ptr<T>> typed;
+            typed.reserve(objs.size());
+            for (auto& o : objs) typed.push_back(std::static_pointer_cast<T>(std::move(o)));
+            return typed;
+        }
         std::vector<std::shared_ptr<T>> out;
         detail::query_each(
             *s_, *m_, stmt_,
@@ -115,6 +148,7 @@ public:
     /// The first object (LIMIT 1), or null.
     std::shared_ptr<T> first() const {
         auto r = detail::query_all(*s_, *m_, stmt_.limit(1));
+        if (m_->has_relationships() || !opts_.empty()) detail::apply_loaders(*s_, *m_, r, opts_);
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// Exactly one: NoResultFound / MultipleResultsFound otherwise. Like SQLAlchemy, the
@@ -127,6 +161,7 @@ public:
     std::shared_ptr<T> one_or_none() const {
         auto r = detail::query_all(*s_, *m_, stmt_);
         if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
+        if (m_->has_relationships() || !opts_.empty()) detail::apply_loaders(*s_, *m_, r, opts_);
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// SELECT count(*) FROM (the query).
@@ -155,6 +190,7 @@ private:
     Session* s_;
     const Mapper* m_;
     Select stmt_;
+    std::vector<LoaderOption> opts_;
 };
 
 template <class T>
