@@ -418,3 +418,85 @@ TEST_F(ClassicalRelationships, PassiveDeletesLeavesItToTheDatabase) {
     s.commit();  // no SELECT of the children; ON DELETE CASCADE removes them
     EXPECT_EQ(count("1=1"), 0);
 }
+
+// ---- adjacency lists, dirty collections, rollback --------------------------------------------
+
+namespace {
+struct Node {
+    std::int64_t id = 0;
+    std::optional<std::int64_t> parent_id;
+    std::string name;
+    sa::Ref<Node> parent;
+    sa::Collection<Node> children;
+};
+}  // namespace
+
+TEST(AdjacencyList, ParentsAreInsertedBeforeChildrenLevelByLevel) {
+    sa::DeclarativeBase Base;
+    Base.declare<Node>("nodes", sa::mapped_column("id", &Node::id, sa::primary_key()),
+                       sa::mapped_column("parent_id", &Node::parent_id, sa::ForeignKey("nodes.id")),
+                       sa::mapped_column("name", &Node::name, sa::String(20)),
+                       sa::relationship("parent", &Node::parent, sa::back_populates(&Node::children)),
+                       sa::relationship("children", &Node::children, sa::back_populates(&Node::parent),
+                                        sa::cascade("all, delete-orphan")));
+    auto engine = sa::create_engine("sqlite://", {.foreign_keys = true});
+    Base.metadata.create_all(*engine);
+    auto mk = [](std::string n) { return std::make_shared<Node>(Node{.name = std::move(n)}); };
+    sa::Session s(engine);
+    // Built leaves first, so insertion order alone would be wrong.
+    auto leaf1 = mk("leaf1"), leaf2 = mk("leaf2"), mid = mk("mid"), root = mk("root");
+    s.add(leaf1);
+    mid->children = {leaf1, leaf2};
+    root->children = {mid};
+    s.add(root);
+    s.commit();
+    EXPECT_EQ(leaf1->parent_id, mid->id);
+    EXPECT_EQ(leaf2->parent_id, mid->id);
+    EXPECT_EQ(mid->parent_id, root->id);
+    EXPECT_EQ(root->parent_id, std::nullopt);
+    sa::Session s2(engine);
+    auto r = s2.query<Node>().filter(sa::attr(&Node::name) == "root").one();
+    ASSERT_EQ(r->children.size(), 1u);
+    EXPECT_EQ(r->children[0]->children.size(), 2u);
+    EXPECT_EQ(r->children[0]->children[0]->parent.get(), r->children[0]);
+    // A cycle among new rows is named.
+    auto a = mk("a"), b = mk("b");
+    a->children = {b};
+    b->children = {a};
+    s2.add(a);
+    try {
+        s2.flush();
+        FAIL() << "expected CircularDependencyError";
+    } catch (const sa::CircularDependencyError& e) {
+        EXPECT_NE(std::string(e.what()).find("Circular dependency detected between rows <"), std::string::npos) << e.what();
+    }
+    s2.rollback();
+}
+
+TEST_F(Relationships, ACollectionChangeMakesItsOwnerDirty) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    s.add(jack);
+    s.commit();
+    EXPECT_FALSE(s.is_modified(jack));
+    jack->addresses.push_back(addr("a@x"));
+    EXPECT_TRUE(s.is_modified(jack));
+    EXPECT_TRUE(s.dirty().contains(jack));
+    s.commit();
+    EXPECT_FALSE(s.is_modified(jack));
+}
+
+TEST_F(Relationships, RollbackRestoresCollections) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("kept@x")};
+    s.add(jack);
+    s.commit();
+    auto temp = addr("temp@x");
+    jack->addresses.push_back(temp);
+    s.flush();
+    s.rollback();
+    EXPECT_EQ(s.state_of(temp), sa::ObjectState::transient);
+    ASSERT_EQ(jack->addresses.size(), 1u);  // reloaded: the rolled-back child is gone
+    EXPECT_EQ(jack->addresses[0]->email_address, "kept@x");
+}

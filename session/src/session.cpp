@@ -455,7 +455,10 @@ void SessionImpl::rollback() {
     });
     for (InstanceState* st : expunge) untrack(st);
     committed_before.clear();
-    states.for_each([&](InstanceState& st) { identity_insert(&st); });
+    states.for_each([&](InstanceState& st) {
+        identity_insert(&st);
+        expire_relations(st);  // collections may hold objects the rollback took back
+    });
 }
 
 // ---- detached objects and live sessions ------------------------------------------------------
@@ -786,13 +789,16 @@ ObjectState Session::state_impl(const Mapper& m, const void* obj) const {
 
 bool Session::modified_impl(const void* obj) const {
     InstanceState* st = impl_->find(obj);
-    return st && impl_->has_changes(*st);
+    return st && (impl_->has_changes(*st) ||
+                  (st->state == ObjectState::persistent && impl_->any_relationships && impl_->relations_modified(*st)));
 }
 
 IdentitySet Session::dirty() const {
     IdentitySet out;
     impl_->states.for_each([&](InstanceState& st) {
-        if (!st.marked_deleted && impl_->has_changes(st)) out.add(st.obj);
+        if (!st.marked_deleted && st.state == ObjectState::persistent &&
+            (impl_->has_changes(st) || (impl_->any_relationships && impl_->relations_modified(st))))
+            out.add(st.obj);
     });
     return out;
 }

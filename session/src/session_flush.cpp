@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 namespace athanor::detail {
 
@@ -268,7 +269,32 @@ void SessionImpl::flush() {
                 }
             }
             if (auto it = inserts.find(m); it != inserts.end()) {
+                // An adjacency list (a relationship of m to m): parents before children, each
+                // row's foreign key copied from its parent just before its INSERT.
+                std::unordered_map<const void*, std::shared_ptr<void>> parent_of;
+                if (any_relationships && self_referential(*m)) {
+                    parent_of = self_parents(*m);
+                    std::vector<InstanceState*> sts;
+                    for (Work& w : it->second) sts.push_back(w.st);
+                    std::vector<std::size_t> order = order_by_level(*m, sts, parent_of);
+                    // all_inserts points into this vector: take those out before it moves.
+                    Work* first = it->second.data();
+                    Work* last = first + it->second.size();
+                    all_inserts.erase(std::remove_if(all_inserts.begin(), all_inserts.end(),
+                                                     [&](Work* w) { return w >= first && w < last; }),
+                                      all_inserts.end());
+                    std::vector<Work> sorted;
+                    for (std::size_t i : order) sorted.push_back(std::move(it->second[i]));
+                    it->second = std::move(sorted);
+                    for (Work& w : it->second) all_inserts.push_back(&w);
+                }
                 for (Work& w : it->second) {
+                    if (!parent_of.empty()) {
+                        if (auto p = parent_of.find(w.st->obj.get()); p != parent_of.end()) {
+                            copy_parent_key(*m, w.st->obj.get(), p->second.get());
+                            m->read(w.st->obj.get(), w.values);
+                        }
+                    }
                     if (w.replaces) {
                         // Row switch: UPDATE the deleted row's columns that differ.
                         const Values old = w.replaces->snapshot.values();
@@ -444,6 +470,7 @@ void SessionImpl::flush() {
     }
     flushing = false;
     cursors.clear();
+    clear_relations_modified();
 
     // ---- success: new snapshots and identities
     for (Work* w : all_inserts) {

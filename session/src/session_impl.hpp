@@ -217,6 +217,19 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     void cascade_add(InstanceState& st);
     /// Expiry of an object's relationships: they load again on the next access.
     void expire_relations(InstanceState& st);
+    /// A collection or reference of the object was changed since the last flush (it is dirty,
+    /// as SQLAlchemy counts a changed collection as a change of its owner).
+    bool relations_modified(const InstanceState& st) const;
+    void clear_relations_modified();
+    // Adjacency lists (a mapper related to itself), for the flush.
+    bool self_referential(const Mapper& m) const;
+    /// Each tracked object of m -> its parent along m's relationships to itself.
+    std::unordered_map<const void*, std::shared_ptr<void>> self_parents(const Mapper& m);
+    /// The order to INSERT `sts` in: by level (parents first; parents not in `sts` are already
+    /// rows). CircularDependencyError names the rows of a cycle.
+    std::vector<std::size_t> order_by_level(const Mapper& m, const std::vector<InstanceState*>& sts,
+                                            const std::unordered_map<const void*, std::shared_ptr<void>>& parent_of);
+    void copy_parent_key(const Mapper& m, void* child, const void* parent);
     /// Before a flush: delete cascades and orphans (delete-orphan, or the foreign key nulled).
     void cascade_deletes();
     /// During a flush, before mapper m's rows are written: copies parents' keys into the

@@ -123,6 +123,97 @@ void SessionImpl::instrument(InstanceState& st, Instrument how) {
     }
 }
 
+bool SessionImpl::relations_modified(const InstanceState& st) const {
+    if (!st.mapper->has_relationships()) return false;
+    for (const RelationshipProperty& r : st.mapper->relationships())
+        if (auto rs = r.member(st.obj.get())->state(); rs && rs->modified) return true;
+    return false;
+}
+
+void SessionImpl::clear_relations_modified() {
+    if (!any_relationships) return;
+    states.for_each([](InstanceState& st) {
+        if (!st.mapper->has_relationships()) return;
+        for (const RelationshipProperty& r : st.mapper->relationships())
+            if (auto rs = r.member(st.obj.get())->state()) rs->modified = false;
+    });
+}
+
+bool SessionImpl::self_referential(const Mapper& m) const {
+    for (const RelationshipProperty& r : m.relationships())
+        if (r.target_mapper == &m) return true;
+    return false;
+}
+
+std::unordered_map<const void*, std::shared_ptr<void>> SessionImpl::self_parents(const Mapper& m) {
+    std::unordered_map<const void*, std::shared_ptr<void>> out;
+    states.for_each([&](InstanceState& st) {
+        if (st.mapper != &m || st.marked_deleted) return;
+        for (const RelationshipProperty& r : m.relationships()) {
+            if (r.target_mapper != &m) continue;
+            RelationMember* member = r.member(st.obj.get());
+            if (r.collection) {
+                for (std::size_t i = 0; i < member->erased_size(); ++i)
+                    if (auto c = member->erased_at(i)) out[c.get()] = st.obj;
+            } else if (member->loaded() && member->erased_size()) {
+                if (auto p = member->erased_at(0)) out[st.obj.get()] = p;
+            }
+        }
+    });
+    return out;
+}
+
+void SessionImpl::copy_parent_key(const Mapper& m, void* child, const void* parent) {
+    for (const RelationshipProperty& r : m.relationships()) {
+        if (r.target_mapper != &m) continue;
+        const Mapper& referring = r.collection ? *r.target_mapper : *r.owner;
+        for (auto [a, b] : r.pairs) referring.columns()[b].set(child, m.columns()[a].get(parent));
+        return;
+    }
+}
+
+std::vector<std::size_t> SessionImpl::order_by_level(
+    const Mapper& m, const std::vector<InstanceState*>& sts,
+    const std::unordered_map<const void*, std::shared_ptr<void>>& parent_of) {
+    std::unordered_map<const void*, std::size_t> pending;  // object -> index
+    for (std::size_t i = 0; i < sts.size(); ++i) pending.emplace(sts[i]->obj.get(), i);
+    std::vector<long> level(sts.size(), -1);
+    for (std::size_t i = 0; i < sts.size(); ++i) {
+        // Follow the parents until a row whose level is known, or one already in the database.
+        std::vector<std::size_t> chain;
+        std::unordered_map<std::size_t, bool> seen;
+        std::size_t cur = i;
+        long base = -1;
+        for (;;) {
+            if (level[cur] >= 0) {
+                base = level[cur];
+                break;
+            }
+            if (seen[cur]) {
+                std::string rows;
+                auto from = std::find(chain.begin(), chain.end(), cur);
+                for (auto it = from; it != chain.end(); ++it)
+                    rows += (rows.empty() ? "" : ", ") + describe(m, sts[*it]->obj.get());
+                throw CircularDependencyError("Circular dependency detected between rows " + rows +
+                                              " (each is the parent of the next); flush one of them first");
+            }
+            seen[cur] = true;
+            chain.push_back(cur);
+            auto p = parent_of.find(sts[cur]->obj.get());
+            if (p == parent_of.end()) break;
+            auto q = pending.find(p->second.get());
+            if (q == pending.end()) break;
+            cur = q->second;
+        }
+        long l = base + 1;
+        for (auto it = chain.rbegin(); it != chain.rend(); ++it) level[*it] = l++;
+    }
+    std::vector<std::size_t> order(sts.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return level[a] < level[b]; });
+    return order;
+}
+
 void SessionImpl::expire_relations(InstanceState& st) {
     if (!st.mapper->has_relationships() || st.state != ObjectState::persistent) return;
     for (const RelationshipProperty& r : st.mapper->relationships()) {
@@ -225,6 +316,7 @@ void load_hook(RelationState& rs, RelationMember& member) {
 
 void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool added) {
     const RelationshipProperty& r = *rs.prop;
+    rs.modified = true;
     SessionImpl* s = session_of(rs);
     InstanceState* owner = s ? s->find(rs.owner) : nullptr;
     std::shared_ptr<void> owner_ptr = owner ? owner->obj : nullptr;

@@ -88,6 +88,7 @@ struct RelationState {
     void (*changed)(RelationState& st, const std::shared_ptr<void>& child, bool added) = nullptr;
     bool in_change = false;  // re-entrancy guard while the other side is being filled in
     Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
+    bool modified = false;     // changed by the program since the last flush (session.dirty)
 };
 
 }  // namespace detail
