@@ -500,3 +500,84 @@ TEST_F(Relationships, RollbackRestoresCollections) {
     ASSERT_EQ(jack->addresses.size(), 1u);  // reloaded: the rolled-back child is gone
     EXPECT_EQ(jack->addresses[0]->email_address, "kept@x");
 }
+
+// ---- many-to-many ------------------------------------------------------------------------------
+
+namespace {
+struct Keyword;
+struct Post {
+    std::int64_t id = 0;
+    std::string title;
+    sa::Collection<Keyword> keywords;
+};
+struct Keyword {
+    std::int64_t id = 0;
+    std::string word;
+    sa::Collection<Post> posts;
+};
+}  // namespace
+
+class ManyToMany : public ::testing::Test {
+protected:
+    sa::DeclarativeBase Base;
+    sa::Table& post_keywords = Base.metadata.table("post_keywords",
+        sa::Column("post_id", sa::Integer(), sa::ForeignKey("posts.id"), sa::primary_key()),
+        sa::Column("keyword_id", sa::Integer(), sa::ForeignKey("keywords.id"), sa::primary_key()));
+    sa::Table& posts = Base.declare<Post>("posts", sa::mapped_column("id", &Post::id, sa::primary_key()),
+        sa::mapped_column("title", &Post::title, sa::String(50)),
+        sa::relationship("keywords", &Post::keywords, sa::secondary(post_keywords), sa::back_populates(&Keyword::posts),
+                         sa::order_by(&Keyword::word)));
+    sa::Table& keywords = Base.declare<Keyword>("keywords", sa::mapped_column("id", &Keyword::id, sa::primary_key()),
+        sa::mapped_column("word", &Keyword::word, sa::String(20)),
+        sa::relationship("posts", &Keyword::posts, sa::secondary(post_keywords), sa::back_populates(&Post::keywords)));
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    Sql sql;
+    void SetUp() override {
+        Base.metadata.create_all(*engine);
+        sql.clear();
+    }
+    std::int64_t links() {
+        auto c = engine->connect();
+        return c.execute(sa::text("SELECT count(*) FROM post_keywords")).scalar<std::int64_t>();
+    }
+};
+
+TEST_F(ManyToMany, AssociationRowsAreBatchedAndWrittenOnce) {
+    sa::Session s(engine);
+    auto p1 = std::make_shared<Post>(Post{.title = "p1"}), p2 = std::make_shared<Post>(Post{.title = "p2"});
+    auto cpp = std::make_shared<Keyword>(Keyword{.word = "cpp"}), orm = std::make_shared<Keyword>(Keyword{.word = "orm"});
+    p1->keywords = {cpp, orm};
+    p2->keywords = {cpp};
+    s.add_all({p1, p2});
+    EXPECT_TRUE(cpp->posts.contains(p1));  // back_populates on both collections
+    s.commit();
+    EXPECT_EQ(links(), 3);
+    EXPECT_EQ(sql.count("INSERT INTO post_keywords"), 1u);  // one executemany for the three rows
+    sql.clear();
+    // A pair changed from both sides is written once.
+    auto web = std::make_shared<Keyword>(Keyword{.word = "web"});
+    p2->keywords.push_back(web);
+    web->posts.push_back(p2);
+    s.commit();
+    EXPECT_EQ(links(), 4);
+    // Removing deletes the association row only.
+    sql.clear();
+    p1->keywords.remove(cpp);
+    s.commit();
+    EXPECT_EQ(links(), 3);
+    EXPECT_EQ(sql.count("DELETE FROM post_keywords"), 1u);
+    EXPECT_EQ(sql.count("DELETE FROM keywords"), 0u);
+    // Loading goes through the association table, in order.
+    sa::Session s2(engine);
+    auto again = s2.get<Post>(p2->id);
+    sql.clear();
+    ASSERT_EQ(again->keywords.size(), 2u);
+    EXPECT_EQ(again->keywords[0]->word, "cpp");
+    EXPECT_EQ(again->keywords[1]->word, "web");
+    EXPECT_NE(sql.statements().back().find("JOIN post_keywords ON keywords.id = post_keywords.keyword_id"),
+              std::string::npos) << sql.statements().back();
+    // Deleting an object deletes its association rows first.
+    s2.delete_(again);
+    s2.commit();
+    EXPECT_EQ(links(), 1);
+}

@@ -194,6 +194,42 @@ void Mapper::resolve_relationships() const {
             r.target_mapper = mapper_for_type(r.target);
             if (!r.target_mapper)
                 throw UnmappedClassError(where + ": class '" + r.target_name + "' is not mapped");
+            if (r.secondary) {
+                if (!r.collection) throw ArgumentError(where + ": secondary needs a Collection member");
+                // Many-to-many: one foreign key of the association table to each side.
+                r.secondary_owner.clear();
+                r.secondary_target.clear();
+                for (const auto& fk : r.secondary->all_foreign_keys()) {
+                    auto targets = fk.target_columns();
+                    bool to_owner = fk.target_table() == table_->name() && r.secondary_owner.empty();
+                    bool to_target = !to_owner && fk.target_table() == r.target_mapper->table().name() &&
+                                     r.secondary_target.empty();
+                    if (!to_owner && !to_target) continue;
+                    const Mapper* side = to_owner ? this : r.target_mapper;
+                    auto& out = to_owner ? r.secondary_owner : r.secondary_target;
+                    for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+                        int a = side->index_of(targets[i]);
+                        if (a < 0)
+                            throw ArgumentError(where + ": column " + side->table().name() + "." + targets[i] +
+                                                " must be mapped");
+                        out.emplace_back(static_cast<std::size_t>(a), &r.secondary->column(fk.columns[i]));
+                    }
+                }
+                if (r.secondary_owner.empty() || r.secondary_target.empty())
+                    throw ArgumentError(where + ": the secondary table '" + r.secondary->name() +
+                                        "' needs a foreign key to each of '" + table_->name() + "' and '" +
+                                        r.target_mapper->table().name() + "'");
+                if (r.back_populates.empty() && r.back_populates_of)
+                    r.back_populates = r.back_populates_of(*r.target_mapper);
+                if (!r.back_populates.empty()) {
+                    for (const auto& o : r.target_mapper->rels_)
+                        if (o.key == r.back_populates) r.back = &o;
+                    if (!r.back || !r.back->collection)
+                        throw ArgumentError(where + ": back_populates names '" + r.back_populates +
+                                            "', which must be a Collection of class '" + r.target_name + "'");
+                }
+                continue;
+            }
             // The referred side and the referring side of the foreign key.
             const Mapper* referred = r.collection ? this : r.target_mapper;
             const Mapper* referring = r.collection ? r.target_mapper : this;

@@ -106,6 +106,7 @@ void SessionImpl::flush() {
     // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
     // stays as large as what the program still uses. Dirty ones are flushed first.
     std::vector<InstanceState*> release;
+    bool relation_changes = false;  // a many-to-many collection changed: association rows to write
     states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
         if (st->state == ObjectState::pending) pending.push_back(st);
@@ -118,6 +119,7 @@ void SessionImpl::flush() {
                 updates[st->mapper].push_back(std::move(w));
             }
             if (unobserved) release.push_back(st);
+            if (any_relationships && !relation_changes && relations_modified(*st)) relation_changes = true;
         }
     });
     auto let_go = [&] {
@@ -125,7 +127,7 @@ void SessionImpl::flush() {
             if (st->obj.use_count() == 1 && st->state == ObjectState::persistent && !st->marked_deleted)
                 untrack(st);
     };
-    if (pending.empty() && deletes.empty() && updates.empty()) {
+    if (pending.empty() && deletes.empty() && updates.empty() && !relation_changes) {
         let_go();
         return;
     }
@@ -399,6 +401,8 @@ void SessionImpl::flush() {
                 }
             }
         }
+
+        write_associations();
 
         // ---- deletes, children first
         for (auto it = order.rbegin(); it != order.rend(); ++it) {

@@ -230,6 +230,9 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<std::size_t> order_by_level(const Mapper& m, const std::vector<InstanceState*>& sts,
                                             const std::unordered_map<const void*, std::shared_ptr<void>>& parent_of);
     void copy_parent_key(const Mapper& m, void* child, const void* parent);
+    /// Many-to-many: INSERTs and DELETEs the association rows of changed collections (after
+    /// both sides' rows are written, before rows are deleted), one batched statement each.
+    void write_associations();
     /// Before a flush: delete cascades and orphans (delete-orphan, or the foreign key nulled).
     void cascade_deletes();
     /// During a flush, before mapper m's rows are written: copies parents' keys into the

@@ -214,6 +214,72 @@ std::vector<std::size_t> SessionImpl::order_by_level(
     return order;
 }
 
+void SessionImpl::write_associations() {
+    if (!any_relationships) return;
+    struct Batch {
+        const Table* table;
+        std::vector<Params> inserts, deletes;
+        std::vector<std::string> seen;  // one row per pair, however many sides changed it
+    };
+    std::vector<Batch> batches;
+    std::vector<std::pair<RelationState*, std::vector<std::shared_ptr<void>>>> done;
+    auto row_of = [](const RelationshipProperty& r, const void* owner, const void* target) {
+        Params p;
+        for (auto [i, col] : r.secondary_owner) p.set(col->name(), r.owner->columns()[i].get(owner));
+        for (auto [i, col] : r.secondary_target) p.set(col->name(), r.target_mapper->columns()[i].get(target));
+        return p;
+    };
+    auto key_of = [](const Params& p) {
+        std::vector<std::string> parts;
+        for (const auto& [k, v] : p) parts.push_back(k + "=" + v.repr());
+        std::sort(parts.begin(), parts.end());
+        std::string s;
+        for (auto& x : parts) s += x + ";";
+        return s;
+    };
+    auto add_row = [&](const Table* t, Params p, bool insert) {
+        auto it = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) { return b.table == t; });
+        if (it == batches.end()) it = batches.insert(batches.end(), Batch{t, {}, {}, {}});
+        std::string k = (insert ? "+" : "-") + key_of(p);
+        if (std::find(it->seen.begin(), it->seen.end(), k) != it->seen.end()) return;
+        it->seen.push_back(k);
+        (insert ? it->inserts : it->deletes).push_back(std::move(p));
+    };
+    states.for_each([&](InstanceState& st) {
+        if (!st.mapper->has_relationships()) return;
+        for (const RelationshipProperty& r : st.mapper->relationships()) {
+            if (!r.secondary || r.viewonly) continue;
+            RelationMember* member = r.member(st.obj.get());
+            auto rs = member->state();
+            if (!rs) continue;
+            bool deleting = st.marked_deleted;
+            if (!deleting && !rs->modified && st.state != ObjectState::pending) continue;
+            member->ensure_loaded();
+            std::vector<std::shared_ptr<void>> current;
+            if (!deleting)
+                for (std::size_t i = 0; i < member->erased_size(); ++i) current.push_back(member->erased_at(i));
+            auto has = [](const std::vector<std::shared_ptr<void>>& v, const std::shared_ptr<void>& x) {
+                return std::find(v.begin(), v.end(), x) != v.end();
+            };
+            for (const auto& c : rs->committed)
+                if (!has(current, c)) add_row(r.secondary, row_of(r, st.obj.get(), c.get()), false);
+            for (const auto& c : current)
+                if (!has(rs->committed, c)) add_row(r.secondary, row_of(r, st.obj.get(), c.get()), true);
+            done.emplace_back(rs.get(), std::move(current));
+        }
+    });
+    Connection& c = connection();
+    for (Batch& b : batches) {
+        if (!b.deletes.empty()) {
+            std::vector<ColumnElement> crit;
+            for (const auto& [k, v] : b.deletes.front()) crit.push_back(b.table->column(k).expr() == bindparam(k));
+            c.execute(b.table->delete_().where(and_(crit)), b.deletes);  // one batched statement
+        }
+        if (!b.inserts.empty()) c.execute(b.table->insert(), b.inserts);
+    }
+    for (auto& [rs, items] : done) rs->committed = std::move(items);
+}
+
 void SessionImpl::expire_relations(InstanceState& st) {
     if (!st.mapper->has_relationships() || st.state != ObjectState::persistent) return;
     for (const RelationshipProperty& r : st.mapper->relationships()) {
@@ -293,9 +359,22 @@ void load_hook(RelationState& rs, RelationMember& member) {
     }
     // One-to-many: SELECT the children WHERE their foreign key = the owner's key.
     s->autoflush();
-    auto key = values_of(*r.owner, rs.owner, referred_columns(r));
     std::vector<std::shared_ptr<void>> children;
-    if (!any_null(key)) {
+    if (r.secondary) {
+        // Many-to-many: the targets joined to the association rows of the owner.
+        std::vector<ColumnElement> on, where;
+        for (auto [i, col] : r.secondary_target) on.push_back(r.target_mapper->columns()[i].column->expr() == col->expr());
+        for (auto [i, col] : r.secondary_owner) where.push_back(col->expr() == ColumnElement(r.owner->columns()[i].get(rs.owner)));
+        Select stmt = r.target_mapper->select_all().join(FromClause(*r.secondary), and_(on)).where(and_(where));
+        if (r.order_by) stmt = stmt.order_by(r.target_mapper->find(r.order_by(*r.target_mapper))->column->expr());
+        Result res = s->connection().execute(stmt);
+        std::vector<ValueView> row;
+        IdentityMap& map = s->identity[r.target_mapper];
+        while (res.fetch_views(row)) children.push_back(s->load_row(*r.target_mapper, map, row));
+        rs.committed = children;
+    }
+    auto key = values_of(*r.owner, rs.owner, referred_columns(r));
+    if (!r.secondary && !any_null(key)) {
         std::vector<ColumnElement> crit;
         for (std::size_t k = 0; k < r.pairs.size(); ++k)
             crit.push_back(r.target_mapper->columns()[r.pairs[k].second].column->expr() == key[k]);
@@ -332,7 +411,7 @@ void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool ad
             RelationMember* ref = r.member(rs.owner);
             ref->erased_set_weak(child);
         }
-    } else if (r.collection) {
+    } else if (r.collection && !r.secondary) {
         s->removals.push_back({child, owner_ptr, &r});
     }
 }

@@ -32,6 +32,8 @@
 namespace athanor {
 
 class Mapper;
+class Table;
+class Column;
 struct RelationshipProperty;
 
 /// Loading strategies (SQLAlchemy's lazy=): select (on first access), selectin (with the
@@ -89,6 +91,8 @@ struct RelationState {
     bool in_change = false;  // re-entrancy guard while the other side is being filled in
     Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
     bool modified = false;     // changed by the program since the last flush (session.dirty)
+    /// Many-to-many: the members as the association table has them (as loaded or last flushed).
+    std::vector<std::shared_ptr<void>> committed;
 };
 
 }  // namespace detail
@@ -321,6 +325,10 @@ struct RelationshipProperty {
     /// referring columns are the owner's; for a Collection they are the target's.
     std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (index in referred mapper, index in referring mapper)
     const RelationshipProperty* back = nullptr;
+    /// Many-to-many: the association table, and its columns referring to the owner's and the
+    /// target's keys: (index in the owner / target mapper, column of the secondary table).
+    const Table* secondary = nullptr;
+    std::vector<std::pair<std::size_t, const Column*>> secondary_owner, secondary_target;
 };
 
 }  // namespace athanor

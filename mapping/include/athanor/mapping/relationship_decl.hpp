@@ -53,6 +53,11 @@ inline LazyOpt lazy(Lazy l) { return {l}; }
 struct PassiveDeletesOpt {};
 /// Deleting the parent leaves the children to the database's ON DELETE (no loading).
 inline PassiveDeletesOpt passive_deletes() { return {}; }
+struct SecondaryOpt {
+    const Table* table;
+};
+/// secondary(post_keywords): a many-to-many Collection through an association table.
+inline SecondaryOpt secondary(const Table& association) { return {&association}; }
 struct OrderByOpt {
     std::function<std::string(const Mapper&)> resolve;
 };
@@ -115,7 +120,7 @@ RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) 
     p.collection = RT::collection;
     p.member = [member](void* owner) -> detail::RelationMember* { return &(static_cast<O*>(owner)->*member); };
     p.member_pointer = member;
-    auto apply = [&p](auto&& o) {
+    [[maybe_unused]] auto apply = [&p](auto&& o) {
         using X = std::remove_cvref_t<decltype(o)>;
         if constexpr (std::is_same_v<X, BackPopulatesOpt>) {
             p.back_populates = o.key;
@@ -128,6 +133,8 @@ RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) 
             p.passive_deletes = true;
         } else if constexpr (std::is_same_v<X, OrderByOpt>) {
             p.order_by = o.resolve;
+        } else if constexpr (std::is_same_v<X, SecondaryOpt>) {
+            p.secondary = o.table;
         } else {
             static_assert(sizeof(X) == 0, "not a relationship() option");
         }
