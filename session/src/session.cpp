@@ -547,6 +547,7 @@ void SessionImpl::note_held_detached() {
 }
 
 void SessionImpl::expunge_all() {
+    if (any_relationships && mappers_alive()) states.for_each([&](InstanceState& st) { release_pairs(st); });
     removals.clear();
     committed_before.clear();
     states.clear();
@@ -659,6 +660,7 @@ void Session::expunge_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
     if (st->state == ObjectState::persistent && !st->marked_deleted && !st->new_in_tx) detail::note_detached(st->obj);
+    if (impl_->any_relationships) impl_->release_pairs(*st);
     impl_->untrack(st);
 }
 

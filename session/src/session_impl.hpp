@@ -233,6 +233,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// Many-to-many: INSERTs and DELETEs the association rows of changed collections (after
     /// both sides' rows are written, before rows are deleted), one batched statement each.
     void write_associations();
+    /// Both sides of a many-to-many pair hold each other strongly while a session tracks them;
+    /// when the session lets go of an object, its such collections are released (they load
+    /// again in a session), so the pair is not a shared_ptr cycle.
+    void release_pairs(InstanceState& st);
     /// Before a flush: delete cascades and orphans (delete-orphan, or the foreign key nulled).
     void cascade_deletes();
     /// During a flush, before mapper m's rows are written: copies parents' keys into the

@@ -280,11 +280,26 @@ void SessionImpl::write_associations() {
     for (auto& [rs, items] : done) rs->committed = std::move(items);
 }
 
+void SessionImpl::release_pairs(InstanceState& st) {
+    if (!st.mapper->has_relationships()) return;
+    for (const RelationshipProperty& r : st.mapper->relationships()) {
+        if (!r.secondary) continue;
+        RelationMember* member = r.member(st.obj.get());
+        if (auto rs = member->state()) {
+            member->erased_reset();
+            rs->committed.clear();  // it holds the other side strongly too
+        }
+    }
+}
+
 void SessionImpl::expire_relations(InstanceState& st) {
     if (!st.mapper->has_relationships() || st.state != ObjectState::persistent) return;
     for (const RelationshipProperty& r : st.mapper->relationships()) {
         RelationMember* member = r.member(st.obj.get());
-        if (member->state()) member->erased_reset();
+        if (auto rs = member->state()) {
+            member->erased_reset();
+            rs->committed.clear();  // loaded again with the collection
+        }
     }
 }
 
