@@ -15,6 +15,19 @@ struct Customer {
     std::int64_t id = 0;
     std::string name, description;
 };
+// The tutorial's User/Address chapter: a relationship in both directions.
+struct Mail;
+struct Person {
+    std::int64_t id = 0;
+    std::string name, fullname;
+    sa::Collection<Mail> addresses;
+};
+struct Mail {
+    std::int64_t id = 0;
+    std::string email_address;
+    std::optional<std::int64_t> user_id;
+    sa::Ref<Person> user;
+};
 
 static void step(const char* title) { std::cout << "\n==== " << title << " ====\n" << std::flush; }
 
@@ -182,6 +195,38 @@ int main() {
         session.commit();
         total = session.query<User>().count();
         std::cout << "users: " << total << "\n";
+
+        step("15. Relationships: User and Address");
+        sa::DeclarativeBase RelBase;
+        RelBase.declare<Person>("people",
+            sa::mapped_column("id", &Person::id, sa::primary_key()),
+            sa::mapped_column("name", &Person::name, sa::String(50)),
+            sa::mapped_column("fullname", &Person::fullname, sa::String(50)),
+            sa::relationship("addresses", &Person::addresses, sa::back_populates(&Mail::user),
+                             sa::cascade("all, delete-orphan"), sa::order_by(&Mail::id)));
+        RelBase.declare<Mail>("mails",
+            sa::mapped_column("id", &Mail::id, sa::primary_key()),
+            sa::mapped_column("email_address", &Mail::email_address, sa::String(100), sa::nullable(false)),
+            sa::mapped_column("user_id", &Mail::user_id, sa::ForeignKey("people.id")),
+            sa::relationship("user", &Mail::user, sa::back_populates(&Person::addresses)));
+        RelBase.metadata.create_all(*engine);
+        sa::Session rel(engine);
+        auto jk = std::make_shared<Person>(Person{.id = 0, .name = "jack", .fullname = "Jack Bean", .addresses = {}});
+        jk->addresses = {std::make_shared<Mail>(Mail{.id = 0, .email_address = "jack@google.com", .user_id = {}, .user = {}}),
+                           std::make_shared<Mail>(Mail{.id = 0, .email_address = "j25@yahoo.com", .user_id = {}, .user = {}})};
+        rel.add(jk);  // save-update cascade: the addresses are pending too
+        std::cout << "back_populates: " << jk->addresses[1]->user->name << "\n";
+        rel.commit();
+        std::cout << "jack has " << jk->addresses.size() << " addresses (one lazy SELECT)\n";
+        auto found = rel.query<Person>().join(&Person::addresses)
+                         .filter(sa::attr(&Mail::email_address) == "jack@google.com").all();
+        std::cout << "joined query found " << found.size() << " user\n";
+        auto eager = rel.query<Person>().options(sa::selectinload(&Person::addresses)).all();
+        std::cout << "selectinload: " << eager.front()->addresses.size() << " addresses, no further SQL\n";
+        jk->addresses.erase(jk->addresses.begin());  // delete-orphan
+        rel.commit();
+        rel.delete_(jk);
+        rel.commit();  // DELETE the remaining address, then the user
         return 0;
     } catch (const sa::Error& e) {
         std::cerr << "athanor error: " << e.what() << "\n";
