@@ -32,6 +32,20 @@ struct Customer {
     std::string description;
 };
 
+// The relationships suites: parents with 10 children each.
+struct BChild;
+struct BParent {
+    std::int64_t id = 0;
+    std::string name;
+    sa::Collection<BChild> children;
+};
+struct BChild {
+    std::int64_t id = 0;
+    std::optional<std::int64_t> parent_id;
+    std::string name;
+    sa::Ref<BParent> parent;
+};
+
 struct Options {
     std::string suite, test;
     std::int64_t n = 100000;
@@ -57,6 +71,16 @@ struct Schema {
             sa::mapped_column("id", &Customer::id, sa::primary_key()),
             sa::mapped_column("name", &Customer::name, sa::String(255)),
             sa::mapped_column("description", &Customer::description, sa::String(255)));
+        Base.declare<BParent>("parent",
+            sa::mapped_column("id", &BParent::id, sa::primary_key()),
+            sa::mapped_column("name", &BParent::name, sa::String(255)),
+            sa::relationship("children", &BParent::children, sa::back_populates(&BChild::parent),
+                             sa::cascade("all, delete-orphan")));
+        Base.declare<BChild>("child",
+            sa::mapped_column("id", &BChild::id, sa::primary_key()),
+            sa::mapped_column("parent_id", &BChild::parent_id, sa::ForeignKey("parent.id"), sa::index()),
+            sa::mapped_column("name", &BChild::name, sa::String(255)),
+            sa::relationship("parent", &BChild::parent, sa::back_populates(&BParent::children)));
     }
     const sa::Table& customer() const { return Base.metadata.get_table("customer"); }
 };
@@ -348,6 +372,102 @@ std::vector<Suite> suites() {
              double secs = std::chrono::duration<double>(Clock::now() - t0).count();
              if (found != 10 * c.n) throw std::runtime_error("identity map miss");
              c.n = -static_cast<std::int64_t>(10.0 * static_cast<double>(c.n) / secs);  // report gets/s
+         }},
+    }});
+
+    // n/10 parents with 10 children each (n rows of children).
+    constexpr int kKids = 10;
+    auto fill_tree = [](Context& c) {
+        create_table(c);
+        Raw r(c.db);
+        r.exec("BEGIN");
+        sqlite3_stmt* p = nullptr;
+        sqlite3_stmt* k = nullptr;
+        sqlite3_prepare_v2(r.db, "INSERT INTO parent (id, name) VALUES (?, ?)", -1, &p, nullptr);
+        sqlite3_prepare_v2(r.db, "INSERT INTO child (parent_id, name) VALUES (?, ?)", -1, &k, nullptr);
+        for (std::int64_t i = 1; i <= c.n / kKids; ++i) {
+            std::string nm = name_of(i);
+            sqlite3_bind_int64(p, 1, i);
+            sqlite3_bind_text(p, 2, nm.c_str(), static_cast<int>(nm.size()), SQLITE_TRANSIENT);
+            sqlite3_step(p);
+            sqlite3_reset(p);
+            for (int j = 0; j < kKids; ++j) {
+                sqlite3_bind_int64(k, 1, i);
+                sqlite3_bind_text(k, 2, nm.c_str(), static_cast<int>(nm.size()), SQLITE_TRANSIENT);
+                sqlite3_step(k);
+                sqlite3_reset(k);
+            }
+        }
+        sqlite3_finalize(p);
+        sqlite3_finalize(k);
+        r.exec("COMMIT");
+    };
+    out.push_back({"relationships", "Insert n/10 parents with 10 children each through the cascade", 1, {
+        {"raw_sqlite3", true, create_table, [](Context& c) {
+             Raw r(c.db);
+             r.exec("BEGIN");
+             sqlite3_stmt* p = nullptr;
+             sqlite3_stmt* k = nullptr;
+             sqlite3_prepare_v2(r.db, "INSERT INTO parent (name) VALUES (?)", -1, &p, nullptr);
+             sqlite3_prepare_v2(r.db, "INSERT INTO child (parent_id, name) VALUES (?, ?)", -1, &k, nullptr);
+             for (std::int64_t i = 1; i <= c.n / kKids; ++i) {
+                 std::string nm = name_of(i);
+                 sqlite3_bind_text(p, 1, nm.c_str(), static_cast<int>(nm.size()), SQLITE_TRANSIENT);
+                 sqlite3_step(p);
+                 sqlite3_reset(p);
+                 std::int64_t id = sqlite3_last_insert_rowid(r.db);
+                 for (int j = 0; j < kKids; ++j) {
+                     std::string cn = nm + " child " + std::to_string(j);
+                     sqlite3_bind_int64(k, 1, id);
+                     sqlite3_bind_text(k, 2, cn.c_str(), static_cast<int>(cn.size()), SQLITE_TRANSIENT);
+                     sqlite3_step(k);
+                     sqlite3_reset(k);
+                 }
+             }
+             sqlite3_finalize(p);
+             sqlite3_finalize(k);
+             r.exec("COMMIT");
+         }},
+        {"orm_cascade_insert", false, create_table, [](Context& c) {
+             sa::Session s(c.engine);
+             for (std::int64_t i = 1; i <= c.n / kKids; ++i) {
+                 auto parent = std::make_shared<BParent>();
+                 parent->name = name_of(i);
+                 for (int j = 0; j < kKids; ++j) {
+                     auto kid = std::make_shared<BChild>();
+                     kid->name = parent->name + " child " + std::to_string(j);
+                     parent->children.push_back(std::move(kid));
+                 }
+                 s.add(parent);
+             }
+             s.commit();
+         }},
+    }});
+    out.push_back({"relationships_load", "Load n/10 parents and their n children", 1, {
+        {"raw_sqlite3", true, fill_tree, [](Context& c) {
+             Raw r(c.db);
+             r.exec("BEGIN");
+             sqlite3_stmt* st = nullptr;
+             std::vector<std::pair<std::int64_t, std::string>> parents;
+             sqlite3_prepare_v2(r.db, "SELECT id, name FROM parent", -1, &st, nullptr);
+             while (sqlite3_step(st) == SQLITE_ROW)
+                 parents.emplace_back(sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+             sqlite3_finalize(st);
+             std::vector<std::vector<std::pair<std::int64_t, std::string>>> kids(parents.size() + 1);
+             sqlite3_prepare_v2(r.db, "SELECT id, parent_id, name FROM child", -1, &st, nullptr);
+             while (sqlite3_step(st) == SQLITE_ROW)
+                 kids[static_cast<std::size_t>(sqlite3_column_int64(st, 1))].emplace_back(
+                     sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 2)));
+             sqlite3_finalize(st);
+             r.exec("COMMIT");
+             if (static_cast<std::int64_t>(parents.size()) != c.n / kKids) throw std::runtime_error("short read");
+         }},
+        {"orm_selectinload", false, fill_tree, [](Context& c) {
+             sa::Session s(c.engine);
+             auto all = s.query<BParent>().options(sa::selectinload(&BParent::children)).all();
+             std::size_t kids = 0;
+             for (const auto& p : all) kids += p->children.size();
+             if (static_cast<std::int64_t>(kids) != c.n / kKids * kKids) throw std::runtime_error("short read");
          }},
     }});
 

@@ -583,3 +583,41 @@ TEST_F(ManyToMany, AssociationRowsAreBatchedAndWrittenOnce) {
     s2.commit();
     EXPECT_EQ(links(), 1);
 }
+
+TEST_F(Relationships, ExpungeAndRefreshExpireCascades) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x"), addr("b@x")};
+    s.add(jack);
+    s.commit();
+    (void)jack->addresses.size();  // load them
+    auto a0 = jack->addresses[0];
+    a0->email_address = "changed";
+    s.refresh(jack);                  // "all" includes refresh-expire: a0 is expired too,
+    EXPECT_EQ(a0->email_address, "a@x");  // its unflushed change discarded
+    ASSERT_EQ(jack->addresses.size(), 2u);  // loaded again (refresh expired the collection)
+    s.expunge(jack);                  // "all" includes expunge: the loaded addresses leave too
+    EXPECT_FALSE(s.contains(a0.get()));
+    EXPECT_FALSE(s.contains(jack.get()));
+}
+
+TEST_F(ClassicalRelationships, ViewOnlyRelationshipsWriteNothing) {
+    auto pb = registry.map_imperatively<Parent>(parents).column("id", &Parent::id).column("name", &Parent::name);
+    pb.relationship("children", &Parent::children, sa::viewonly());
+    registry.map_imperatively<Child>(children)
+        .column("id", &Child::id).column("parent_id", &Child::parent_id).column("name", &Child::name);
+    m.create_all(*engine);
+    sa::Session s(engine);
+    auto p = std::make_shared<Parent>(Parent{.name = "p"});
+    s.add(p);
+    s.commit();
+    auto c = std::make_shared<Child>(Child{.parent_id = p->id, .name = "c"});
+    s.add(c);
+    s.commit();
+    ASSERT_EQ(p->children.size(), 1u);  // it loads
+    auto stray = std::make_shared<Child>(Child{.name = "stray"});
+    p->children.push_back(stray);        // but writes nothing and cascades nothing
+    EXPECT_FALSE(s.contains(stray.get()));
+    s.commit();
+    EXPECT_EQ(count("1=1"), 1);
+}

@@ -487,15 +487,19 @@ bool same_object(const std::weak_ptr<void>& w, const std::shared_ptr<void>& s) {
 }
 }  // namespace
 
-void note_detached(const std::shared_ptr<void>& obj) {
+void note_detached(std::span<const std::shared_ptr<void>> objs) {
     auto& d = detached_set();
     std::lock_guard lock(d.mutex);
-    d.map[obj.get()] = obj;
-    if (d.map.size() >= d.sweep_at) {  // amortized: drop entries whose objects are gone
-        std::erase_if(d.map, [](const auto& kv) { return kv.second.expired(); });
-        d.sweep_at = std::max<std::size_t>(1024, 2 * d.map.size());
+    for (const auto& obj : objs) {
+        d.map[obj.get()] = obj;
+        if (d.map.size() >= d.sweep_at) {  // amortized: drop entries whose objects are gone
+            std::erase_if(d.map, [](const auto& kv) { return kv.second.expired(); });
+            d.sweep_at = std::max<std::size_t>(1024, 2 * d.map.size());
+        }
     }
 }
+
+void note_detached(const std::shared_ptr<void>& obj) { note_detached(std::span<const std::shared_ptr<void>>(&obj, 1)); }
 
 bool take_detached(const std::shared_ptr<void>& obj) {
     auto& d = detached_set();
@@ -538,12 +542,14 @@ const SessionImpl* SessionImpl::other_holder(const void* obj) const {
 }
 
 void SessionImpl::note_held_detached() {
-    states.for_each([](InstanceState& st) {
+    std::vector<std::shared_ptr<void>> held;
+    states.for_each([&](InstanceState& st) {
         // Rows INSERTed in a transaction that is being thrown away do not exist: those objects
         // are transient again, not detached.
         if (st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx && st.obj.use_count() > 1)
-            note_detached(st.obj);
+            held.push_back(st.obj);
     });
+    if (!held.empty()) note_detached(held);  // one lock for all
 }
 
 void SessionImpl::expunge_all() {
@@ -660,7 +666,10 @@ void Session::expunge_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
     if (st->state == ObjectState::persistent && !st->marked_deleted && !st->new_in_tx) detail::note_detached(st->obj);
-    if (impl_->any_relationships) impl_->release_pairs(*st);
+    if (impl_->any_relationships) {
+        impl_->cascade_expunge(*st);
+        impl_->release_pairs(*st);
+    }
     impl_->untrack(st);
 }
 
@@ -753,6 +762,8 @@ void Session::refresh_impl(const Mapper& m, const void* obj) {
         parts.push_back(m.columns()[m.primary_key()[i]].column->expr() == key[i]);
     // refresh() discards unflushed changes: back to the snapshot, then the load overwrites it.
     if (st->snapshot) st->mapper->write(st->obj.get(), st->snapshot.values());
+    if (impl_->any_relationships) impl_->cascade_refresh_expire(*st, true);
+    impl_->expire_relations(*st);
     st->expired = true;
     auto rows = detail::query_all(*this, m, detail::query_select(m).where(and_(parts)), false);
     if (rows.empty()) {
@@ -765,6 +776,7 @@ void Session::refresh_impl(const Mapper& m, const void* obj) {
 void Session::expire_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
+    if (impl_->any_relationships) impl_->cascade_refresh_expire(*st, false);  // while still loaded
     st->expired = true;
     impl_->expire_relations(*st);
 }

@@ -139,6 +139,7 @@ struct KnownMapper {
 /// attaches such an object to a new session as persistent instead of INSERTing it again.
 /// Process-wide, weak (an entry dies with its object), internally synchronized.
 void note_detached(const std::shared_ptr<void>& obj);
+void note_detached(std::span<const std::shared_ptr<void>> objs);
 /// Whether `obj` (this very object, not a new one at the same address) was detached; forgets it.
 bool take_detached(const std::shared_ptr<void>& obj);
 
@@ -237,6 +238,11 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// when the session lets go of an object, its such collections are released (they load
     /// again in a session), so the pair is not a shared_ptr cycle.
     void release_pairs(InstanceState& st);
+    /// expunge cascade: the loaded related objects leave the session with `st`.
+    void cascade_expunge(InstanceState& st);
+    /// refresh-expire cascade: the loaded related objects are expired with `st` (refresh:
+    /// their unflushed changes are discarded too, and the next access reloads them).
+    void cascade_refresh_expire(InstanceState& st, bool refresh);
     /// Before a flush: delete cascades and orphans (delete-orphan, or the foreign key nulled).
     void cascade_deletes();
     /// During a flush, before mapper m's rows are written: copies parents' keys into the

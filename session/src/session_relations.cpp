@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace athanor::detail {
 
@@ -292,6 +293,45 @@ void SessionImpl::release_pairs(InstanceState& st) {
     }
 }
 
+void SessionImpl::cascade_expunge(InstanceState& st) {
+    if (!st.mapper->has_relationships()) return;
+    std::vector<InstanceState*> todo{&st}, seen;
+    while (!todo.empty()) {
+        InstanceState* cur = todo.back();
+        todo.pop_back();
+        for (const RelationshipProperty& r : cur->mapper->relationships()) {
+            if (!r.cascade.expunge) continue;
+            RelationMember* member = r.member(cur->obj.get());
+            for (std::size_t i = 0; i < member->erased_size(); ++i) {  // what is loaded only
+                InstanceState* cs = find(member->erased_at(i).get());
+                if (cs && cs != &st && std::find(seen.begin(), seen.end(), cs) == seen.end()) {
+                    seen.push_back(cs);
+                    todo.push_back(cs);
+                }
+            }
+        }
+    }
+    for (InstanceState* cs : seen) {
+        if (cs->state == ObjectState::persistent && !cs->marked_deleted && !cs->new_in_tx) note_detached(cs->obj);
+        release_pairs(*cs);
+        untrack(cs);
+    }
+}
+
+void SessionImpl::cascade_refresh_expire(InstanceState& st, bool refresh) {
+    if (!st.mapper->has_relationships()) return;
+    for (const RelationshipProperty& r : st.mapper->relationships()) {
+        if (!r.cascade.refresh_expire) continue;
+        RelationMember* member = r.member(st.obj.get());
+        for (std::size_t i = 0; i < member->erased_size(); ++i)
+            if (InstanceState* cs = find(member->erased_at(i).get()); cs && cs->state == ObjectState::persistent) {
+                if (refresh && cs->snapshot) cs->mapper->write(cs->obj.get(), cs->snapshot.values());
+                cs->expired = true;
+                expire_relations(*cs);
+            }
+    }
+}
+
 void SessionImpl::expire_relations(InstanceState& st) {
     if (!st.mapper->has_relationships() || st.state != ObjectState::persistent) return;
     for (const RelationshipProperty& r : st.mapper->relationships()) {
@@ -415,7 +455,7 @@ void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool ad
     InstanceState* owner = s ? s->find(rs.owner) : nullptr;
     std::shared_ptr<void> owner_ptr = owner ? owner->obj : nullptr;
     if (owner_ptr) set_back(r, rs.owner, owner_ptr, child, added);
-    if (!owner) return;  // not in a session (any more): plain values
+    if (!owner || r.viewonly) return;  // not in a session (any more), or nothing to write
     if (added) {
         if (r.cascade.save_update && !s->find(child.get())) {
             InstanceState& st = s->track(*r.target_mapper, child, ObjectState::pending);
@@ -476,7 +516,7 @@ void SessionImpl::cascade_deletes() {
         InstanceState* st = deleted.back();
         deleted.pop_back();
         for (const RelationshipProperty& r : st->mapper->relationships()) {
-            if (!r.collection || r.passive_deletes) continue;
+            if (!r.collection || r.passive_deletes || r.viewonly || r.secondary) continue;
             RelationMember* member = r.member(st->obj.get());
             member->ensure_loaded();
             for (std::size_t i = 0; i < member->erased_size(); ++i) {
@@ -557,6 +597,8 @@ void selectin_load(SessionImpl& s, const RelationshipProperty& r, const std::vec
     // Parents whose member is not loaded yet, by the key that relates them.
     std::vector<std::pair<RelationMember*, std::shared_ptr<void>>> todo;
     std::vector<Value> keys;
+    std::unordered_map<std::string, bool> seen_keys;
+    std::unordered_set<std::int64_t> seen_ints;
     for (const auto& p : parents) {
         RelationMember* m = r.member(p.get());
         if (m->loaded()) continue;
@@ -567,13 +609,20 @@ void selectin_load(SessionImpl& s, const RelationshipProperty& r, const std::vec
             continue;
         }
         todo.emplace_back(m, p);
-        if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+        bool fresh = key.if_int() ? seen_ints.insert(*key.if_int()).second : seen_keys.emplace(key.repr(), true).second;
+        if (fresh) keys.push_back(std::move(key));
     }
     if (todo.empty()) return;
     const Mapper& tm = *r.target_mapper;
     // The column of the target the keys are compared with.
     const ColumnProperty& target_col = tm.columns()[r.collection ? referring_i : referred_i];
+    // Children by the key that relates them (integer keys hashed as they are).
+    std::unordered_map<std::int64_t, std::vector<std::shared_ptr<void>>> by_int;
     std::unordered_map<std::string, std::vector<std::shared_ptr<void>>> by_key;
+    auto bucket = [&](const Value& k) -> std::vector<std::shared_ptr<void>>& {
+        if (auto i = k.if_int()) return by_int[*i];
+        return by_key[k.repr()];
+    };
     IdentityMap& map = s.identity[&tm];
     for (std::size_t at = 0; at < keys.size(); at += kSelectinBatch) {
         std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(at),
@@ -583,14 +632,15 @@ void selectin_load(SessionImpl& s, const RelationshipProperty& r, const std::vec
         Result res = s.connection().execute(stmt);
         std::vector<ValueView> row;
         while (res.fetch_views(row)) {
-            std::string k = row[r.collection ? referring_i : referred_i].to_value().repr();
-            by_key[k].push_back(s.load_row(tm, map, row));
+            const ValueView& kv = row[r.collection ? referring_i : referred_i];
+            auto obj = s.load_row(tm, map, row);
+            if (kv.kind == Value::Kind::integer) by_int[kv.i].push_back(std::move(obj));
+            else bucket(kv.to_value()).push_back(std::move(obj));
         }
     }
     for (auto& [member, parent] : todo) {
         Value key = r.collection ? r.owner->columns()[referred_i].get(parent.get()) : r.owner->columns()[referring_i].get(parent.get());
-        auto it = by_key.find(key.repr());
-        std::vector<std::shared_ptr<void>> items = it == by_key.end() ? std::vector<std::shared_ptr<void>>{} : it->second;
+        std::vector<std::shared_ptr<void>> items = bucket(key);
         if (!r.collection && items.size() > 1) items.resize(1);
         auto st = member->state();
         if (st) st->in_change = true;

@@ -53,6 +53,9 @@ inline LazyOpt lazy(Lazy l) { return {l}; }
 struct PassiveDeletesOpt {};
 /// Deleting the parent leaves the children to the database's ON DELETE (no loading).
 inline PassiveDeletesOpt passive_deletes() { return {}; }
+struct ViewOnlyOpt {};
+/// viewonly(): the relationship only loads; changing it writes nothing and cascades nothing.
+inline ViewOnlyOpt viewonly() { return {}; }
 struct SecondaryOpt {
     const Table* table;
 };
@@ -135,6 +138,9 @@ RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) 
             p.order_by = o.resolve;
         } else if constexpr (std::is_same_v<X, SecondaryOpt>) {
             p.secondary = o.table;
+        } else if constexpr (std::is_same_v<X, ViewOnlyOpt>) {
+            p.viewonly = true;
+            p.cascade = Cascade{false, false, false, false, false, false};
         } else {
             static_assert(sizeof(X) == 0, "not a relationship() option");
         }
