@@ -621,3 +621,23 @@ TEST_F(ClassicalRelationships, ViewOnlyRelationshipsWriteNothing) {
     s.commit();
     EXPECT_EQ(count("1=1"), 1);
 }
+
+TEST_F(ClassicalRelationships, AnExistingChildMovesUnderANewParent) {
+    auto pb = registry.map_imperatively<Parent>(parents).column("id", &Parent::id).column("name", &Parent::name);
+    pb.relationship("children", &Parent::children);  // one direction only
+    registry.map_imperatively<Child>(children)
+        .column("id", &Child::id).column("parent_id", &Child::parent_id).column("name", &Child::name);
+    m.create_all(*engine);
+    sa::Session s(engine);
+    auto old_parent = std::make_shared<Parent>(Parent{.name = "old"});
+    auto c = std::make_shared<Child>(Child{.name = "c"});
+    old_parent->children = {c};
+    s.add(old_parent);
+    s.commit();
+    auto fresh = std::make_shared<Parent>(Parent{.name = "new"});
+    fresh->children.push_back(c);  // an existing row under a parent that is not one yet
+    s.add(fresh);
+    s.commit();
+    EXPECT_EQ(c->parent_id, fresh->id);
+    EXPECT_EQ(count("parent_id = " + std::to_string(fresh->id)), 1);
+}

@@ -137,7 +137,14 @@ void SessionImpl::flush() {
     auto note = [&](const Mapper* m) {
         if (std::find(mappers.begin(), mappers.end(), m) == mappers.end()) mappers.push_back(m);
     };
-    for (auto* st : pending) note(st->mapper);
+    for (auto* st : pending) {
+        note(st->mapper);
+        // A new parent's children may be rows already: their mapper gets its turn, so that
+        // the foreign key copied from the new key is written.
+        if (any_relationships && st->mapper->has_relationships())
+            for (const RelationshipProperty& r : st->mapper->relationships())
+                if (r.collection && !r.viewonly && !r.secondary) note(r.target_mapper);
+    }
     for (auto& [m, v] : updates) note(m);
     for (auto& [m, v] : deletes) note(m);
     auto order = dependency_order(mappers);

@@ -549,8 +549,13 @@ void SessionImpl::cascade_deletes() {
 
 void SessionImpl::sync_foreign_keys(const Mapper* only) {
     if (!any_relationships) return;
+    bool any_deleted = false;
+    states.for_each([&](InstanceState& st) { any_deleted |= st.marked_deleted; });
     states.for_each([&](InstanceState& st) {
         if (st.marked_deleted || st.state == ObjectState::deleted) return;
+        // Before the flush writes anything only persistent objects have keys to copy (and only
+        // their children or references can have changed); pending ones are synced per mapper.
+        if (!only && st.state != ObjectState::persistent) return;
         // Many-to-one members of m's objects: FK := the target's key.
         if ((!only || st.mapper == only) && st.mapper->has_relationships()) {
             const Mapper& m = *st.mapper;
@@ -574,8 +579,8 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
                 for (std::size_t i = 0; i < member->erased_size(); ++i) {
                     auto child = member->erased_at(i);
                     if (!child) continue;
-                    InstanceState* cs = find(child.get());
-                    if (cs && cs->marked_deleted) continue;
+                    if (any_deleted)
+                        if (InstanceState* cs = find(child.get()); cs && cs->marked_deleted) continue;
                     for (auto [a, b] : r.pairs) m.columns()[b].set(child.get(), st.mapper->columns()[a].get(st.obj.get()));
                 }
             }
