@@ -5,7 +5,68 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 namespace sa = athanor;
+
+// Captures the SQL and parameter lines of the echo.
+/// While alive, the engine logger's messages go here instead of stdout (tests of the SQL).
+class SqlLog {
+public:
+    SqlLog() {
+        auto logger = sa::engine_logger();
+        saved_ = logger->sinks();
+        logger->sinks().clear();
+        sink_->set_pattern("\x1e%v");
+        logger->sinks().push_back(sink_);
+    }
+    ~SqlLog() { sa::engine_logger()->sinks() = saved_; }
+    std::string text() const { return out_.str(); }
+    /// One entry per log message (a message may span several lines).
+    std::vector<std::string> lines() const {
+        std::vector<std::string> out;
+        std::string all = out_.str();
+        std::size_t pos = 0;
+        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
+            std::size_t end = all.find('\x1e', pos + 1);
+            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
+            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+            out.push_back(msg);
+            pos = pos + 1;
+        }
+        return out;
+    }
+    /// Statements only (no parameter lines, no BEGIN/COMMIT).
+    std::vector<std::string> statements() const {
+        std::vector<std::string> out;
+        for (auto& l : lines())
+            if (!l.empty() && l[0] != '[' && l != "BEGIN (implicit)" && l != "COMMIT" && l != "ROLLBACK") out.push_back(l);
+        return out;
+    }
+    /// Statements starting with `prefix` (BEGIN/COMMIT and parameter lines not counted).
+    std::size_t count(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (auto& l : statements()) n += l.rfind(prefix, 0) == 0;
+        return n;
+    }
+    std::size_t count_starting(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (auto& l : lines())
+            if (l.rfind(prefix, 0) == 0) ++n;
+        return n;
+    }
+    void clear() { out_.str(""); }
+
+private:
+    std::ostringstream out_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    std::vector<spdlog::sink_ptr> saved_;
+};
 
 struct UsersSchema {
     sa::MetaData metadata;

@@ -1,16 +1,13 @@
 // Relationships (API.md section 8): Ref and Collection, back_populates, save-update and delete
 // cascades, orphans, lazy loading, detached access. Each test checks the SQL emitted and rows.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <athanor/athanor.hpp>
-
-#include <gtest/gtest.h>
+#include "fixtures.hpp"
 
 #include <sstream>
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-namespace sa = athanor;
 
 namespace {
 struct Address;
@@ -26,42 +23,6 @@ struct Address {
     sa::Ref<User> user;
 };
 
-class Sql {
-public:
-    Sql() {
-        auto logger = sa::engine_logger();
-        saved_ = logger->sinks();
-        logger->sinks().clear();
-        sink_->set_pattern("\x1e%v");
-        logger->sinks().push_back(sink_);
-    }
-    ~Sql() { sa::engine_logger()->sinks() = saved_; }
-    std::vector<std::string> statements() const {
-        std::vector<std::string> out;
-        std::string all = out_.str();
-        std::size_t pos = 0;
-        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
-            std::size_t end = all.find('\x1e', pos + 1);
-            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
-            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
-            if (!msg.empty() && msg[0] != '[' && msg != "BEGIN (implicit)" && msg != "COMMIT" && msg != "ROLLBACK")
-                out.push_back(msg);
-            pos = pos + 1;
-        }
-        return out;
-    }
-    std::size_t count(const std::string& prefix) const {
-        std::size_t n = 0;
-        for (const auto& s : statements()) n += s.rfind(prefix, 0) == 0;
-        return n;
-    }
-    void clear() { out_.str(""); }
-
-private:
-    std::ostringstream out_;
-    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    std::vector<spdlog::sink_ptr> saved_;
-};
 
 std::shared_ptr<Address> addr(std::string email) {
     return std::make_shared<Address>(Address{.id = 0, .email_address = std::move(email)});
@@ -83,7 +44,7 @@ protected:
         sa::mapped_column("email_address", &Address::email_address, sa::String(100), sa::nullable(false)),
         sa::mapped_column("user_id", &Address::user_id, sa::ForeignKey("users.id")),
         sa::relationship("user", &Address::user, sa::back_populates(&User::addresses)));
-    Sql sql;
+    SqlLog sql;
     void SetUp() override {
         Base.metadata.create_all(*engine);
         sql.clear();
@@ -533,7 +494,7 @@ protected:
         sa::mapped_column("word", &Keyword::word, sa::String(20)),
         sa::relationship("posts", &Keyword::posts, sa::secondary(post_keywords), sa::back_populates(&Post::keywords)));
     std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
-    Sql sql;
+    SqlLog sql;
     void SetUp() override {
         Base.metadata.create_all(*engine);
         sql.clear();

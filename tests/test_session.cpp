@@ -35,52 +35,6 @@ std::shared_ptr<User> mk(std::string name, std::string fullname = "", std::strin
                                        .password = std::move(pw)});
 }
 
-// Captures the SQL and parameter lines of the echo.
-class SqlLog {
-public:
-    SqlLog() {
-        auto logger = sa::engine_logger();
-        saved_ = logger->sinks();
-        logger->sinks().clear();
-        sink_->set_pattern("\x1e%v");
-        logger->sinks().push_back(sink_);
-    }
-    ~SqlLog() { sa::engine_logger()->sinks() = saved_; }
-    std::string text() const { return out_.str(); }
-    /// One entry per log message (a message may span several lines).
-    std::vector<std::string> lines() const {
-        std::vector<std::string> out;
-        std::string all = out_.str();
-        std::size_t pos = 0;
-        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
-            std::size_t end = all.find('\x1e', pos + 1);
-            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
-            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
-            out.push_back(msg);
-            pos = pos + 1;
-        }
-        return out;
-    }
-    /// Statements only (no parameter lines, no BEGIN/COMMIT).
-    std::vector<std::string> statements() const {
-        std::vector<std::string> out;
-        for (auto& l : lines())
-            if (!l.empty() && l[0] != '[' && l != "BEGIN (implicit)" && l != "COMMIT" && l != "ROLLBACK") out.push_back(l);
-        return out;
-    }
-    std::size_t count_starting(const std::string& prefix) const {
-        std::size_t n = 0;
-        for (auto& l : lines())
-            if (l.rfind(prefix, 0) == 0) ++n;
-        return n;
-    }
-    void clear() { out_.str(""); }
-
-private:
-    std::ostringstream out_;
-    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    std::vector<spdlog::sink_ptr> saved_;
-};
 }  // namespace
 
 class SessionTest : public ::testing::Test, public UsersSchema {

@@ -1,10 +1,8 @@
 // Session semantics a SQLAlchemy user relies on (issue 10): expired objects reload, optimistic
 // concurrency, detached objects, session.execute, defaults, Query's joins and groupings, LIKE
-// autoescape. Only the umbrella header is included, as a user's program would.
+// autoescape. Besides the shared fixtures, only the umbrella header is included.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <athanor/athanor.hpp>
-
-#include <gtest/gtest.h>
+#include "fixtures.hpp"
 
 #include <malloc.h>
 #include <sstream>
@@ -14,7 +12,6 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-namespace sa = athanor;
 
 // ---- custom types (declared before use, as a program would) ---------------------------------
 enum class Status { active, archived, deleted };
@@ -60,42 +57,6 @@ struct Item {
 };
 
 // The SQL statements of the echo, one entry per statement (parameter lines dropped).
-class Sql {
-public:
-    Sql() {
-        auto logger = sa::engine_logger();
-        saved_ = logger->sinks();
-        logger->sinks().clear();
-        sink_->set_pattern("\x1e%v");
-        logger->sinks().push_back(sink_);
-    }
-    ~Sql() { sa::engine_logger()->sinks() = saved_; }
-    std::vector<std::string> statements() const {
-        std::vector<std::string> out;
-        std::string all = out_.str();
-        std::size_t pos = 0;
-        while ((pos = all.find('\x1e', pos)) != std::string::npos) {
-            std::size_t end = all.find('\x1e', pos + 1);
-            std::string msg = all.substr(pos + 1, (end == std::string::npos ? all.size() : end) - pos - 1);
-            if (!msg.empty() && msg.back() == '\n') msg.pop_back();
-            if (!msg.empty() && msg[0] != '[' && msg != "BEGIN (implicit)" && msg != "COMMIT" && msg != "ROLLBACK")
-                out.push_back(msg);
-            pos = pos + 1;
-        }
-        return out;
-    }
-    std::size_t count(const std::string& prefix) const {
-        std::size_t n = 0;
-        for (const auto& s : statements()) n += s.rfind(prefix, 0) == 0;
-        return n;
-    }
-    void clear() { out_.str(""); }
-
-private:
-    std::ostringstream out_;
-    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    std::vector<spdlog::sink_ptr> saved_;
-};
 }  // namespace
 
 class Semantics : public ::testing::Test {
@@ -114,7 +75,7 @@ protected:
         sa::mapped_column("country", &Item::country, sa::String(2), sa::server_default("DE")),
         sa::mapped_column("qty", &Item::qty, sa::default_(5)),
         sa::mapped_column("note", &Item::note, sa::String(), sa::default_([] { return sa::Value("n/a"); })));
-    Sql sql;
+    SqlLog sql;
     void SetUp() override {
         Base.metadata.create_all(*engine);
         sql.clear();
