@@ -602,3 +602,132 @@ TEST_F(ClassicalRelationships, AnExistingChildMovesUnderANewParent) {
     EXPECT_EQ(c->parent_id, fresh->id);
     EXPECT_EQ(count("parent_id = " + std::to_string(fresh->id)), 1);
 }
+
+// ---- smaller rules -------------------------------------------------------------------------------
+
+TEST_F(Relationships, SettingARefToNullNullsTheForeignKey) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x")};
+    s.add(jack);
+    s.commit();
+    auto a = s.query<Address>().one();
+    a->user = nullptr;  // back_populates takes it out of jack's collection: delete-orphan
+    EXPECT_FALSE(jack->addresses.contains(a));
+    s.commit();
+    EXPECT_EQ(rows("addresses"), 0);
+}
+
+TEST_F(ClassicalRelationships, SettingARefToNullWithoutACollection) {
+    registry.map_imperatively<Parent>(parents).column("id", &Parent::id).column("name", &Parent::name);
+    registry.map_imperatively<Child>(children)
+        .column("id", &Child::id).column("parent_id", &Child::parent_id).column("name", &Child::name)
+        .relationship("parent", &Child::parent);
+    m.create_all(*engine);
+    sa::Session s(engine);
+    auto p = std::make_shared<Parent>(Parent{.name = "p"});
+    auto c = std::make_shared<Child>(Child{.name = "c"});
+    c->parent = p;  // save-update cascade along the many-to-one too
+    s.add(c);
+    s.commit();
+    EXPECT_EQ(c->parent_id, p->id);
+    c->parent = nullptr;
+    s.commit();
+    EXPECT_EQ(count("parent_id IS NULL"), 1);
+}
+
+TEST_F(Relationships, CollectionsHoldAnObjectOnce) {
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    auto a = addr("a@x");
+    jack->addresses.push_back(a);
+    jack->addresses.push_back(a);
+    jack->addresses = {a, a};
+    EXPECT_EQ(jack->addresses.size(), 1u);
+    EXPECT_THROW(jack->addresses.push_back(nullptr), sa::ArgumentError);
+    sa::Ref<User> empty;
+    EXPECT_THROW((void)empty->name, sa::InvalidRequestError);
+    EXPECT_FALSE(empty);
+}
+
+TEST_F(Relationships, CascadeWords) {
+    auto all = sa::Cascade::parse("all");
+    EXPECT_TRUE(all.save_update && all.merge && all.expunge && all.refresh_expire && all.delete_);
+    EXPECT_FALSE(all.delete_orphan);
+    auto d = sa::Cascade::parse("save-update, merge");
+    EXPECT_TRUE(d.save_update && d.merge);
+    EXPECT_FALSE(d.delete_);
+    EXPECT_TRUE(sa::Cascade::parse(" all , delete-orphan ").delete_orphan);
+}
+
+namespace {
+struct Orphan {
+    std::int64_t id = 0;
+    sa::Collection<User> users;  // no foreign key links orphans and users
+};
+struct Ghost {  // never mapped
+    std::int64_t id = 0;
+};
+struct Lonely {
+    std::int64_t id = 0;
+    sa::Ref<Ghost> nothing;
+};
+}  // namespace
+
+TEST(RelationshipConfiguration, ErrorsNameTheRelationshipAndTheProblem) {
+    sa::DeclarativeBase Base;
+    Base.declare<User>("users", sa::mapped_column("id", &User::id, sa::primary_key()),
+                       sa::mapped_column("name", &User::name, sa::String(50)),
+                       sa::mapped_column("fullname", &User::fullname, sa::String(50)));
+    Base.declare<Orphan>("orphans", sa::mapped_column("id", &Orphan::id, sa::primary_key()),
+                         sa::relationship("users", &Orphan::users));
+    try {
+        (void)Base.registry.mapper_of<Orphan>().relationships();
+        FAIL() << "expected ArgumentError";
+    } catch (const sa::ArgumentError& e) {
+        std::string msg = e.what();
+        EXPECT_NE(msg.find("relationship"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("users"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("no foreign keys"), std::string::npos) << msg;
+    }
+    sa::DeclarativeBase B2;
+    B2.declare<Lonely>("lonely", sa::mapped_column("id", &Lonely::id, sa::primary_key()),
+                       sa::relationship("nothing", &Lonely::nothing));
+    EXPECT_THROW((void)B2.registry.mapper_of<Lonely>().relationships(), sa::UnmappedClassError);
+    EXPECT_THROW(sa::DeclarativeBase().declare<Lonely>("l2", sa::mapped_column("id", &Lonely::id, sa::primary_key()),
+                                                        sa::relationship("nothing", &Lonely::nothing,
+                                                                         sa::lazy(sa::Lazy::joined)),
+                                                        sa::mapped_column("x", &Lonely::id)),
+                 sa::ArgumentError);
+}
+
+TEST_F(Relationships, LazyRaiseAsTheRelationshipDefault) {
+    sa::Session s(engine);
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x")};
+    s.add(jack);
+    s.commit();
+    sa::Session s2(engine);
+    auto u = s2.query<User>().options(sa::raiseload(&User::addresses)).one();
+    try {
+        (void)u->addresses.size();
+        FAIL() << "expected InvalidRequestError";
+    } catch (const sa::InvalidRequestError& e) {
+        EXPECT_NE(std::string(e.what()).find("lazy='raise'"), std::string::npos) << e.what();
+    }
+    // A query option of another class's relationship is refused.
+    EXPECT_THROW(s2.query<Address>().options(sa::selectinload(&User::addresses)).all(), sa::ArgumentError);
+}
+
+TEST_F(Relationships, SelectinloadWithNothingToLoad) {
+    sa::Session s(engine);
+    s.add(std::make_shared<User>(User{.name = "alone"}));
+    s.commit();
+    sa::Session s2(engine);
+    sql.clear();
+    auto all = s2.query<User>().options(sa::selectinload(&User::addresses)).all();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0]->addresses.size(), 0u);
+    EXPECT_EQ(sql.count("SELECT"), 2u);
+    auto none = s2.query<User>().filter(users.c["id"] < 0).options(sa::selectinload(&User::addresses)).all();
+    EXPECT_TRUE(none.empty());
+}

@@ -468,6 +468,10 @@ void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool ad
         }
     } else if (r.collection && !r.secondary) {
         s->removals.push_back({child, owner_ptr, &r});
+    } else if (!r.collection && r.back && r.back->collection && !r.back->secondary) {
+        // child.parent = nullptr (or another parent): the object left the old parent's
+        // collection, which is what orphans it.
+        s->removals.push_back({owner_ptr, child, r.back});
     }
 }
 
@@ -562,9 +566,22 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
             for (const RelationshipProperty& r : m.relationships()) {
                 if (r.collection || r.viewonly) continue;
                 RelationMember* member = r.member(st.obj.get());
-                if (!member->loaded() || !member->erased_size()) continue;
-                auto target = member->erased_at(0);
-                if (!target) continue;
+                if (!member->loaded()) continue;
+                auto target = member->erased_size() ? member->erased_at(0) : nullptr;
+                if (!target) {
+                    // Set to nullptr by the program since the last flush: the FK becomes NULL.
+                    auto rs = member->state();
+                    if (rs && rs->modified)
+                        for (auto [a, b] : r.pairs) {
+                            (void)a;
+                            if (m.columns()[b].column->primary_key())
+                                throw FlushError("Dependency rule tried to blank-out primary key column '" +
+                                                 m.table().name() + "." + m.columns()[b].key + "' on instance " +
+                                                 describe(m, st.obj.get()));
+                            m.columns()[b].set(st.obj.get(), Value());
+                        }
+                    continue;
+                }
                 if (InstanceState* ts = find(target.get()); ts && (ts->marked_deleted || ts->state == ObjectState::deleted))
                     continue;  // a parent being deleted: its children's keys were dealt with
                 for (auto [a, b] : r.pairs) m.columns()[b].set(st.obj.get(), r.target_mapper->columns()[a].get(target.get()));

@@ -108,6 +108,15 @@ public:
     Ref& operator=(const Ref& o) { return *this = o.get_no_load(); }
 
     Ref& operator=(std::shared_ptr<T> p) {
+        // The old target is needed to take this object out of its collection (back_populates)
+        // and to know the reference changed: load it, as SQLAlchemy does on set.
+        if (state_ && !loaded_) {
+            try {
+                ensure_loaded();
+            } catch (const DetachedInstanceError&) {
+                // A detached object can still be given a new target.
+            }
+        }
         auto old = get_no_load();
         if (old == p && loaded_) return *this;
         set_raw(p);
