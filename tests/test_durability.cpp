@@ -35,6 +35,18 @@ sa::MetaData counter_schema() {
     return m;
 }
 
+// The counter table with its one row (id 1, value 0).
+void create_counter(sa::Engine& e, const sa::MetaData& m) {
+    m.create_all(e);
+    auto c = e.connect();
+    c.execute(m.get_table("counter").insert().values({{"id", 1}, {"value", 0}}));
+    c.commit();
+}
+
+void map_counter(sa::Registry& r, const sa::MetaData& m) {
+    r.map_imperatively<Counter>(m.get_table("counter")).column("id", &Counter::id).column("value", &Counter::value);
+}
+
 // One increment through a Session, retried while the database is busy: a writer that loses
 // the race for the write lock (SQLITE_BUSY) or whose WAL snapshot went stale
 // (SQLITE_BUSY_SNAPSHOT) rolls back and reads the row again.
@@ -118,14 +130,9 @@ TEST_F(Durability, ThreadsIncrementOneRowOnAWalFile) {
     std::string path = temp_db("threads");
     auto engine = sa::create_engine("sqlite:///" + path, {.busy_timeout = 10, .wal = true});
     sa::MetaData m = counter_schema();
-    m.create_all(*engine);
+    create_counter(*engine, m);
     sa::Registry registry;
-    registry.map_imperatively<Counter>(m.get_table("counter")).column("id", &Counter::id).column("value", &Counter::value);
-    {
-        auto c = engine->connect();
-        c.execute(m.get_table("counter").insert().values({{"id", 1}, {"value", 0}}));
-        c.commit();
-    }
+    map_counter(registry, m);
     constexpr int kThreads = 4, kEach = 100;
     std::atomic<int> retries{0};
     std::vector<std::thread> threads;
@@ -153,10 +160,7 @@ TEST_F(Durability, ProcessesIncrementOneRowOnAWalFile) {
     sa::MetaData m = counter_schema();
     {
         auto e = sa::create_engine("sqlite:///" + path, {.wal = true});
-        m.create_all(*e);
-        auto c = e->connect();
-        c.execute(m.get_table("counter").insert().values({{"id", 1}, {"value", 0}}));
-        c.commit();
+        create_counter(*e, m);
     }
     constexpr int kProcs = 3, kEach = 100;
     std::vector<pid_t> children;
@@ -170,8 +174,7 @@ TEST_F(Durability, ProcessesIncrementOneRowOnAWalFile) {
                 // timeout instead of failing to upgrade a read lock.
                 auto e = sa::create_engine("sqlite:///" + path, {.busy_timeout = 10, .wal = true, .begin = "IMMEDIATE"});
                 sa::Registry registry;
-                registry.map_imperatively<Counter>(m.get_table("counter"))
-                    .column("id", &Counter::id).column("value", &Counter::value);
+                map_counter(registry, m);
                 int retries = 0;
                 for (int i = 0; i < kEach; ++i) increment(e, retries);
             } catch (...) {
@@ -197,14 +200,9 @@ TEST_F(Durability, ProcessesIncrementOneRowOnAWalFile) {
 TEST_F(Durability, ThreadsIncrementOneRowInMemory) {
     auto engine = sa::create_engine("sqlite://");
     sa::MetaData m = counter_schema();
-    m.create_all(*engine);
+    create_counter(*engine, m);
     sa::Registry registry;
-    registry.map_imperatively<Counter>(m.get_table("counter")).column("id", &Counter::id).column("value", &Counter::value);
-    {
-        auto c = engine->connect();
-        c.execute(m.get_table("counter").insert().values({{"id", 1}, {"value", 0}}));
-        c.commit();
-    }
+    map_counter(registry, m);
     constexpr int kThreads = 4, kEach = 100;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t)

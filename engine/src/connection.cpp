@@ -39,7 +39,6 @@ void ConnectionImpl::autobegin() {
     }
     db->tx_active = true;
     db->tx_owner = this;
-    db->nested_depth = 0;
     db->savepoints.clear();
     joined = false;
 }
@@ -92,7 +91,6 @@ void ConnectionImpl::rollback() {
 void ConnectionImpl::end_transaction() noexcept {
     db->tx_active = false;
     db->tx_owner = nullptr;
-    db->nested_depth = 0;
     db->savepoints.clear();
     ++db->generation;
     joined = false;
@@ -371,7 +369,6 @@ namespace {
 void pop_savepoint(detail::DBConnection& db, const std::string& name) {
     auto it = std::find(db.savepoints.begin(), db.savepoints.end(), name);
     db.savepoints.erase(it, db.savepoints.end());
-    db.nested_depth = static_cast<int>(db.savepoints.size());
 }
 }  // namespace
 
@@ -451,7 +448,6 @@ Transaction Connection::begin_nested() {
     if (c.engine->echo()) c.log_statement(sql, detail::stats_no_key(t), "()");
     c.db->exec(sql);
     c.db->savepoints.push_back(name);
-    c.db->nested_depth = static_cast<int>(c.db->savepoints.size());
     return Transaction(impl_, true, name, c.db->generation);
 }
 
@@ -459,7 +455,7 @@ void Connection::commit() { live().commit(); }
 void Connection::rollback() { live().rollback(); }
 bool Connection::in_transaction() const noexcept { return impl_ && impl_->in_transaction(); }
 bool Connection::in_nested_transaction() const noexcept {
-    return in_transaction() && impl_->db->nested_depth > 0;
+    return in_transaction() && !impl_->db->savepoints.empty();
 }
 
 void Connection::close() noexcept {

@@ -65,7 +65,6 @@ struct DBConnection {
     std::atomic<const void*> tx_owner{nullptr};  // the ConnectionImpl that began the transaction
     std::atomic<std::uint64_t> generation{0};    // bumped at each COMMIT / ROLLBACK
     int savepoint_seq = 0;
-    int nested_depth = 0;
     /// Open savepoints, innermost last (a stale handle is recognised by its name missing).
     std::vector<std::string> savepoints;
 };

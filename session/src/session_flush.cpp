@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace athanor::detail {
 
@@ -215,11 +216,14 @@ void SessionImpl::flush() {
                     for (Work& w : it->second)
                         if (!w.replaces) m->read(w.st->obj.get(), w.values);
                 auto& ups = updates[m];
-                for (Work& w : ups) m->read(w.st->obj.get(), w.values);
+                std::unordered_set<const InstanceState*> queued;  // not a scan of ups per object
+                for (Work& w : ups) {
+                    m->read(w.st->obj.get(), w.values);
+                    queued.insert(w.st);
+                }
                 states.for_each([&](InstanceState& st) {
                     if (st.mapper != m || st.state != ObjectState::persistent || st.marked_deleted) return;
-                    for (const Work& w : ups)
-                        if (w.st == &st) return;
+                    if (queued.contains(&st)) return;
                     if (has_changes(st)) {
                         Work w{&st, {}, {}, nullptr};
                         m->read(st.obj.get(), w.values);
