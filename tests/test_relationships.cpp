@@ -1,59 +1,13 @@
 // Relationships (API.md section 8): Ref and Collection, back_populates, save-update and delete
 // cascades, orphans, lazy loading, detached access. Each test checks the SQL emitted and rows.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include "fixtures.hpp"
+#include "relationship_fixtures.hpp"
 
 #include <sstream>
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-
-namespace {
-struct Address;
-struct User {
-    std::int64_t id = 0;
-    std::string name, fullname;
-    sa::Collection<Address> addresses;
-};
-struct Address {
-    std::int64_t id = 0;
-    std::string email_address;
-    std::optional<std::int64_t> user_id;
-    sa::Ref<User> user;
-};
-
-
-std::shared_ptr<Address> addr(std::string email) {
-    return std::make_shared<Address>(Address{.id = 0, .email_address = std::move(email)});
-}
-}  // namespace
-
-class Relationships : public ::testing::Test {
-protected:
-    sa::DeclarativeBase Base;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
-    sa::Table& users = Base.declare<User>("users",
-        sa::mapped_column("id", &User::id, sa::primary_key()),
-        sa::mapped_column("name", &User::name, sa::String(50)),
-        sa::mapped_column("fullname", &User::fullname, sa::String(50)),
-        sa::relationship("addresses", &User::addresses, sa::back_populates(&Address::user),
-                         sa::cascade("all, delete-orphan"), sa::order_by(&Address::id)));
-    sa::Table& addresses = Base.declare<Address>("addresses",
-        sa::mapped_column("id", &Address::id, sa::primary_key()),
-        sa::mapped_column("email_address", &Address::email_address, sa::String(100), sa::nullable(false)),
-        sa::mapped_column("user_id", &Address::user_id, sa::ForeignKey("users.id")),
-        sa::relationship("user", &Address::user, sa::back_populates(&User::addresses)));
-    SqlLog sql;
-    void SetUp() override {
-        Base.metadata.create_all(*engine);
-        sql.clear();
-    }
-    std::int64_t rows(const std::string& table, const std::string& where = "1=1") {
-        auto c = engine->connect();
-        return c.execute(sa::text("SELECT count(*) FROM " + table + " WHERE " + where)).scalar<std::int64_t>();
-    }
-};
 
 TEST_F(Relationships, ApiSection8SaveCascadeBackPopulatesAndOrder) {
     sa::Session session(engine);
@@ -382,16 +336,6 @@ TEST_F(ClassicalRelationships, PassiveDeletesLeavesItToTheDatabase) {
 
 // ---- adjacency lists, dirty collections, rollback --------------------------------------------
 
-namespace {
-struct Node {
-    std::int64_t id = 0;
-    std::optional<std::int64_t> parent_id;
-    std::string name;
-    sa::Ref<Node> parent;
-    sa::Collection<Node> children;
-};
-}  // namespace
-
 TEST(AdjacencyList, ParentsAreInsertedBeforeChildrenLevelByLevel) {
     sa::DeclarativeBase Base;
     Base.declare<Node>("nodes", sa::mapped_column("id", &Node::id, sa::primary_key()),
@@ -465,45 +409,6 @@ TEST_F(Relationships, RollbackRestoresCollections) {
 }
 
 // ---- many-to-many ------------------------------------------------------------------------------
-
-namespace {
-struct Keyword;
-struct Post {
-    std::int64_t id = 0;
-    std::string title;
-    sa::Collection<Keyword> keywords;
-};
-struct Keyword {
-    std::int64_t id = 0;
-    std::string word;
-    sa::Collection<Post> posts;
-};
-}  // namespace
-
-class ManyToMany : public ::testing::Test {
-protected:
-    sa::DeclarativeBase Base;
-    sa::Table& post_keywords = Base.metadata.table("post_keywords",
-        sa::Column("post_id", sa::Integer(), sa::ForeignKey("posts.id"), sa::primary_key()),
-        sa::Column("keyword_id", sa::Integer(), sa::ForeignKey("keywords.id"), sa::primary_key()));
-    sa::Table& posts = Base.declare<Post>("posts", sa::mapped_column("id", &Post::id, sa::primary_key()),
-        sa::mapped_column("title", &Post::title, sa::String(50)),
-        sa::relationship("keywords", &Post::keywords, sa::secondary(post_keywords), sa::back_populates(&Keyword::posts),
-                         sa::order_by(&Keyword::word)));
-    sa::Table& keywords = Base.declare<Keyword>("keywords", sa::mapped_column("id", &Keyword::id, sa::primary_key()),
-        sa::mapped_column("word", &Keyword::word, sa::String(20)),
-        sa::relationship("posts", &Keyword::posts, sa::secondary(post_keywords), sa::back_populates(&Post::keywords)));
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
-    SqlLog sql;
-    void SetUp() override {
-        Base.metadata.create_all(*engine);
-        sql.clear();
-    }
-    std::int64_t links() {
-        auto c = engine->connect();
-        return c.execute(sa::text("SELECT count(*) FROM post_keywords")).scalar<std::int64_t>();
-    }
-};
 
 TEST_F(ManyToMany, AssociationRowsAreBatchedAndWrittenOnce) {
     sa::Session s(engine);
@@ -730,4 +635,298 @@ TEST_F(Relationships, SelectinloadWithNothingToLoad) {
     EXPECT_EQ(sql.count("SELECT"), 2u);
     auto none = s2.query<User>().filter(users.c["id"] < 0).options(sa::selectinload(&User::addresses)).all();
     EXPECT_TRUE(none.empty());
+}
+
+// ---- post_update: rows that point at each other ------------------------------------------------
+
+namespace {
+struct Entry;
+struct Widget {
+    std::int64_t widget_id = 0;
+    std::optional<std::int64_t> favorite_entry_id;
+    std::string name;
+    sa::Collection<Entry> entries;
+    sa::Ref<Entry> favorite_entry;
+};
+struct Entry {
+    std::int64_t entry_id = 0;
+    std::optional<std::int64_t> widget_id;
+    std::string name;
+};
+}  // namespace
+
+// SQLAlchemy's post_update example (relationship_persistence.html): a widget's entries, and its
+// favorite entry, which is one of them.
+class PostUpdate : public ::testing::Test {
+protected:
+    SqlLog sql;
+    sa::DeclarativeBase Base;
+    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    void declare(bool post_update) {
+        Base.declare<Entry>("entry", sa::mapped_column("entry_id", &Entry::entry_id, sa::primary_key()),
+                            sa::mapped_column("widget_id", &Entry::widget_id, sa::ForeignKey("widget.widget_id")),
+                            sa::mapped_column("name", &Entry::name, sa::String(50)));
+        if (post_update)
+            Base.declare<Widget>("widget", sa::mapped_column("widget_id", &Widget::widget_id, sa::primary_key()),
+                                 sa::mapped_column("favorite_entry_id", &Widget::favorite_entry_id,
+                                                   sa::ForeignKey("entry.entry_id", {.name = "fk_favorite_entry", .use_alter = true})),
+                                 sa::mapped_column("name", &Widget::name, sa::String(50)),
+                                 sa::relationship("entries", &Widget::entries),
+                                 sa::relationship("favorite_entry", &Widget::favorite_entry, sa::post_update()));
+        else
+            Base.declare<Widget>("widget", sa::mapped_column("widget_id", &Widget::widget_id, sa::primary_key()),
+                                 sa::mapped_column("favorite_entry_id", &Widget::favorite_entry_id,
+                                                   sa::ForeignKey("entry.entry_id", {.name = "fk_favorite_entry", .use_alter = true})),
+                                 sa::mapped_column("name", &Widget::name, sa::String(50)),
+                                 sa::relationship("entries", &Widget::entries),
+                                 sa::relationship("favorite_entry", &Widget::favorite_entry));
+        Base.metadata.create_all(*engine);
+        sql.clear();
+    }
+    std::vector<std::string> writes() {
+        std::vector<std::string> out;
+        for (const auto& st : sql.statements())
+            if (st.rfind("INSERT", 0) == 0 || st.rfind("UPDATE", 0) == 0 || st.rfind("DELETE", 0) == 0) out.push_back(st);
+        return out;
+    }
+};
+
+TEST_F(PostUpdate, InsertInsertUpdateAsSqlAlchemyEmits) {
+    declare(true);
+    sa::Session s(engine);
+    auto w1 = std::make_shared<Widget>(Widget{.name = "somewidget"});
+    auto e1 = std::make_shared<Entry>(Entry{.name = "someentry"});
+    w1->favorite_entry = e1;
+    w1->entries = {e1};
+    s.add(w1);
+    s.commit();
+    auto w = writes();
+    ASSERT_EQ(w.size(), 3u);
+    EXPECT_EQ(w[0], "INSERT INTO widget (favorite_entry_id, name) VALUES (?, ?)");
+    EXPECT_EQ(w[1], "INSERT INTO entry (widget_id, name) VALUES (?, ?)");
+    EXPECT_EQ(w[2], "UPDATE widget SET favorite_entry_id=? WHERE widget.widget_id = ?");
+    EXPECT_EQ(w1->favorite_entry_id, e1->entry_id);
+    EXPECT_EQ(e1->widget_id, w1->widget_id);
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::text("SELECT favorite_entry_id FROM widget")).scalar<std::int64_t>(), e1->entry_id);
+    // Nothing left to write: the snapshot holds the updated key.
+    sql.clear();
+    s.flush();
+    EXPECT_TRUE(writes().empty());
+}
+
+TEST_F(PostUpdate, ChangingTheReferenceIsOneUpdateAfterTheInsert) {
+    declare(true);
+    sa::Session s(engine);
+    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
+    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
+    w1->favorite_entry = e1;
+    w1->entries = {e1};
+    s.add(w1);
+    s.commit();
+    sql.clear();
+    auto e2 = std::make_shared<Entry>(Entry{.name = "e2"});
+    w1->entries.push_back(e2);
+    w1->favorite_entry = e2;
+    s.commit();
+    auto w = writes();
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_EQ(w[0], "INSERT INTO entry (widget_id, name) VALUES (?, ?)");
+    EXPECT_EQ(w[1], "UPDATE widget SET favorite_entry_id=? WHERE widget.widget_id = ?");
+    EXPECT_EQ(w1->favorite_entry_id, e2->entry_id);
+}
+
+TEST_F(PostUpdate, DeletingBothRowsNullsTheReferenceFirst) {
+    declare(true);
+    sa::Session s(engine);
+    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
+    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
+    w1->favorite_entry = e1;
+    w1->entries = {e1};
+    s.add(w1);
+    s.commit();
+    sql.clear();
+    s.delete_(w1);
+    s.delete_(e1);
+    s.commit();  // foreign keys are enforced: the order matters
+    auto w = writes();
+    ASSERT_EQ(w.size(), 3u);
+    EXPECT_EQ(w[0], "UPDATE widget SET favorite_entry_id=? WHERE widget.widget_id = ?");
+    EXPECT_EQ(w[1], "DELETE FROM entry WHERE entry.entry_id = ?");
+    EXPECT_EQ(w[2], "DELETE FROM widget WHERE widget.widget_id = ?");
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::text("SELECT count(*) FROM widget")).scalar<std::int64_t>(), 0);
+}
+
+TEST_F(PostUpdate, WithoutItTheCycleIsACircularDependencyError) {
+    declare(false);
+    sa::Session s(engine);
+    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
+    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
+    w1->favorite_entry = e1;
+    w1->entries = {e1};
+    s.add(w1);
+    try {
+        s.flush();
+        FAIL() << "expected CircularDependencyError";
+    } catch (const sa::CircularDependencyError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("Circular dependency detected"), std::string::npos) << what;
+        EXPECT_NE(what.find("sa::post_update()"), std::string::npos) << what;
+    }
+    EXPECT_TRUE(writes().empty());  // nothing was written
+    s.rollback();
+}
+
+TEST_F(PostUpdate, AFailedFlushRestoresTheForeignKeys) {
+    declare(true);
+    sa::Session s(engine);
+    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
+    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
+    w1->favorite_entry = e1;
+    w1->entries = {e1};
+    s.add(w1);
+    sa::listen<Entry>(Base.registry.mapper_of<Entry>(), sa::MapperEvent::after_insert,
+                      [](Entry&) { throw std::runtime_error("listener failed"); });
+    EXPECT_THROW(s.flush(), std::runtime_error);
+    s.rollback();
+    EXPECT_EQ(w1->favorite_entry_id, std::nullopt);
+    EXPECT_EQ(w1->widget_id, 0);
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::text("SELECT count(*) FROM widget")).scalar<std::int64_t>(), 0);
+}
+
+// ---- foreign_keys(): two foreign keys between the same tables -------------------------------
+
+namespace {
+struct Person;
+struct Message {
+    std::int64_t id = 0;
+    std::string body;
+    std::optional<std::int64_t> sender_id, recipient_id;
+    sa::Ref<Person> sender, recipient;
+};
+struct Person {
+    std::int64_t id = 0;
+    std::string name;
+    sa::Collection<Message> sent;
+};
+}  // namespace
+
+TEST(RelationshipForeignKeys, TheChosenForeignKeyIsUsed) {
+    SqlLog sql;
+    sa::DeclarativeBase Base;
+    Base.declare<Person>("people", sa::mapped_column("id", &Person::id, sa::primary_key()),
+                         sa::mapped_column("name", &Person::name, sa::String(20)),
+                         sa::relationship("sent", &Person::sent, sa::foreign_keys(&Message::sender_id),
+                                          sa::back_populates(&Message::sender)));
+    Base.declare<Message>("messages", sa::mapped_column("id", &Message::id, sa::primary_key()),
+                          sa::mapped_column("body", &Message::body, sa::String(50)),
+                          sa::mapped_column("sender_id", &Message::sender_id, sa::ForeignKey("people.id")),
+                          sa::mapped_column("recipient_id", &Message::recipient_id, sa::ForeignKey("people.id")),
+                          sa::relationship("sender", &Message::sender, sa::foreign_keys(&Message::sender_id),
+                                           sa::back_populates(&Person::sent)),
+                          sa::relationship("recipient", &Message::recipient, sa::foreign_keys(&Message::recipient_id)));
+    auto engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    Base.metadata.create_all(*engine);
+    sa::Session s(engine);
+    auto ann = std::make_shared<Person>(Person{.name = "ann"}), bob = std::make_shared<Person>(Person{.name = "bob"});
+    auto m = std::make_shared<Message>(Message{.body = "hi"});
+    m->sender = ann;
+    m->recipient = bob;
+    s.add(m);
+    EXPECT_TRUE(ann->sent.contains(m));
+    s.commit();
+    EXPECT_EQ(m->sender_id, ann->id);
+    EXPECT_EQ(m->recipient_id, bob->id);
+    sql.clear();
+    auto to_bob = s.query<Message>().filter(sa::attr(&Message::recipient) == bob).all();
+    ASSERT_EQ(to_bob.size(), 1u);
+    EXPECT_NE(sql.statements().back().find("WHERE messages.recipient_id = ?"), std::string::npos);
+    sa::Session s2(engine);
+    auto a2 = s2.get<Person>(ann->id);
+    EXPECT_EQ(a2->sent.size(), 1u);
+    EXPECT_NE(sql.statements().back().find("WHERE messages.sender_id = ?"), std::string::npos);
+}
+
+TEST(RelationshipForeignKeys, AmbiguityIsNamed) {
+    sa::DeclarativeBase Base;
+    Base.declare<Person>("people", sa::mapped_column("id", &Person::id, sa::primary_key()),
+                         sa::mapped_column("name", &Person::name, sa::String(20)));
+    Base.declare<Message>("messages", sa::mapped_column("id", &Message::id, sa::primary_key()),
+                          sa::mapped_column("body", &Message::body, sa::String(50)),
+                          sa::mapped_column("sender_id", &Message::sender_id, sa::ForeignKey("people.id")),
+                          sa::mapped_column("recipient_id", &Message::recipient_id, sa::ForeignKey("people.id")),
+                          sa::relationship("sender", &Message::sender));
+    auto engine = sa::create_engine("sqlite://");
+    Base.metadata.create_all(*engine);
+    sa::Session s(engine);
+    try {
+        s.add(std::make_shared<Message>());
+        FAIL() << "expected ArgumentError";
+    } catch (const sa::ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("sa::foreign_keys"), std::string::npos) << e.what();
+    }
+}
+
+// ---- merge cascade -----------------------------------------------------------------------------
+
+TEST_F(Relationships, MergeCascadesAlongTheCollection) {
+    std::shared_ptr<User> jack;
+    {
+        sa::Session s(engine);
+        jack = std::make_shared<User>(User{.name = "jack"});
+        jack->addresses = {addr("a@x"), addr("b@x")};
+        s.add(jack);
+        s.commit();
+        ASSERT_EQ(jack->addresses.size(), 2u);  // loaded while the session is open
+    }
+    // Detached: changed, and given one more address.
+    jack->name = "jack2";
+    jack->addresses[0]->email_address = "a2@x";
+    jack->addresses.push_back(addr("c@x"));
+    sa::Session s(engine);
+    auto merged = s.merge(jack);
+    EXPECT_NE(merged, jack);  // the session's own copy
+    ASSERT_EQ(merged->addresses.size(), 3u);
+    EXPECT_EQ(merged->addresses[0]->email_address, "a2@x");
+    EXPECT_EQ(merged->addresses[2]->user.get(), merged);  // back_populates on the merged side
+    EXPECT_EQ(s.state_of(merged->addresses[2]), sa::ObjectState::pending);
+    s.commit();
+    EXPECT_EQ(rows("users", "name = 'jack2'"), 1);
+    EXPECT_EQ(rows("addresses", "email_address = 'a2@x'"), 1);
+    EXPECT_EQ(rows("addresses", "user_id = " + std::to_string(merged->id)), 3);
+}
+
+TEST_F(Relationships, MergeOfANewGraphMakesCopiesPending) {
+    auto jack = std::make_shared<User>(User{.name = "jack"});
+    jack->addresses = {addr("a@x")};
+    sa::Session s(engine);
+    auto merged = s.merge(jack);
+    EXPECT_EQ(s.new_objects().size(), 2u);
+    EXPECT_FALSE(s.contains(jack.get()));
+    EXPECT_EQ(jack->addresses[0]->user.get_no_load(), nullptr);  // the program's objects are untouched
+    s.commit();
+    EXPECT_EQ(rows("addresses", "user_id = " + std::to_string(merged->id)), 1);
+    EXPECT_EQ(jack->id, 0);
+}
+
+TEST_F(Relationships, MergeLeavesUnloadedRelationshipsAlone) {
+    std::shared_ptr<User> jack;
+    {
+        sa::Session s(engine);
+        auto u = std::make_shared<User>(User{.name = "jack"});
+        u->addresses = {addr("a@x")};
+        s.add(u);
+        s.commit();
+        sa::Session s2(engine);
+        jack = s2.get<User>(u->id);  // addresses never loaded
+    }
+    jack->name = "renamed";
+    sa::Session s(engine);
+    auto merged = s.merge(jack);  // no DetachedInstanceError: the collection is skipped
+    s.commit();
+    EXPECT_EQ(rows("users", "name = 'renamed'"), 1);
+    EXPECT_EQ(rows("addresses"), 1);  // not orphaned
+    EXPECT_EQ(merged->addresses.size(), 1u);
 }

@@ -133,11 +133,13 @@ json fk_options_json(const ForeignKeyOptions& o) {
     if (!o.ondelete.empty()) j["ondelete"] = o.ondelete;
     if (!o.onupdate.empty()) j["onupdate"] = o.onupdate;
     if (!o.name.empty()) j["name"] = o.name;
+    if (o.use_alter) j["use_alter"] = true;
     return j;
 }
 
 ForeignKeyOptions fk_options_from(const json& j, const std::string& path) {
-    return {opt_str(j, "ondelete", path), opt_str(j, "onupdate", path), opt_str(j, "name", path)};
+    return {opt_str(j, "ondelete", path), opt_str(j, "onupdate", path), opt_str(j, "name", path),
+            opt_bool(j, "use_alter", path, false)};
 }
 
 }  // namespace
@@ -273,7 +275,7 @@ MetaData MetaData::from_json(const json& doc) {
                 if (!fks.is_array()) bad(cp + ".foreign_keys", "expected an array");
                 for (std::size_t fi = 0; fi < fks.size(); ++fi) {
                     std::string fp = cp + ".foreign_keys[" + std::to_string(fi) + "]";
-                    check_keys(fks[fi], {"target", "ondelete", "onupdate", "name"}, fp);
+                    check_keys(fks[fi], {"target", "ondelete", "onupdate", "name", "use_alter"}, fp);
                     std::string target = str_field(fks[fi], "target", fp);
                     try {
                         col.add(ForeignKey(target, fk_options_from(fks[fi], fp)));
@@ -311,7 +313,7 @@ MetaData MetaData::from_json(const json& doc) {
                 if (!f.is_array()) bad(tp + ".foreign_keys", "expected an array");
                 for (std::size_t i = 0; i < f.size(); ++i) {
                     std::string p = tp + ".foreign_keys[" + std::to_string(i) + "]";
-                    check_keys(f[i], {"columns", "targets", "ondelete", "onupdate", "name"}, p);
+                    check_keys(f[i], {"columns", "targets", "ondelete", "onupdate", "name", "use_alter"}, p);
                     t->add_constraint(ForeignKeyConstraint{str_list(f[i], "columns", p),
                                                            str_list(f[i], "targets", p),
                                                            fk_options_from(f[i], p)});

@@ -40,7 +40,8 @@ std::string ForeignKey::target_table() const { return split_target(target_).firs
 std::string ForeignKey::target_column() const { return split_target(target_).second; }
 bool operator==(const ForeignKey& a, const ForeignKey& b) {
     return a.target_ == b.target_ && a.opts_.ondelete == b.opts_.ondelete &&
-           a.opts_.onupdate == b.opts_.onupdate && a.opts_.name == b.opts_.name;
+           a.opts_.onupdate == b.opts_.onupdate && a.opts_.name == b.opts_.name &&
+           a.opts_.use_alter == b.opts_.use_alter;
 }
 
 std::string ForeignKeyConstraint::target_table() const {
@@ -424,8 +425,10 @@ std::vector<const Table*> MetaData::sorted_tables() const {
     std::map<std::string, std::set<std::string>, std::less<>> deps;
     for (const auto& [name, t] : tables_) {
         auto& d = deps[name];
-        for (const auto& r : t->referred_tables())
-            if (tables_.contains(r)) d.insert(r);
+        for (const auto& fk : t->all_foreign_keys()) {
+            std::string r = fk.target_table();
+            if (r != name && !fk.options.use_alter && tables_.contains(r)) d.insert(r);
+        }
     }
     std::vector<const Table*> out;
     std::set<std::string> done;
@@ -445,7 +448,8 @@ std::vector<const Table*> MetaData::sorted_tables() const {
             for (const auto& [name, d] : deps)
                 if (!done.contains(name)) names += (names.empty() ? "" : ", ") + name;
             throw CircularDependencyError(
-                "Can't sort tables for DDL: a foreign key cycle exists between tables " + names);
+                "Can't sort tables for DDL: a foreign key cycle exists between tables " + names +
+                "; give one of the foreign keys {.use_alter = true}");
         }
     }
     return out;

@@ -372,6 +372,7 @@ ColumnElement Select::exists() const {
 
 const std::vector<ColumnElement>& Select::selected_columns() const { return data_->columns; }
 const std::vector<ColumnElement>& Select::where_criteria() const { return data_->where; }
+bool Select::has_limit_or_offset() const noexcept { return data_->limit.has_value() || data_->offset.has_value(); }
 
 ExistsBuilder ExistsBuilder::where(const ColumnElement& criterion) const {
     ExistsBuilder b = *this;

@@ -188,12 +188,14 @@ void Mapper::resolve_relationships() const {
             auto& r = const_cast<RelationshipProperty&>(rc);
             std::string where = "relationship " + class_name_ + "." + r.key;
             r.owner = this;
-            if (r.lazy == Lazy::joined)
-                throw ArgumentError(where + ": lazy=joined is not supported yet; use Lazy::selectin (one extra "
-                                    "IN query per 500 parents)");
             r.target_mapper = mapper_for_type(r.target);
             if (!r.target_mapper)
                 throw UnmappedClassError(where + ": class '" + r.target_name + "' is not mapped");
+            if (r.write_only && r.secondary)
+                throw ArgumentError(where + ": a WriteOnly collection through a secondary table is not supported; "
+                                    "use a Collection, or map the association table as a class");
+            if (r.write_only && r.lazy != Lazy::select)
+                throw ArgumentError(where + ": a WriteOnly collection never loads; it takes no lazy= strategy");
             if (r.secondary) {
                 if (!r.collection) throw ArgumentError(where + ": secondary needs a Collection member");
                 // Many-to-many: one foreign key of the association table to each side.
@@ -235,8 +237,15 @@ void Mapper::resolve_relationships() const {
             const Mapper* referring = r.collection ? r.target_mapper : this;
             r.pairs.clear();
             int found = 0;
+            std::vector<std::string> chosen;
+            if (r.foreign_keys) chosen = r.foreign_keys(*this, *r.target_mapper);
             for (const auto& fk : referring->table().all_foreign_keys()) {
                 if (fk.target_table() != referred->table().name()) continue;
+                if (!chosen.empty()) {
+                    bool all_in = true;
+                    for (const auto& c : fk.columns) all_in &= std::find(chosen.begin(), chosen.end(), c) != chosen.end();
+                    if (!all_in) continue;
+                }
                 ++found;
                 if (found > 1) break;
                 auto targets = fk.target_columns();
@@ -255,7 +264,7 @@ void Mapper::resolve_relationships() const {
                                     "linking tables '" + table_->name() + "' and '" + r.target_mapper->table().name() + "'");
             if (found > 1)
                 throw ArgumentError(where + ": more than one foreign key links tables '" + table_->name() + "' and '" +
-                                    r.target_mapper->table().name() + "'; this is not supported yet");
+                                    r.target_mapper->table().name() + "'; name the one to use with sa::foreign_keys(...)");
             if (r.back_populates.empty() && r.back_populates_of) r.back_populates = r.back_populates_of(*r.target_mapper);
             if (!r.back_populates.empty()) {
                 // Read the other side's declaration directly: resolving it would come back here.

@@ -5,6 +5,7 @@
 #include <athanor/core/exc.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <cstdio>
 #include <mutex>
 
@@ -728,26 +729,48 @@ std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> p
 
 std::shared_ptr<void> Session::merge_impl(const Mapper& m, const void* obj) {
     impl_->check_usable();
-    if (InstanceState* st = impl_->find(obj)) return st->obj;  // already ours
-    std::vector<Value> key = m.identity(obj);
-    bool has_key = true;
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        const Column* c = m.columns()[m.primary_key()[i]].column;
-        if (key[i].is_null() || (c->autoincrement() && key[i] == Value(0))) has_key = false;
-    }
-    std::shared_ptr<void> target;
-    if (has_key) target = get_impl(m, key);
-    std::vector<Value> values;
-    m.read(obj, values);
-    if (!target) {
-        target = m.create();
-        m.write(target.get(), values);
-        InstanceState& st = impl_->track(m, target, ObjectState::pending);
-        impl_->instrument(st, SessionImpl::Instrument::fresh);
+    // As SQLAlchemy: no autoflush while merging (half-merged copies must not be flushed by a
+    // collection load on the way).
+    auto guard = no_autoflush();
+    // Each source object is merged once (a back_populates pair leads back to it).
+    std::unordered_map<const void*, std::shared_ptr<void>> merged;
+    std::function<std::shared_ptr<void>(const Mapper&, const void*)> merge_one = [&](const Mapper& mm, const void* src) {
+        if (auto it = merged.find(src); it != merged.end()) return it->second;
+        if (InstanceState* st = impl_->find(src)) return merged[src] = st->obj;  // already ours
+        std::vector<Value> key = mm.identity(src);
+        bool has_key = true;
+        for (std::size_t i = 0; i < key.size(); ++i) {
+            const Column* c = mm.columns()[mm.primary_key()[i]].column;
+            if (key[i].is_null() || (c->autoincrement() && key[i] == Value(0))) has_key = false;
+        }
+        std::shared_ptr<void> target;
+        if (has_key) target = get_impl(mm, key);
+        std::vector<Value> values;
+        mm.read(src, values);
+        if (!target) {
+            target = mm.create();
+            mm.write(target.get(), values);
+            InstanceState& st = impl_->track(mm, target, ObjectState::pending);
+            impl_->instrument(st, SessionImpl::Instrument::fresh);
+        } else {
+            mm.write(target.get(), values);
+        }
+        merged[src] = target;
+        // merge cascade: the source's loaded relationships, merged in turn, replace the
+        // target's (an unloaded one is left as it is, as SQLAlchemy does).
+        if (mm.has_relationships())
+            for (const RelationshipProperty& r : mm.relationships()) {
+                if (!r.cascade.merge || r.viewonly || r.write_only) continue;
+                const detail::RelationMember* from = r.member(const_cast<void*>(src));
+                if (!from->loaded()) continue;
+                std::vector<std::shared_ptr<void>> items;
+                for (std::size_t i = 0; i < from->erased_size(); ++i)
+                    if (auto c = from->erased_at(i)) items.push_back(merge_one(*r.target_mapper, c.get()));
+                r.member(target.get())->erased_set(std::move(items));
+            }
         return target;
-    }
-    m.write(target.get(), values);
-    return target;
+    };
+    return merge_one(m, obj);
 }
 
 void Session::refresh_impl(const Mapper& m, const void* obj) {
@@ -850,6 +873,22 @@ Result Session::execute(const Executable& stmt, const Params& params) {
     impl_->autoflush();
     return connection().execute(stmt, params);
 }
+std::vector<std::shared_ptr<void>> Session::load_objects(const Mapper& m, const Executable& stmt, const Params& params) {
+    impl_->check_usable();
+    impl_->autoflush();
+    Result r = connection().execute(stmt, params);
+    if (r.keys().size() < m.columns().size())
+        throw ArgumentError("scalars<shared_ptr<" + m.class_name() + ">>: the statement must select the mapped columns of '" +
+                            m.table().name() + "' in order (" + std::to_string(m.columns().size()) + " columns, got " +
+                            std::to_string(r.keys().size()) + ")");
+    std::vector<std::shared_ptr<void>> out;
+    std::vector<ValueView> row;
+    detail::IdentityMap& map = impl_->identity[&m];
+    while (r.fetch_views(row)) out.push_back(impl_->load_row(m, map, row));
+    if (m.has_relationships()) detail::apply_loaders(*this, m, out, {});
+    return out;
+}
+
 Result Session::execute(const Executable& stmt, const std::vector<Params>& params) {
     impl_->check_usable();
     impl_->autoflush();

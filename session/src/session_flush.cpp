@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -14,8 +15,50 @@ namespace athanor::detail {
 
 namespace {
 
+// Columns written by post_update (table name, column name): their foreign keys do not order
+// the flush.
+std::set<std::pair<std::string, std::string>> post_update_columns(const std::vector<const Mapper*>& mappers) {
+    std::set<std::pair<std::string, std::string>> out;
+    for (const Mapper* m : mappers) {
+        if (!m->has_relationships()) continue;
+        for (const RelationshipProperty& r : m->relationships()) {
+            if (!r.post_update) continue;
+            for (const RelationshipProperty* side : {&r, r.back}) {
+                if (!side) continue;
+                const Mapper& referring = side->collection ? *side->target_mapper : *side->owner;
+                for (auto [a, b] : side->pairs) {
+                    (void)a;
+                    out.emplace(referring.table().name(), referring.columns()[b].column->name());
+                }
+            }
+        }
+    }
+    return out;
+}
+
+// The tables t refers to through foreign keys that order the flush.
+std::vector<std::string> ordering_references(const Table& t, const std::set<std::pair<std::string, std::string>>& post) {
+    if (post.empty()) return t.referred_tables();
+    std::vector<std::string> out;
+    for (const auto& fk : t.all_foreign_keys()) {
+        if (fk.target_table() == t.name()) continue;
+        bool all_post = true;
+        for (const auto& c : fk.columns) all_post &= post.contains({t.name(), c});
+        if (!all_post) out.push_back(fk.target_table());
+    }
+    return out;
+}
+
 // Mappers ordered so that a mapper comes after the mappers whose tables its table refers to.
 std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) {
+    // post_update relationships may name mappers outside the flush's (their other side).
+    std::vector<const Mapper*> related = mappers;
+    for (const Mapper* m : mappers)
+        if (m->has_relationships())
+            for (const RelationshipProperty& r : m->relationships())
+                if (std::find(related.begin(), related.end(), r.target_mapper) == related.end())
+                    related.push_back(r.target_mapper);
+    const auto post = post_update_columns(related);
     std::sort(mappers.begin(), mappers.end(), [](const Mapper* a, const Mapper* b) {
         return a->table().name() < b->table().name();
     });
@@ -25,7 +68,7 @@ std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) 
         bool progressed = false;
         for (std::size_t i = 0; i < mappers.size(); ++i) {
             if (done[i]) continue;
-            auto refs = mappers[i]->table().referred_tables();
+            auto refs = ordering_references(mappers[i]->table(), post);
             bool ready = true;
             for (std::size_t j = 0; j < mappers.size(); ++j)
                 if (!done[j] && j != i &&
@@ -149,6 +192,7 @@ void SessionImpl::flush() {
     for (auto& [m, v] : updates) note(m);
     for (auto& [m, v] : deletes) note(m);
     auto order = dependency_order(mappers);
+    if (any_relationships) check_cycles(order, pending);
 
     Connection& c = connection();
     flushing = true;
@@ -159,7 +203,14 @@ void SessionImpl::flush() {
     std::vector<Value> defaults;
     std::vector<Value> returned;
     std::vector<InstanceState*> done_deletes;
+    std::vector<PostUpdate> post_ups;
+    std::vector<ColumnUndo> post_undo;
+    std::vector<InstanceState*> post_touched;
     try {
+        if (any_relationships) {
+            post_ups = gather_post_updates();
+            null_post_update_keys(post_ups, post_undo);
+        }
         // ---- pending objects: events first (listeners may change them), then identity checks
         for (InstanceState* st : pending) {
             Work w{st, {}, {}, nullptr};
@@ -414,6 +465,8 @@ void SessionImpl::flush() {
         }
 
         write_associations();
+        if (!post_ups.empty()) run_post_updates(post_ups, post_undo, post_touched);
+        if (any_relationships && !deletes.empty()) null_post_updates_before_delete(deletes);
 
         // ---- deletes, children first
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -457,6 +510,12 @@ void SessionImpl::flush() {
         // Undo what the flush wrote into objects (generated keys, defaults), then the database:
         // inside a savepoint only the savepoint (SQLAlchemy), whose rollback() then restores
         // the objects; otherwise the whole transaction.
+        for (auto it = post_undo.rbegin(); it != post_undo.rend(); ++it) {
+            try {
+                it->st->mapper->columns()[it->index].set(it->st->obj.get(), it->old);
+            } catch (...) {
+            }
+        }
         for (Work* w : all_updates) all_inserts.push_back(w);
         for (Work* w : all_inserts)
             for (auto& [i, old] : w->undo) {
@@ -503,6 +562,14 @@ void SessionImpl::flush() {
             replace_snapshot(w.st, Snapshot::pack(arena, w.values));
             identity_insert(w.st);
         }
+    if (!post_touched.empty()) {
+        // Rows changed by a post_update UPDATE: their snapshots are what the rows hold now.
+        Values now;
+        for (InstanceState* st : post_touched) {
+            st->mapper->read(st->obj.get(), now);
+            replace_snapshot(st, Snapshot::pack(arena, now));
+        }
+    }
     for (InstanceState* st : done_deletes) {
         identity_erase(st);
         st->marked_deleted = false;

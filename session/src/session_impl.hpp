@@ -10,6 +10,7 @@
 #include "snapshot.hpp"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 #include <optional>
@@ -249,6 +250,31 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// foreign key members of m's objects (their parents were written before them).
     /// (nullptr: for every mapper, before the flush looks for changes.)
     void sync_foreign_keys(const Mapper* m);
+    // post_update(): foreign keys written by a second UPDATE after the rows exist.
+    struct PostUpdate {
+        InstanceState* st;                   // the row holding the foreign key
+        const RelationshipProperty* r;       // its referring columns are st's
+        std::shared_ptr<void> target;        // the referred object (null: the key becomes NULL)
+    };
+    struct ColumnUndo {
+        InstanceState* st;
+        std::size_t index;
+        Value old;
+    };
+    /// Rows of two mappers that need each other's keys first (a cycle among the tables that no
+    /// post_update breaks): CircularDependencyError naming both, before anything is written.
+    void check_cycles(const std::vector<const Mapper*>& order, const std::vector<InstanceState*>& pending);
+    /// The post_update foreign keys to write: new rows, and changed references.
+    std::vector<PostUpdate> gather_post_updates();
+    /// Before the INSERTs: new rows' post_update foreign keys are NULL (the target may not
+    /// exist yet).
+    void null_post_update_keys(const std::vector<PostUpdate>& ups, std::vector<ColumnUndo>& undo);
+    /// After the rows are written: UPDATE ... SET fk = the target's key where it differs.
+    void run_post_updates(const std::vector<PostUpdate>& ups, std::vector<ColumnUndo>& undo,
+                          std::vector<InstanceState*>& touched);
+    /// Before the DELETEs: rows being deleted let go of their post_update references
+    /// (UPDATE ... SET fk = NULL), so rows pointing at each other can be deleted.
+    void null_post_updates_before_delete(const std::map<const Mapper*, std::vector<InstanceState*>>& deletes);
     struct Removal {
         std::shared_ptr<void> child;
         std::shared_ptr<void> parent;
@@ -264,6 +290,11 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     SessionTransaction begin_nested();
     void expunge_all();
 };
+
+/// Sets the other side of a back_populates pair in memory (owner added to / removed from
+/// child's side), without hooks: no cascade, no recursion.
+void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<void>& owner_ptr,
+              const std::shared_ptr<void>& child, bool added);
 
 /// "<User at 0x...>"
 std::string describe(const Mapper& m, const void* obj);

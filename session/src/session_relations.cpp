@@ -33,6 +33,8 @@ std::vector<std::size_t> referring_columns(const RelationshipProperty& r) {
 }
 
 
+bool is_post(const RelationshipProperty& r);
+
 bool any_null(const std::vector<Value>& v) {
     for (const auto& x : v)
         if (x.is_null()) return true;
@@ -51,7 +53,8 @@ SessionImpl* session_of(RelationState& rs) {
                                 "sa::selectinload), or keep the object in an open session.");
 }
 
-// Sets the other side of a pair in memory, without hooks (no cascade, no recursion).
+}  // namespace
+
 void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<void>& owner_ptr,
               const std::shared_ptr<void>& child, bool added) {
     if (!r.back) return;
@@ -91,8 +94,16 @@ void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<
     if (guard_state) guard_state->in_change = false;
 }
 
+namespace {
+
 void load_hook(RelationState& rs, RelationMember& member);
 void changed_hook(RelationState& rs, const std::shared_ptr<void>& child, bool added);
+void flush_hook(RelationState& rs) {
+    SessionImpl* s = session_of(rs);
+    if (!s || !s->find(rs.owner))
+        throw InvalidRequestError("a WriteOnly collection can only be selected while its owner is in a Session");
+    s->autoflush();
+}
 
 }  // namespace
 
@@ -109,9 +120,10 @@ void SessionImpl::instrument(InstanceState& st, Instrument how) {
         rs->session = self;
         rs->load = &load_hook;
         rs->changed = &changed_hook;
+        rs->flush = &flush_hook;
         rs->lazy = r.lazy;
         member->set_state(std::move(rs));
-        if (how != Instrument::loaded) continue;
+        if (how != Instrument::loaded || r.write_only) continue;  // a WriteOnly never loads
         if (r.lazy == Lazy::noload) {
             member->erased_assign({});
             member->set_loaded(true);
@@ -135,8 +147,11 @@ void SessionImpl::clear_relations_modified() {
     if (!any_relationships) return;
     states.for_each([](InstanceState& st) {
         if (!st.mapper->has_relationships()) return;
-        for (const RelationshipProperty& r : st.mapper->relationships())
-            if (auto rs = r.member(st.obj.get())->state()) rs->modified = false;
+        for (const RelationshipProperty& r : st.mapper->relationships()) {
+            RelationMember* member = r.member(st.obj.get());
+            if (auto rs = member->state()) rs->modified = false;
+            if (r.write_only) member->erased_reset();  // the queued additions are rows now
+        }
     });
 }
 
@@ -522,9 +537,19 @@ void SessionImpl::cascade_deletes() {
         for (const RelationshipProperty& r : st->mapper->relationships()) {
             if (!r.collection || r.passive_deletes || r.viewonly || r.secondary) continue;
             RelationMember* member = r.member(st->obj.get());
-            member->ensure_loaded();
-            for (std::size_t i = 0; i < member->erased_size(); ++i) {
-                auto child = member->erased_at(i);
+            std::vector<std::shared_ptr<void>> kids;
+            if (r.write_only && st->state == ObjectState::persistent) {
+                // A WriteOnly collection is never loaded: its rows are read for the cascade
+                // (as SQLAlchemy does; passive_deletes() leaves them to ON DELETE instead).
+                Result res = connection().execute(write_only_select(*member));
+                std::vector<ValueView> row;
+                IdentityMap& map = identity[r.target_mapper];
+                while (res.fetch_views(row)) kids.push_back(load_row(*r.target_mapper, map, row));
+            } else {
+                member->ensure_loaded();
+            }
+            for (std::size_t i = 0; i < member->erased_size(); ++i) kids.push_back(member->erased_at(i));
+            for (const auto& child : kids) {
                 InstanceState* cs = find(child.get());
                 if (!cs) continue;
                 if (r.cascade.delete_) {
@@ -564,7 +589,7 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
         if ((!only || st.mapper == only) && st.mapper->has_relationships()) {
             const Mapper& m = *st.mapper;
             for (const RelationshipProperty& r : m.relationships()) {
-                if (r.collection || r.viewonly) continue;
+                if (r.collection || r.viewonly || is_post(r)) continue;
                 RelationMember* member = r.member(st.obj.get());
                 if (!member->loaded()) continue;
                 auto target = member->erased_size() ? member->erased_at(0) : nullptr;
@@ -590,7 +615,7 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
         // One-to-many members whose children are m's objects: each child's FK := the owner's key.
         if (st.mapper->has_relationships()) {
             for (const RelationshipProperty& r : st.mapper->relationships()) {
-                if (!r.collection || r.viewonly || (only && r.target_mapper != only)) continue;
+                if (!r.collection || r.viewonly || is_post(r) || (only && r.target_mapper != only)) continue;
                 RelationMember* member = r.member(st.obj.get());
                 const Mapper& m = *r.target_mapper;
                 for (std::size_t i = 0; i < member->erased_size(); ++i) {
@@ -610,94 +635,148 @@ void SessionImpl::sync_foreign_keys(const Mapper* only) {
 namespace athanor::detail {
 
 namespace {
-// One IN query per 500 parents (SQLAlchemy's selectinload batch size).
-constexpr std::size_t kSelectinBatch = 500;
-
-void selectin_load(SessionImpl& s, const RelationshipProperty& r, const std::vector<std::shared_ptr<void>>& parents) {
-    if (r.pairs.size() != 1) return;  // composite keys: left to lazy loading
-    auto [referred_i, referring_i] = r.pairs.front();
-    // Parents whose member is not loaded yet, by the key that relates them.
-    std::vector<std::pair<RelationMember*, std::shared_ptr<void>>> todo;
-    std::vector<Value> keys;
-    std::unordered_map<std::string, bool> seen_keys;
-    std::unordered_set<std::int64_t> seen_ints;
-    for (const auto& p : parents) {
-        RelationMember* m = r.member(p.get());
-        if (m->loaded()) continue;
-        Value key = r.collection ? r.owner->columns()[referred_i].get(p.get()) : r.owner->columns()[referring_i].get(p.get());
-        if (key.is_null()) {
-            m->erased_assign({});
-            m->set_loaded(true);
-            continue;
-        }
-        todo.emplace_back(m, p);
-        bool fresh = key.if_int() ? seen_ints.insert(*key.if_int()).second : seen_keys.emplace(key.repr(), true).second;
-        if (fresh) keys.push_back(std::move(key));
-    }
-    if (todo.empty()) return;
-    const Mapper& tm = *r.target_mapper;
-    // The column of the target the keys are compared with.
-    const ColumnProperty& target_col = tm.columns()[r.collection ? referring_i : referred_i];
-    // Children by the key that relates them (integer keys hashed as they are).
-    std::unordered_map<std::int64_t, std::vector<std::shared_ptr<void>>> by_int;
-    std::unordered_map<std::string, std::vector<std::shared_ptr<void>>> by_key;
-    auto bucket = [&](const Value& k) -> std::vector<std::shared_ptr<void>>& {
-        if (auto i = k.if_int()) return by_int[*i];
-        return by_key[k.repr()];
-    };
-    IdentityMap& map = s.identity[&tm];
-    for (std::size_t at = 0; at < keys.size(); at += kSelectinBatch) {
-        std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(at),
-                                 keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + kSelectinBatch)));
-        Select stmt = tm.select_all().where(target_col.column->expr().in_(batch));
-        if (r.collection && r.order_by) stmt = stmt.order_by(tm.find(r.order_by(tm))->column->expr());
-        Result res = s.connection().execute(stmt);
-        std::vector<ValueView> row;
-        while (res.fetch_views(row)) {
-            const ValueView& kv = row[r.collection ? referring_i : referred_i];
-            auto obj = s.load_row(tm, map, row);
-            if (kv.kind == Value::Kind::integer) by_int[kv.i].push_back(std::move(obj));
-            else bucket(kv.to_value()).push_back(std::move(obj));
-        }
-    }
-    for (auto& [member, parent] : todo) {
-        Value key = r.collection ? r.owner->columns()[referred_i].get(parent.get()) : r.owner->columns()[referring_i].get(parent.get());
-        std::vector<std::shared_ptr<void>> items = bucket(key);
-        if (!r.collection && items.size() > 1) items.resize(1);
-        auto st = member->state();
-        if (st) st->in_change = true;
-        member->erased_assign(items);
-        member->set_loaded(true);
-        if (st) st->in_change = false;
-        if (r.collection)
-            for (const auto& c : items) set_back(r, parent.get(), parent, c, true);
-    }
-}
+// A relationship whose foreign key is written by a second UPDATE (it, or its other side, has
+// post_update()).
+bool is_post(const RelationshipProperty& r) { return r.post_update || (r.back && r.back->post_update); }
+const Mapper& referred_mapper(const RelationshipProperty& r) { return r.collection ? *r.owner : *r.target_mapper; }
 }  // namespace
 
-void apply_loaders(Session& session, const Mapper& m, const std::vector<std::shared_ptr<void>>& objs,
-                   const std::vector<LoaderOption>& opts) {
-    if (objs.empty()) return;
-    SessionImpl& s = session.impl();
-    for (const RelationshipProperty& r : m.relationships()) {
-        Lazy lazy = r.lazy;
-        for (const auto& o : opts)
-            if (o.prop == &r) lazy = o.lazy;
-        switch (lazy) {
-            case Lazy::selectin: selectin_load(s, r, objs); break;
-            case Lazy::joined:
-            case Lazy::raise:
-            case Lazy::noload:
-            case Lazy::select:
-                for (const auto& p : objs)
-                    if (auto st = r.member(p.get())->state()) st->lazy = lazy;
-                break;
+void SessionImpl::check_cycles(const std::vector<const Mapper*>& order, const std::vector<InstanceState*>& pending) {
+    auto pos = [&](const Mapper* m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
+    for (InstanceState* st : pending) {
+        const Mapper& m = *st->mapper;
+        if (!m.has_relationships()) continue;
+        for (const RelationshipProperty& r : m.relationships()) {
+            if (r.viewonly || r.secondary || is_post(r) || r.target_mapper == &m) continue;
+            RelationMember* member = r.member(st->obj.get());
+            for (std::size_t i = 0; i < member->erased_size(); ++i) {
+                auto other = member->erased_at(i);
+                InstanceState* os = other ? find(other.get()) : nullptr;
+                if (!os || os->state != ObjectState::pending) continue;
+                // The row that holds the foreign key must come after the row it refers to.
+                bool late = r.collection ? pos(os->mapper) < pos(&m) : pos(os->mapper) > pos(&m);
+                if (!late) continue;
+                const InstanceState* holder = r.collection ? os : st;
+                const InstanceState* referred = r.collection ? st : os;
+                throw CircularDependencyError(
+                    "Circular dependency detected: " + describe(*holder->mapper, holder->obj.get()) + " refers to " +
+                    describe(*referred->mapper, referred->obj.get()) + ", whose table '" +
+                    referred->mapper->table().name() + "' also refers to '" + holder->mapper->table().name() +
+                    "'; mark one of the relationships sa::post_update() so that key is written by a later UPDATE");
+            }
         }
     }
-    for (const auto& o : opts)
-        if (o.prop->owner != &m)
-            throw ArgumentError("loader option for '" + o.prop->owner->class_name() + "." + o.prop->key +
-                                "' does not apply to a query of '" + m.class_name() + "'");
+}
+
+std::vector<SessionImpl::PostUpdate> SessionImpl::gather_post_updates() {
+    std::vector<PostUpdate> ups;
+    if (!any_relationships) return ups;
+    states.for_each([&](InstanceState& st) {
+        if (st.marked_deleted || st.state == ObjectState::deleted || !st.mapper->has_relationships()) return;
+        for (const RelationshipProperty& r : st.mapper->relationships()) {
+            if (!is_post(r) || r.viewonly || r.secondary) continue;
+            RelationMember* member = r.member(st.obj.get());
+            auto rs = member->state();
+            bool changed = st.state == ObjectState::pending || (rs && rs->modified);
+            if (!r.collection) {
+                if (!member->loaded() || !changed) continue;
+                ups.push_back({&st, &r, member->erased_size() ? member->erased_at(0) : nullptr});
+                continue;
+            }
+            for (std::size_t i = 0; i < member->erased_size(); ++i) {
+                auto child = member->erased_at(i);
+                InstanceState* cs = child ? find(child.get()) : nullptr;
+                if (!cs || cs->marked_deleted) continue;
+                if (changed || cs->state == ObjectState::pending) ups.push_back({cs, &r, st.obj});
+            }
+        }
+    });
+    return ups;
+}
+
+void SessionImpl::null_post_update_keys(const std::vector<PostUpdate>& ups, std::vector<ColumnUndo>& undo) {
+    for (const PostUpdate& u : ups) {
+        if (u.st->state != ObjectState::pending || !u.target) continue;
+        const Mapper& m = *u.st->mapper;
+        for (auto [a, b] : u.r->pairs) {
+            (void)a;
+            undo.push_back({u.st, b, m.columns()[b].get(u.st->obj.get())});
+            m.columns()[b].set(u.st->obj.get(), Value());
+        }
+    }
+}
+
+void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vector<ColumnUndo>& undo,
+                                   std::vector<InstanceState*>& touched) {
+    Connection& c = connection();
+    for (const PostUpdate& u : ups) {
+        const Mapper& m = *u.st->mapper;
+        const Mapper& ref = referred_mapper(*u.r);
+        bool differs = false;
+        std::vector<Value> want;
+        for (auto [a, b] : u.r->pairs) {
+            want.push_back(u.target ? ref.columns()[a].get(u.target.get()) : Value());
+            differs |= !(want.back() == m.columns()[b].get(u.st->obj.get()));
+        }
+        if (!differs) continue;
+        ValuesMap set;
+        Params params;
+        for (std::size_t k = 0; k < u.r->pairs.size(); ++k) {
+            const ColumnProperty& p = m.columns()[u.r->pairs[k].second];
+            undo.push_back({u.st, u.r->pairs[k].second, p.get(u.st->obj.get())});
+            p.set(u.st->obj.get(), want[k]);
+            set.items_.emplace_back(p.key, bindparam(p.key));
+            params.set(p.key, want[k]);
+        }
+        std::vector<ColumnElement> crit;
+        const auto& pk = m.primary_key();
+        for (std::size_t k = 0; k < pk.size(); ++k) {
+            std::string name = "\x01pk" + std::to_string(k);
+            crit.push_back(m.columns()[pk[k]].column->expr() == bindparam(name));
+            params.set(name, m.columns()[pk[k]].get(u.st->obj.get()));
+        }
+        Result r = c.execute(m.table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set), params);
+        if (r.rowcount() != 1)
+            throw StaleDataError("UPDATE statement on table '" + m.table().name() + "' expected to update 1 row(s); " +
+                                 std::to_string(r.rowcount()) + " were matched.");
+        touched.push_back(u.st);
+    }
+}
+
+void SessionImpl::null_post_updates_before_delete(const std::map<const Mapper*, std::vector<InstanceState*>>& deletes) {
+    if (!any_relationships) return;
+    Connection& c = connection();
+    for (const auto& [m, sts] : deletes) {
+        if (!m->has_relationships()) continue;
+        for (const RelationshipProperty& r : m->relationships()) {
+            if (r.collection || !is_post(r) || r.viewonly) continue;
+            ValuesMap set;
+            for (auto [a, b] : r.pairs) {
+                (void)a;
+                set.items_.emplace_back(m->columns()[b].key, bindparam(m->columns()[b].key));
+            }
+            std::vector<ColumnElement> crit;
+            const auto& pk = m->primary_key();
+            for (std::size_t k = 0; k < pk.size(); ++k)
+                crit.push_back(m->columns()[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+            Update stmt = m->table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set);
+            for (InstanceState* st : sts) {
+                bool has_ref = false;
+                for (auto [a, b] : r.pairs) {
+                    (void)a;
+                    has_ref |= !st->snapshot.value(b).is_null();
+                }
+                if (!has_ref) continue;
+                Params params;
+                for (auto [a, b] : r.pairs) {
+                    (void)a;
+                    params.set(m->columns()[b].key, Value());
+                }
+                for (std::size_t k = 0; k < pk.size(); ++k) params.set("\x01pk" + std::to_string(k), st->snapshot.value(pk[k]));
+                c.execute(stmt, params);
+            }
+        }
+    }
 }
 
 }  // namespace athanor::detail

@@ -74,6 +74,11 @@ struct ForeignKeyOptions {
     std::string ondelete{};  // "CASCADE", "SET NULL", ... ("" = none)
     std::string onupdate{};
     std::string name{};  // constraint name ("" = unnamed)
+    /// Breaks a cycle of foreign keys between tables (SQLAlchemy's use_alter): not taken into
+    /// account when ordering tables for CREATE / DROP. SQLite has no ALTER TABLE ADD
+    /// CONSTRAINT, and accepts a reference to a table created later, so the constraint is
+    /// still rendered inside CREATE TABLE.
+    bool use_alter = false;
 };
 
 /// A column-level reference to "table.column".
@@ -357,8 +362,9 @@ public:
     void remove(std::string_view name);
     void clear() noexcept { tables_.clear(); }
 
-    /// Tables ordered so that every table comes after the tables it refers to. A cycle of
-    /// foreign keys is a CircularDependencyError naming the tables.
+    /// Tables ordered so that every table comes after the tables it refers to (foreign keys
+    /// with use_alter excepted). A cycle of foreign keys is a CircularDependencyError naming
+    /// the tables.
     std::vector<const Table*> sorted_tables() const;
 
     /// CREATE TABLE / CREATE INDEX for each table that does not exist yet (checkfirst), in

@@ -132,6 +132,8 @@ public:
     const std::vector<ColumnElement>& selected_columns() const;
     /// The WHERE criteria given so far (ANDed together).
     const std::vector<ColumnElement>& where_criteria() const;
+    /// Whether LIMIT or OFFSET was given.
+    bool has_limit_or_offset() const noexcept;
     const detail::SelectData& data() const noexcept { return *data_; }
     /// Internal: wraps built statement data.
     explicit Select(std::shared_ptr<detail::SelectData> d);

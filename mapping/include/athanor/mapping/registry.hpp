@@ -269,25 +269,33 @@ template <class T, class U>
 RelationshipAttr attr(Collection<U> T::*member) {
     return RelationshipAttr(detail::relationship_of(member));
 }
+template <class T, class U>
+RelationshipAttr attr(WriteOnly<U> T::*member) {
+    return RelationshipAttr(detail::relationship_of(member));
+}
 
 /// Loader options (Query::options): load a relationship of the queried objects with one extra
-/// SELECT ... WHERE key IN (...) per 500 parents (selectinload), refuse lazy loads (raiseload),
-/// or never load it (noload).
+/// SELECT ... WHERE key IN (...) per 500 parents (selectinload), in the query itself through a
+/// LEFT OUTER JOIN (joinedload), refuse lazy loads (raiseload), or never load it (noload).
 template <class T, class M>
 LoaderOption selectinload(M T::*member) {
-    return {&detail::relationship_of(member), Lazy::selectin};
+    return {&detail::relationship_of(member), Lazy::selectin, {}};
+}
+template <class T, class M>
+LoaderOption joinedload(M T::*member) {
+    return {&detail::relationship_of(member), Lazy::joined, {}};
 }
 template <class T, class M>
 LoaderOption raiseload(M T::*member) {
-    return {&detail::relationship_of(member), Lazy::raise};
+    return {&detail::relationship_of(member), Lazy::raise, {}};
 }
 template <class T, class M>
 LoaderOption noload(M T::*member) {
-    return {&detail::relationship_of(member), Lazy::noload};
+    return {&detail::relationship_of(member), Lazy::noload, {}};
 }
 template <class T, class M>
 LoaderOption lazyload(M T::*member) {
-    return {&detail::relationship_of(member), Lazy::select};
+    return {&detail::relationship_of(member), Lazy::select, {}};
 }
 
 /// The column expression for a mapped member: attr(&User::name) == "ed". Searches every

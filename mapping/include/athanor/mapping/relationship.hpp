@@ -18,6 +18,7 @@
 #pragma once
 
 #include <athanor/core/exc.hpp>
+#include <athanor/core/selectable.hpp>
 #include <athanor/core/value.hpp>
 
 #include <any>
@@ -59,6 +60,9 @@ public:
     virtual void erased_assign(std::vector<std::shared_ptr<void>> items) = 0;
     /// Expiry: forgets the contents and loads again on the next access.
     virtual void erased_reset() = 0;
+    /// Replaces the contents as the program would (Ref::operator=, Collection assignment,
+    /// WriteOnly::add): with the instrumentation's effects (back_populates, cascades).
+    virtual void erased_set(std::vector<std::shared_ptr<void>> items) = 0;
     /// A Ref: holds `target` weakly (the back side of a pair; see the header comment).
     virtual void erased_set_weak(const std::shared_ptr<void>& target) { (void)target; }
 
@@ -88,12 +92,17 @@ struct RelationState {
     std::weak_ptr<void> session;  // the SessionImpl
     void (*load)(RelationState& st, RelationMember& member) = nullptr;
     void (*changed)(RelationState& st, const std::shared_ptr<void>& child, bool added) = nullptr;
+    /// Flushes the owner's session (WriteOnly::select() of an owner without a key yet).
+    void (*flush)(RelationState& st) = nullptr;
     bool in_change = false;  // re-entrancy guard while the other side is being filled in
     Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
     bool modified = false;     // changed by the program since the last flush (session.dirty)
     /// Many-to-many: the members as the association table has them (as loaded or last flushed).
     std::vector<std::shared_ptr<void>> committed;
 };
+
+/// WriteOnly::select(): the target's rows related to the owner (flushing a pending owner first).
+Select write_only_select(const RelationMember& member);
 
 }  // namespace detail
 
@@ -159,6 +168,9 @@ public:
     void erased_reset() override {
         set_raw(nullptr);
         loaded_ = false;
+    }
+    void erased_set(std::vector<std::shared_ptr<void>> items) override {
+        *this = items.empty() ? std::shared_ptr<T>() : std::static_pointer_cast<T>(items.front());
     }
     void erased_set_weak(const std::shared_ptr<void>& target) override {
         weak_ = std::static_pointer_cast<T>(target);
@@ -260,6 +272,12 @@ public:
         items_.clear();
         loaded_ = false;
     }
+    void erased_set(std::vector<std::shared_ptr<void>> items) override {
+        std::vector<value_type> typed;
+        typed.reserve(items.size());
+        for (auto& p : items) typed.push_back(std::static_pointer_cast<T>(std::move(p)));
+        assign(std::move(typed));
+    }
     void erased_assign(std::vector<std::shared_ptr<void>> items) override {
         std::vector<value_type> typed;
         typed.reserve(items.size());
@@ -300,6 +318,62 @@ private:
     std::vector<value_type> items_;
 };
 
+/// A write-only collection (SQLAlchemy's WriteOnlyMapped), for collections too large to load:
+/// it never loads. add() / remove() are queued and written by the next flush (the child's
+/// foreign key set, or NULLed / the child deleted under delete-orphan); select() is the SELECT of
+/// the related rows, to run with session.scalars<std::shared_ptr<T>>(...) or with a filter, a
+/// LIMIT, an ORDER BY of one's own. Many-to-many (secondary) is not supported for WriteOnly.
+template <class T>
+class WriteOnly : public detail::RelationMember {
+public:
+    using value_type = std::shared_ptr<T>;
+    WriteOnly() = default;
+    WriteOnly(const WriteOnly& o) : RelationMember(o), pending_(o.pending_) {}
+    WriteOnly& operator=(const WriteOnly&) { return *this; }  // nothing to assign: it is a window on rows
+
+    /// Queues `p` for the next flush (save-update cascade: p becomes pending in the session).
+    void add(value_type p) {
+        if (!p) throw ArgumentError("a null object cannot be added to a collection");
+        for (const auto& x : pending_)
+            if (x == p) return;
+        pending_.push_back(p);
+        appended(p);
+    }
+    void add_all(const std::vector<value_type>& items) {
+        for (const auto& p : items) add(p);
+    }
+    /// Queues the removal of `p` (loaded by the program, e.g. through select()).
+    void remove(const value_type& p) {
+        if (!p) return;
+        for (auto it = pending_.begin(); it != pending_.end(); ++it)
+            if (*it == p) {
+                pending_.erase(it);
+                break;
+            }
+        removed(p);
+    }
+    /// SELECT of the related rows (target.fk = the owner's key), in the relationship's
+    /// order_by if it has one. Throws InvalidRequestError when the owner is not in a session.
+    Select select() const { return detail::write_only_select(*this); }
+    /// Items added since the last flush.
+    const std::vector<value_type>& pending() const noexcept { return pending_; }
+
+    // ---- RelationMember (the queued additions; never loads)
+    std::size_t erased_size() const noexcept override { return pending_.size(); }
+    std::shared_ptr<void> erased_at(std::size_t i) const override { return pending_.at(i); }
+    void erased_assign(std::vector<std::shared_ptr<void>> items) override {
+        pending_.clear();
+        for (auto& p : items) pending_.push_back(std::static_pointer_cast<T>(std::move(p)));
+    }
+    void erased_reset() override { pending_.clear(); }
+    void erased_set(std::vector<std::shared_ptr<void>> items) override {
+        for (auto& p : items) add(std::static_pointer_cast<T>(std::move(p)));
+    }
+
+private:
+    std::vector<value_type> pending_;
+};
+
 // ---- declaration ------------------------------------------------------------------------------
 
 /// Cascades, SQLAlchemy's names: "save-update, merge" by default; "all" is save-update, merge,
@@ -325,7 +399,11 @@ struct RelationshipProperty {
     Lazy lazy = Lazy::select;
     bool passive_deletes = false;
     bool viewonly = false;
-    std::function<std::string(const Mapper& target)> order_by;  // a column key of the target ("" = none)
+    bool post_update = false;  // the foreign key written by a second UPDATE (rows pointing at each other)
+    bool write_only = false;   // a WriteOnly member (never loaded)
+    std::function<std::string(const Mapper& target)> order_by;
+    /// foreign_keys(&Child::parent_id): picks the foreign key when several link the two tables.
+    std::function<std::vector<std::string>(const Mapper& owner, const Mapper& target)> foreign_keys;  // a column key of the target ("" = none)
 
     // Resolved when the owner's mapper is configured:
     const Mapper* owner = nullptr;

@@ -22,6 +22,19 @@ struct RelationTarget<Collection<T>> {
     using type = T;
     static constexpr bool collection = true;
 };
+template <class T>
+struct RelationTarget<WriteOnly<T>> {
+    using type = T;
+    static constexpr bool collection = true;
+    static constexpr bool write_only = true;
+};
+template <class RT>
+constexpr bool is_write_only() {
+    if constexpr (requires { RT::write_only; }) return RT::write_only;
+    return false;
+}
+template <class T, class M>
+const RelationshipProperty& relationship_of(M T::*member);
 std::string demangle(const char* name);
 }  // namespace detail
 
@@ -56,6 +69,29 @@ inline PassiveDeletesOpt passive_deletes() { return {}; }
 struct ViewOnlyOpt {};
 /// viewonly(): the relationship only loads; changing it writes nothing and cascades nothing.
 inline ViewOnlyOpt viewonly() { return {}; }
+struct PostUpdateOpt {};
+/// post_update(): the foreign key is written by a second UPDATE after both rows exist (rows that
+/// point at each other: INSERT, INSERT, UPDATE), and set to NULL by an UPDATE before a DELETE.
+inline PostUpdateOpt post_update() { return {}; }
+struct ForeignKeysOpt {
+    std::function<std::vector<std::string>(const Mapper& owner, const Mapper& target)> resolve;
+};
+/// foreign_keys(&Message::sender_id): the column(s) of the foreign key this relationship uses,
+/// when more than one foreign key links the two tables.
+template <class T, class... M>
+ForeignKeysOpt foreign_keys(M T::*... members) {
+    return {[=](const Mapper& owner, const Mapper& target) {
+        std::vector<std::string> out;
+        auto one = [&](auto member) {
+            const Mapper& m = owner.type() == std::type_index(typeid(T)) ? owner : target;
+            const ColumnProperty* p = m.find_member(member);
+            if (!p) throw ArgumentError("foreign_keys: a member of class '" + m.class_name() + "' is not mapped to a column");
+            out.push_back(p->column->name());
+        };
+        (one(members), ...);
+        return out;
+    }};
+}
 struct SecondaryOpt {
     const Table* table;
 };
@@ -79,8 +115,11 @@ class RelationshipAttr {
 public:
     explicit RelationshipAttr(const RelationshipProperty& p) : p_(&p) {}
     const RelationshipProperty& property() const noexcept { return *p_; }
-    /// referred columns = referring columns ("users.id = addresses.user_id").
+    /// referred columns = referring columns ("users.id = addresses.user_id"); many-to-many: both
+    /// conditions through the association table.
     ColumnElement join_condition() const;
+    /// stmt JOIN target ON the condition (many-to-many: JOIN secondary ON ... JOIN target ON ...).
+    Select join_from(const Select& stmt, bool outer = false) const;
     /// The target table (the other side).
     const Table& target_table() const;
     /// Many-to-one: the foreign key columns equal the object's key (IS NULL for nullptr).
@@ -100,10 +139,35 @@ private:
     const RelationshipProperty* p_;
 };
 
-/// A loader option of Query::options(): sa::selectinload(&User::addresses) and the like.
+/// A loader option of Query::options(): sa::selectinload(&User::addresses) and the like, with
+/// options for the loaded objects' relationships chained on it:
+/// sa::selectinload(&User::posts).selectinload(&Post::keywords).
 struct LoaderOption {
-    const RelationshipProperty* prop;
-    Lazy lazy;
+    const RelationshipProperty* prop = nullptr;
+    Lazy lazy = Lazy::select;
+    std::vector<LoaderOption> then{};  // applied to the objects this option loads
+
+    template <class T, class M>
+    LoaderOption selectinload(M T::*member) const { return chain(member, Lazy::selectin); }
+    template <class T, class M>
+    LoaderOption joinedload(M T::*member) const { return chain(member, Lazy::joined); }
+    template <class T, class M>
+    LoaderOption raiseload(M T::*member) const { return chain(member, Lazy::raise); }
+    template <class T, class M>
+    LoaderOption noload(M T::*member) const { return chain(member, Lazy::noload); }
+    template <class T, class M>
+    LoaderOption lazyload(M T::*member) const { return chain(member, Lazy::select); }
+
+private:
+    template <class T, class M>
+    LoaderOption chain(M T::*member, Lazy l) const {
+        LoaderOption out = *this;
+        // The deepest option of the path gets the new one.
+        LoaderOption* at = &out;
+        while (!at->then.empty()) at = &at->then.back();
+        at->then.push_back(LoaderOption{&detail::relationship_of(member), l, {}});
+        return out;
+    }
 };
 
 /// A declared relationship of class O (the value sa::relationship() returns).
@@ -121,6 +185,7 @@ RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) 
     p.target = std::type_index(typeid(T));
     p.target_name = detail::demangle(typeid(T).name());
     p.collection = RT::collection;
+    p.write_only = detail::is_write_only<RT>();
     p.member = [member](void* owner) -> detail::RelationMember* { return &(static_cast<O*>(owner)->*member); };
     p.member_pointer = member;
     [[maybe_unused]] auto apply = [&p](auto&& o) {
@@ -136,6 +201,10 @@ RelationshipDecl<O> relationship(std::string key, M O::*member, Opts&&... opts) 
             p.passive_deletes = true;
         } else if constexpr (std::is_same_v<X, OrderByOpt>) {
             p.order_by = o.resolve;
+        } else if constexpr (std::is_same_v<X, PostUpdateOpt>) {
+            p.post_update = true;
+        } else if constexpr (std::is_same_v<X, ForeignKeysOpt>) {
+            p.foreign_keys = o.resolve;
         } else if constexpr (std::is_same_v<X, SecondaryOpt>) {
             p.secondary = o.table;
         } else if constexpr (std::is_same_v<X, ViewOnlyOpt>) {

@@ -33,6 +33,10 @@ Select query_select(const Mapper& m);
 /// and the query's options): selectin loads, raise and noload marks.
 void apply_loaders(Session& s, const Mapper& m, const std::vector<std::shared_ptr<void>>& objs,
                    const std::vector<LoaderOption>& opts);
+/// query_all() with the loading strategies: joined relationships LEFT OUTER JOINed into the
+/// statement (parents de-duplicated), then apply_loaders().
+std::vector<std::shared_ptr<void>> query_load(Session& s, const Mapper& m, const Select& stmt,
+                                              const std::vector<LoaderOption>& opts);
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 }  // namespace detail
 
@@ -118,19 +122,29 @@ public:
     /// "JOIN addresses ON users.id = addresses.user_id".
     template <class O, class U>
     Query join(Collection<U> O::*member) const {
-        RelationshipAttr a = attr(member);
-        return with(stmt_.join(FromClause(a.target_table()), a.join_condition()));
+        return with(attr(member).join_from(stmt_));
+    }
+    /// LEFT OUTER JOIN along a relationship.
+    template <class O, class U>
+    Query outerjoin(Collection<U> O::*member) const {
+        return with(attr(member).join_from(stmt_, true));
+    }
+    template <class O, class U>
+    Query outerjoin(Ref<U> O::*member) const {
+        return with(attr(member).join_from(stmt_, true));
+    }
+    template <class O, class U>
+    Query join(WriteOnly<U> O::*member) const {
+        return with(attr(member).join_from(stmt_));
     }
     template <class O, class U>
     Query join(Ref<U> O::*member) const {
-        RelationshipAttr a = attr(member);
-        return with(stmt_.join(FromClause(a.target_table()), a.join_condition()));
+        return with(attr(member).join_from(stmt_));
     }
 
     std::vector<std::shared_ptr<T>> all() const {
         if (m_->has_relationships() || !opts_.empty()) {
-            auto objs = detail::query_all(*s_, *m_, stmt_);
-            detail::apply_loaders(*s_, *m_, objs, opts_);
+            auto objs = detail::query_load(*s_, *m_, stmt_, opts_);
             std::vector<std::shared_ptr<T>> typed;
             typed.reserve(objs.size());
             for (auto& o : objs) typed.push_back(std::static_pointer_cast<T>(std::move(o)));
@@ -147,8 +161,8 @@ public:
     }
     /// The first object (LIMIT 1), or null.
     std::shared_ptr<T> first() const {
-        auto r = detail::query_all(*s_, *m_, stmt_.limit(1));
-        if (m_->has_relationships() || !opts_.empty()) detail::apply_loaders(*s_, *m_, r, opts_);
+        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, stmt_.limit(1), opts_)
+                                                            : detail::query_all(*s_, *m_, stmt_.limit(1));
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// Exactly one: NoResultFound / MultipleResultsFound otherwise. Like SQLAlchemy, the
@@ -159,9 +173,9 @@ public:
         return r;
     }
     std::shared_ptr<T> one_or_none() const {
-        auto r = detail::query_all(*s_, *m_, stmt_);
+        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, stmt_, opts_)
+                                                            : detail::query_all(*s_, *m_, stmt_);
         if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
-        if (m_->has_relationships() || !opts_.empty()) detail::apply_loaders(*s_, *m_, r, opts_);
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// SELECT count(*) FROM (the query).

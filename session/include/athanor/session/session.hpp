@@ -42,6 +42,13 @@
 
 namespace athanor {
 
+namespace detail {
+template <class V>
+struct is_shared_ptr : std::false_type {};
+template <class T>
+struct is_shared_ptr<std::shared_ptr<T>> : std::true_type {};
+}  // namespace detail
+
 template <class T>
 class Query;
 
@@ -221,10 +228,22 @@ public:
     /// a SELECT sees pending objects): SQLAlchemy's session.execute().
     Result execute(const Executable& stmt, const Params& params = {});
     Result execute(const Executable& stmt, const std::vector<Params>& params);
-    /// First column of every row of execute(stmt).
+    /// First column of every row of execute(stmt). With V = std::shared_ptr<T> of a mapped T,
+    /// the rows are T's (a SELECT of its mapped columns, in order, such as a WriteOnly
+    /// collection's select()), returned as objects through the identity map (SQLAlchemy's
+    /// session.scalars(select(User))).
     template <class V>
     std::vector<V> scalars(const Executable& stmt, const Params& params = {}) {
-        return execute(stmt, params).template scalars<V>();
+        if constexpr (detail::is_shared_ptr<V>::value) {
+            using T = typename V::element_type;
+            auto objs = load_objects(mapper_of<T>(), stmt, params);
+            std::vector<V> out;
+            out.reserve(objs.size());
+            for (auto& o : objs) out.push_back(std::static_pointer_cast<T>(std::move(o)));
+            return out;
+        } else {
+            return execute(stmt, params).template scalars<V>();
+        }
     }
     /// First column of the first row; with V = std::optional<...>, nullopt when there is none
     /// (otherwise NoResultFound).
@@ -273,6 +292,7 @@ private:
     void expunge_impl(const void* obj);
     std::shared_ptr<void> get_impl(const Mapper& m, std::span<const Value> pk);
     std::shared_ptr<void> merge_impl(const Mapper& m, const void* obj);
+    std::vector<std::shared_ptr<void>> load_objects(const Mapper& m, const Executable& stmt, const Params& params);
     void refresh_impl(const Mapper& m, const void* obj);
     void expire_impl(const void* obj);
     ObjectState state_impl(const Mapper& m, const void* obj) const;
