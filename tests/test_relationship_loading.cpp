@@ -502,3 +502,38 @@ TEST(WriteOnlyConfiguration, UnsupportedCombinationsAreNamed) {
             << e.what();
     }
 }
+
+TEST_F(WriteOnlyCollections, TheChildSideIsFilledInAndCanMoveTheChild) {
+    declare("save-update");
+    sa::Session s(engine);
+    auto a = std::make_shared<Account>(Account{.name = "a"}), b = std::make_shared<Account>(Account{.name = "b"});
+    s.add_all({a, b});
+    auto l = log_line("x");
+    a->logs.add(l);
+    EXPECT_EQ(l->account.get(), a);  // back_populates, no SQL
+    s.commit();
+    EXPECT_EQ(l->account_id, a->id);
+    l->account = b;  // from the many-to-one side: the write-only side is not loaded for it
+    s.commit();
+    EXPECT_EQ(rows("account_id = " + std::to_string(b->id)), 1);
+    EXPECT_EQ(rows("account_id = " + std::to_string(a->id)), 0);
+}
+
+TEST_F(Relationships, RefKeyNeverLoads) {
+    seed(engine);
+    sa::Session s(engine);
+    auto a = s.query<Address>().filter(addresses.c["email_address"] == "ed@a").one();
+    sql.clear();
+    auto k = a->user.key();  // not loaded: the foreign key, without SQL
+    ASSERT_EQ(k.size(), 1u);
+    EXPECT_EQ(k[0], sa::Value(*a->user_id));
+    EXPECT_EQ(sql.count("SELECT"), 0u);
+    auto u = a->user.get();
+    EXPECT_EQ(a->user.key(), std::vector<sa::Value>{sa::Value(u->id)});
+    a->user = nullptr;
+    EXPECT_TRUE(a->user.key().empty());
+    auto fresh = std::make_shared<User>(User{.id = 42, .name = "n"});
+    sa::Ref<User> plain(fresh);  // not in a session: the target's key
+    EXPECT_EQ(plain.key(), std::vector<sa::Value>{sa::Value(42)});
+    s.rollback();
+}

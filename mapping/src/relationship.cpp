@@ -14,6 +14,25 @@ void RelationMember::appended(const std::shared_ptr<void>& child) const {
     if (state_ && state_->changed && !state_->in_change) state_->changed(*state_, child, true);
 }
 
+std::vector<Value> ref_key(const RelationMember& member, const void* target, std::type_index type) {
+    if (target) {
+        for (const Registry* r : Registry::all())
+            if (const Mapper* m = r->find(type)) return m->identity(target);
+        throw UnmappedClassError("class '" + demangle(type.name()) + "' is not mapped");
+    }
+    const auto& st = member.state();
+    if (!st || !st->prop || member.loaded()) return {};  // nothing held, and nothing to load
+    std::vector<Value> out;
+    bool all_null = true;
+    for (auto [a, b] : st->prop->pairs) {
+        (void)a;
+        out.push_back(st->prop->owner->columns()[b].get(st->owner));
+        all_null &= out.back().is_null();
+    }
+    if (all_null) out.clear();
+    return out;
+}
+
 Select write_only_select(const RelationMember& member) {
     const auto& st = member.state();
     if (!st || !st->prop)

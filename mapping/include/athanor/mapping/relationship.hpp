@@ -101,6 +101,9 @@ struct RelationState {
     std::vector<std::shared_ptr<void>> committed;
 };
 
+/// Ref::key(): the primary key of the target held, else the owner's foreign key values (empty
+/// when there is no reference). Never loads.
+std::vector<Value> ref_key(const RelationMember& member, const void* target, std::type_index type);
 /// WriteOnly::select(): the target's rows related to the owner (flushing a pending owner first).
 Select write_only_select(const RelationMember& member);
 
@@ -153,6 +156,9 @@ public:
     friend bool operator==(const Ref& r, const std::shared_ptr<T>& p) { return r.get() == p; }
     friend bool operator==(const Ref& r, std::nullptr_t) { return r.get() == nullptr; }
 
+    /// The key of the target, never loading: its primary key when the target is held, else the
+    /// foreign key values of the owner (a Ref not loaded yet); empty when there is no target.
+    std::vector<Value> key() const { return detail::ref_key(*this, get_no_load().get(), std::type_index(typeid(T))); }
     /// The target as held now, never loading (null when not loaded).
     std::shared_ptr<T> get_no_load() const {
         if (strong_) return strong_;
