@@ -6,12 +6,12 @@
 namespace athanor::detail {
 
 void RelationMember::ensure_loaded() const {
-    if (loaded_ || !state_ || !state_->load) return;
-    state_->load(*state_, const_cast<RelationMember&>(*this));
+    if (loaded_ || !instrumented_ || !state_.load) return;
+    state_.load(state_, const_cast<RelationMember&>(*this));
 }
 
 void RelationMember::appended(const std::shared_ptr<void>& child) const {
-    if (state_ && state_->changed && !state_->in_change) state_->changed(*state_, child, true);
+    if (instrumented_ && state_.changed && !state_.in_change) state_.changed(state_, child, true);
 }
 
 std::vector<Value> ref_key(const RelationMember& member, const void* target, std::type_index type) {
@@ -20,7 +20,7 @@ std::vector<Value> ref_key(const RelationMember& member, const void* target, std
             if (const Mapper* m = r->find(type)) return m->identity(target);
         throw UnmappedClassError("class '" + demangle(type.name()) + "' is not mapped");
     }
-    const auto& st = member.state();
+    const RelationState* st = member.state();
     if (!st || !st->prop || member.loaded()) return {};  // nothing held, and nothing to load
     std::vector<Value> out;
     bool all_null = true;
@@ -34,7 +34,7 @@ std::vector<Value> ref_key(const RelationMember& member, const void* target, std
 }
 
 Select write_only_select(const RelationMember& member) {
-    const auto& st = member.state();
+    RelationState* st = member.state();
     if (!st || !st->prop)
         throw InvalidRequestError("a WriteOnly collection can only be selected while its owner is in a Session");
     const RelationshipProperty& r = *st->prop;
@@ -67,7 +67,7 @@ Select write_only_select(const RelationMember& member) {
 }
 
 void RelationMember::removed(const std::shared_ptr<void>& child) const {
-    if (state_ && state_->changed && !state_->in_change) state_->changed(*state_, child, false);
+    if (instrumented_ && state_.changed && !state_.in_change) state_.changed(state_, child, false);
 }
 
 }  // namespace athanor::detail

@@ -465,10 +465,68 @@ void SessionImpl::rollback() {
 // ---- detached objects and live sessions ------------------------------------------------------
 
 namespace {
+// Objects a session let go of while the program held them (detached), by address: an open-
+// addressing table of weak references (no allocation per entry; a closing session with 100k
+// objects adds them in one pass). Entries whose objects are gone are dropped when it grows.
 struct DetachedSet {
+    struct Slot {
+        const void* key = nullptr;  // nullptr: empty; tomb(): erased
+        std::weak_ptr<void> obj;
+    };
     std::mutex mutex;
-    std::unordered_map<const void*, std::weak_ptr<void>> map;
-    std::size_t sweep_at = 1024;
+    std::vector<Slot> slots;
+    std::size_t used = 0;  // live entries and tombstones
+    static const void* tomb() noexcept { return reinterpret_cast<const void*>(alignof(std::max_align_t)); }
+    static std::size_t hash(const void* p) noexcept {
+        auto x = reinterpret_cast<std::uintptr_t>(p);
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdULL;
+        x ^= x >> 33;
+        return static_cast<std::size_t>(x);
+    }
+    // Room for `more` entries: a rehash drops tombstones and expired objects.
+    void reserve(std::size_t more) {
+        if ((used + more) * 2 <= slots.size()) return;
+        std::vector<Slot> old = std::move(slots);
+        std::size_t live = 0;
+        for (const Slot& sl : old) live += sl.key && sl.key != tomb() && !sl.obj.expired();
+        std::size_t n = 1024;
+        while (n < (live + more) * 4) n *= 2;
+        slots.assign(n, Slot{});
+        used = 0;
+        for (Slot& sl : old)
+            if (sl.key && sl.key != tomb() && !sl.obj.expired()) put(sl.key, std::move(sl.obj));
+    }
+    void put(const void* key, std::weak_ptr<void> obj) {
+        std::size_t mask = slots.size() - 1, i = hash(key) & mask;
+        Slot* free_slot = nullptr;
+        for (;; i = (i + 1) & mask) {
+            Slot& sl = slots[i];
+            if (sl.key == key) {
+                sl.obj = std::move(obj);
+                return;
+            }
+            if (sl.key == tomb() && !free_slot) free_slot = &sl;
+            if (!sl.key) {
+                if (!free_slot) {
+                    free_slot = &sl;
+                    ++used;
+                }
+                free_slot->key = key;
+                free_slot->obj = std::move(obj);
+                return;
+            }
+        }
+    }
+    Slot* find(const void* key) {
+        if (slots.empty()) return nullptr;
+        std::size_t mask = slots.size() - 1, i = hash(key) & mask;
+        for (;; i = (i + 1) & mask) {
+            Slot& sl = slots[i];
+            if (sl.key == key) return &sl;
+            if (!sl.key) return nullptr;
+        }
+    }
 };
 DetachedSet& detached_set() {
     static DetachedSet d;
@@ -491,13 +549,8 @@ bool same_object(const std::weak_ptr<void>& w, const std::shared_ptr<void>& s) {
 void note_detached(std::span<const std::shared_ptr<void>> objs) {
     auto& d = detached_set();
     std::lock_guard lock(d.mutex);
-    for (const auto& obj : objs) {
-        d.map[obj.get()] = obj;
-        if (d.map.size() >= d.sweep_at) {  // amortized: drop entries whose objects are gone
-            std::erase_if(d.map, [](const auto& kv) { return kv.second.expired(); });
-            d.sweep_at = std::max<std::size_t>(1024, 2 * d.map.size());
-        }
-    }
+    d.reserve(objs.size());
+    for (const auto& obj : objs) d.put(obj.get(), obj);
 }
 
 void note_detached(const std::shared_ptr<void>& obj) { note_detached(std::span<const std::shared_ptr<void>>(&obj, 1)); }
@@ -505,10 +558,11 @@ void note_detached(const std::shared_ptr<void>& obj) { note_detached(std::span<c
 bool take_detached(const std::shared_ptr<void>& obj) {
     auto& d = detached_set();
     std::lock_guard lock(d.mutex);
-    auto it = d.map.find(obj.get());
-    if (it == d.map.end()) return false;
-    bool same = same_object(it->second, obj);
-    d.map.erase(it);
+    DetachedSet::Slot* sl = d.find(obj.get());
+    if (!sl) return false;
+    bool same = same_object(sl->obj, obj);
+    sl->key = DetachedSet::tomb();
+    sl->obj.reset();
     return same;
 }
 
@@ -543,14 +597,18 @@ const SessionImpl* SessionImpl::other_holder(const void* obj) const {
 }
 
 void SessionImpl::note_held_detached() {
-    std::vector<std::shared_ptr<void>> held;
+    std::vector<const std::shared_ptr<void>*> held;
     states.for_each([&](InstanceState& st) {
         // Rows INSERTed in a transaction that is being thrown away do not exist: those objects
         // are transient again, not detached.
         if (st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx && st.obj.use_count() > 1)
-            held.push_back(st.obj);
+            held.push_back(&st.obj);
     });
-    if (!held.empty()) note_detached(held);  // one lock for all
+    if (held.empty()) return;
+    auto& d = detached_set();
+    std::lock_guard lock(d.mutex);  // one lock for all
+    d.reserve(held.size());
+    for (const auto* obj : held) d.put(obj->get(), *obj);
 }
 
 void SessionImpl::expunge_all() {

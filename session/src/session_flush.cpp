@@ -50,7 +50,7 @@ std::vector<std::string> ordering_references(const Table& t, const std::set<std:
 }
 
 // Mappers ordered so that a mapper comes after the mappers whose tables its table refers to.
-std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) {
+std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers, bool* cyclic) {
     // post_update relationships may name mappers outside the flush's (their other side).
     std::vector<const Mapper*> related = mappers;
     for (const Mapper* m : mappers)
@@ -80,7 +80,8 @@ std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers) 
                 progressed = true;
             }
         }
-        if (!progressed) {  // a cycle: keep the remaining order (the database decides)
+        if (!progressed) {  // a cycle: keep the remaining order (rows that need it are refused)
+            *cyclic = true;
             for (std::size_t i = 0; i < mappers.size(); ++i)
                 if (!done[i]) {
                     done[i] = true;
@@ -115,10 +116,34 @@ struct ShapeCursor {
     std::vector<int> sources;  // per bind slot: >= 0 a column index, < 0 -(pk index + 1) in the old key
 };
 
+// Members the flush wrote, with their old values: usually one (the generated key), held
+// inline (no allocation per row).
+class UndoList {
+public:
+    void emplace_back(std::size_t i, Value v) {
+        if (!has_first_) {
+            first_ = {i, std::move(v)};
+            has_first_ = true;
+        } else {
+            more_.emplace_back(i, std::move(v));
+        }
+    }
+    template <class F>
+    void for_each(F&& f) {
+        if (has_first_) f(first_.first, first_.second);
+        for (auto& [i, v] : more_) f(i, v);
+    }
+
+private:
+    std::pair<std::size_t, Value> first_{};
+    bool has_first_ = false;
+    std::vector<std::pair<std::size_t, Value>> more_;
+};
+
 struct Work {
     InstanceState* st;
     Values values;                                // current values
-    std::vector<std::pair<std::size_t, Value>> undo;  // members the flush wrote, old values
+    UndoList undo;  // members the flush wrote, old values
     InstanceState* replaces = nullptr;            // row switch: the deleted state with the same key
 };
 
@@ -191,8 +216,9 @@ void SessionImpl::flush() {
     }
     for (auto& [m, v] : updates) note(m);
     for (auto& [m, v] : deletes) note(m);
-    auto order = dependency_order(mappers);
-    if (any_relationships) check_cycles(order, pending);
+    bool cyclic = false;
+    auto order = dependency_order(mappers, &cyclic);
+    if (any_relationships && cyclic) check_cycles(order, pending);
 
     Connection& c = connection();
     flushing = true;
@@ -212,12 +238,27 @@ void SessionImpl::flush() {
             null_post_update_keys(post_ups, post_undo);
         }
         // ---- pending objects: events first (listeners may change them), then identity checks
-        for (InstanceState* st : pending) {
-            Work w{st, {}, {}, nullptr};
-            if (st->mapper->has_listeners(MapperEvent::before_insert))
-                st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
-            st->mapper->read(st->obj.get(), w.values);
-            inserts[st->mapper].push_back(std::move(w));
+        {
+            std::vector<std::pair<const Mapper*, std::size_t>> counts;
+            for (InstanceState* st : pending) {
+                auto it = std::find_if(counts.begin(), counts.end(), [&](auto& c) { return c.first == st->mapper; });
+                if (it == counts.end()) counts.emplace_back(st->mapper, 1);
+                else ++it->second;
+            }
+            for (auto [m, n] : counts) inserts[m].reserve(n);
+            const Mapper* last = nullptr;
+            std::vector<Work>* into = nullptr;
+            for (InstanceState* st : pending) {
+                Work w{st, {}, {}, nullptr};
+                if (st->mapper->has_listeners(MapperEvent::before_insert))
+                    st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
+                st->mapper->read(st->obj.get(), w.values);
+                if (st->mapper != last) {
+                    last = st->mapper;
+                    into = &inserts[last];
+                }
+                into->push_back(std::move(w));
+            }
         }
         for (auto& [m, works] : inserts) {
             const auto& pk = m->primary_key();
@@ -263,9 +304,26 @@ void SessionImpl::flush() {
             if (any_relationships) {
                 // Parents written above now have their keys: copy them into m's objects.
                 sync_foreign_keys(m);
-                if (auto it = inserts.find(m); it != inserts.end())
+                if (auto it = inserts.find(m); it != inserts.end()) {
+                    // Only foreign key columns were written: read those again.
+                    std::vector<std::size_t> fk_cols;
+                    auto note_col = [&](std::size_t i) {
+                        if (std::find(fk_cols.begin(), fk_cols.end(), i) == fk_cols.end()) fk_cols.push_back(i);
+                    };
+                    for (const Mapper* om : order)
+                        if (om->has_relationships())
+                            for (const RelationshipProperty& r : om->relationships()) {
+                                bool refers = r.collection ? r.target_mapper == m : om == m;
+                                if (refers && !r.secondary)
+                                    for (auto [a, b] : r.pairs) {
+                                        (void)a;
+                                        note_col(b);
+                                    }
+                            }
                     for (Work& w : it->second)
-                        if (!w.replaces) m->read(w.st->obj.get(), w.values);
+                        if (!w.replaces)
+                            for (std::size_t i : fk_cols) w.values[i] = props[i].get(w.st->obj.get());
+                }
                 auto& ups = updates[m];
                 std::unordered_set<const InstanceState*> queued;  // not a scan of ups per object
                 for (Work& w : ups) {
@@ -518,12 +576,12 @@ void SessionImpl::flush() {
         }
         for (Work* w : all_updates) all_inserts.push_back(w);
         for (Work* w : all_inserts)
-            for (auto& [i, old] : w->undo) {
+            w->undo.for_each([&](std::size_t i, const Value& old) {
                 try {
                     w->st->mapper->columns()[i].set(w->st->obj.get(), old);
                 } catch (...) {
                 }
-            }
+            });
         bool savepoint_only = false;
         if (!frames.empty() && frames.back().tx.is_active()) {
             try {

@@ -145,6 +145,7 @@ void note_detached(std::span<const std::shared_ptr<void>> objs);
 bool take_detached(const std::shared_ptr<void>& obj);
 
 struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
+    std::weak_ptr<void> self_weak;  // handed to instrumented members (set on first use)
     SessionImpl(std::shared_ptr<Engine> e, SessionOptions o);
     ~SessionImpl();
     SessionImpl(const SessionImpl&) = delete;

@@ -32,20 +32,6 @@ void assign_loaded(const RelationshipProperty& r, const std::shared_ptr<void>& p
         for (const auto& c : items) set_back(r, parent.get(), parent, c, true);
 }
 
-// Groups loaded objects by the key that relates them (integer keys hashed as they are).
-struct KeyBuckets {
-    std::unordered_map<std::int64_t, std::vector<std::shared_ptr<void>>> by_int;
-    std::unordered_map<std::string, std::vector<std::shared_ptr<void>>> by_key;
-    std::vector<std::shared_ptr<void>>& operator[](const Value& k) {
-        if (auto i = k.if_int()) return by_int[*i];
-        return by_key[k.repr()];
-    }
-    void add(const ValueView& kv, std::shared_ptr<void> obj) {
-        if (kv.kind == Value::Kind::integer) by_int[kv.i].push_back(std::move(obj));
-        else (*this)[kv.to_value()].push_back(std::move(obj));
-    }
-};
-
 // selectinload of r for `parents`; returns the objects it loaded (for nested options).
 std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const RelationshipProperty& r,
                                                  const std::vector<std::shared_ptr<void>>& parents) {
@@ -57,11 +43,34 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
     const Mapper& tm = *r.target_mapper;
     if (r.secondary) owner_col = r.secondary_owner.front().first;
     else owner_col = r.collection ? r.pairs.front().first : r.pairs.front().second;
-    // Parents whose member is not loaded yet.
-    std::vector<std::pair<RelationMember*, std::shared_ptr<void>>> todo;
-    std::vector<Value> keys;
-    std::unordered_set<std::string> seen_keys;
-    std::unordered_set<std::int64_t> seen_ints;
+    // Parents whose member is not loaded yet, each with the group of its key (several
+    // parents share one for a many-to-one).
+    struct Todo {
+        RelationMember* member;
+        const std::shared_ptr<void>* parent;
+        std::uint32_t group;
+    };
+    std::vector<Todo> todo;
+    std::vector<Value> keys;  // one per group
+    std::unordered_map<std::int64_t, std::uint32_t> int_group;
+    std::unordered_map<std::string, std::uint32_t> other_group;
+    auto group_of = [&](const Value& key, bool add) -> std::int64_t {
+        if (auto i = key.if_int()) {
+            auto it = int_group.find(*i);
+            if (it != int_group.end()) return it->second;
+            if (!add) return -1;
+            int_group.emplace(*i, static_cast<std::uint32_t>(keys.size()));
+        } else {
+            std::string k = key.repr();
+            auto it = other_group.find(k);
+            if (it != other_group.end()) return it->second;
+            if (!add) return -1;
+            other_group.emplace(std::move(k), static_cast<std::uint32_t>(keys.size()));
+        }
+        keys.push_back(key);
+        return static_cast<std::int64_t>(keys.size() - 1);
+    };
+    int_group.reserve(parents.size());
     for (const auto& p : parents) {
         RelationMember* m = r.member(p.get());
         if (m->loaded()) continue;
@@ -70,12 +79,10 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
             assign_loaded(r, p, m, {});
             continue;
         }
-        todo.emplace_back(m, p);
-        bool fresh = key.if_int() ? seen_ints.insert(*key.if_int()).second : seen_keys.insert(key.repr()).second;
-        if (fresh) keys.push_back(std::move(key));
+        todo.push_back({m, &p, static_cast<std::uint32_t>(group_of(key, true))});
     }
     if (todo.empty()) return loaded;
-    KeyBuckets buckets;
+    std::vector<std::vector<std::shared_ptr<void>>> groups(keys.size());
     IdentityMap& map = s.identity[&tm];
     const std::size_t ncols = tm.columns().size();
     std::vector<ValueView> row, part;
@@ -107,14 +114,19 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
             } else {
                 obj = s.load_row(tm, map, row);
             }
-            loaded.push_back(obj);
-            buckets.add(row[key_at], std::move(obj));
+            const ValueView& kv = row[key_at];
+            std::int64_t g = -1;
+            if (kv.kind == Value::Kind::integer) {
+                auto it = int_group.find(kv.i);
+                if (it != int_group.end()) g = it->second;
+            } else {
+                g = group_of(kv.to_value(), false);
+            }
+            if (g >= 0) groups[static_cast<std::size_t>(g)].push_back(obj);
+            loaded.push_back(std::move(obj));
         }
     }
-    for (auto& [member, parent] : todo) {
-        Value key = r.owner->columns()[owner_col].get(parent.get());
-        assign_loaded(r, parent, member, buckets[key]);
-    }
+    for (const Todo& t : todo) assign_loaded(r, *t.parent, t.member, groups[t.group]);
     return loaded;
 }
 

@@ -35,6 +35,15 @@ std::vector<std::size_t> referring_columns(const RelationshipProperty& r) {
 
 bool is_post(const RelationshipProperty& r);
 
+// A many-to-one whose foreign key has a NULL column refers to nothing.
+bool referring_null(const Mapper& m, const void* obj, const RelationshipProperty& r) {
+    for (auto [a, b] : r.pairs) {
+        (void)a;
+        if (m.columns()[b].get(obj).is_null()) return true;
+    }
+    return false;
+}
+
 bool any_null(const std::vector<Value>& v) {
     for (const auto& x : v)
         if (x.is_null()) return true;
@@ -64,11 +73,10 @@ void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<
     try {
         if (!r.back->collection) {
             // child.ref = owner (or cleared)
-            auto cur = other->erased_size() ? other->erased_at(0) : nullptr;
             if (added) {
                 other->erased_set_weak(owner_ptr);  // the owner's collection holds the child
                 other->set_loaded(true);
-            } else if (cur.get() == owner) {
+            } else if (other->erased_size() && other->erased_at(0).get() == owner) {
                 other->erased_assign({});
                 other->set_loaded(true);
             }
@@ -111,23 +119,22 @@ void SessionImpl::instrument(InstanceState& st, Instrument how) {
     const Mapper& m = *st.mapper;
     if (!m.has_relationships()) return;
     any_relationships = true;
-    std::weak_ptr<void> self = std::static_pointer_cast<void>(shared_from_this());
+    if (self_weak.expired()) self_weak = std::static_pointer_cast<void>(shared_from_this());
     for (const RelationshipProperty& r : m.relationships()) {
         RelationMember* member = r.member(st.obj.get());
-        auto rs = std::make_shared<RelationState>();
+        RelationState* rs = &member->instrument();
         rs->prop = &r;
         rs->owner = st.obj.get();
-        rs->session = self;
+        rs->session = self_weak;
         rs->load = &load_hook;
         rs->changed = &changed_hook;
         rs->flush = &flush_hook;
         rs->lazy = r.lazy;
-        member->set_state(std::move(rs));
         if (how != Instrument::loaded || r.write_only) continue;  // a WriteOnly never loads
         if (r.lazy == Lazy::noload) {
             member->erased_assign({});
             member->set_loaded(true);
-        } else if (!r.collection && any_null(values_of(m, st.obj.get(), referring_columns(r)))) {
+        } else if (!r.collection && referring_null(m, st.obj.get(), r)) {
             member->erased_assign({});  // a NULL foreign key: nothing to load
             member->set_loaded(true);
         } else {
@@ -281,7 +288,7 @@ void SessionImpl::write_associations() {
                 if (!has(current, c)) add_row(r.secondary, row_of(r, st.obj.get(), c.get()), false);
             for (const auto& c : current)
                 if (!has(rs->committed, c)) add_row(r.secondary, row_of(r, st.obj.get(), c.get()), true);
-            done.emplace_back(rs.get(), std::move(current));
+            done.emplace_back(rs, std::move(current));
         }
     });
     Connection& c = connection();

@@ -43,7 +43,24 @@ enum class Lazy : std::uint8_t { select, joined, selectin, raise, noload };
 
 namespace detail {
 
-struct RelationState;
+class RelationMember;
+
+/// Set by the session on an instrumented member; the hooks are the session's (mapping does
+/// not depend on session).
+struct RelationState {
+    const RelationshipProperty* prop = nullptr;
+    void* owner = nullptr;
+    std::weak_ptr<void> session;  // the SessionImpl
+    void (*load)(RelationState& st, RelationMember& member) = nullptr;
+    void (*changed)(RelationState& st, const std::shared_ptr<void>& child, bool added) = nullptr;
+    /// Flushes the owner's session (WriteOnly::select() of an owner without a key yet).
+    void (*flush)(RelationState& st) = nullptr;
+    bool in_change = false;  // re-entrancy guard while the other side is being filled in
+    Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
+    bool modified = false;     // changed by the program since the last flush (session.dirty)
+    /// Many-to-many: the members as the association table has them (as loaded or last flushed).
+    std::vector<std::shared_ptr<void>> committed;
+};
 
 /// What Ref and Collection share, type-erased, for the session: the related objects as
 /// shared_ptr<void>, whether they are loaded, and the instrumentation.
@@ -68,8 +85,15 @@ public:
 
     bool loaded() const noexcept { return loaded_; }
     void set_loaded(bool on) noexcept { loaded_ = on; }
-    const std::shared_ptr<RelationState>& state() const noexcept { return state_; }
-    void set_state(std::shared_ptr<RelationState> s) noexcept { state_ = std::move(s); }
+    /// The instrumentation (null while the member is a plain value). Held inside the member:
+    /// tracking an object costs no allocation per relationship.
+    RelationState* state() const noexcept { return instrumented_ ? &state_ : nullptr; }
+    /// Turns the instrumentation on and returns it to be filled in by the session.
+    RelationState& instrument() noexcept {
+        state_ = RelationState{};
+        instrumented_ = true;
+        return state_;
+    }
 
     /// Loads through the session when instrumented and not loaded; DetachedInstanceError when
     /// the owner has left its session.
@@ -81,25 +105,10 @@ public:
 
 protected:
     mutable bool loaded_ = true;  // a new object's members are complete as the program set them
-    std::shared_ptr<RelationState> state_;
+    bool instrumented_ = false;
+    mutable RelationState state_;
 };
 
-/// Set by the session on an instrumented member; the hooks are the session's (mapping does
-/// not depend on session).
-struct RelationState {
-    const RelationshipProperty* prop = nullptr;
-    void* owner = nullptr;
-    std::weak_ptr<void> session;  // the SessionImpl
-    void (*load)(RelationState& st, RelationMember& member) = nullptr;
-    void (*changed)(RelationState& st, const std::shared_ptr<void>& child, bool added) = nullptr;
-    /// Flushes the owner's session (WriteOnly::select() of an owner without a key yet).
-    void (*flush)(RelationState& st) = nullptr;
-    bool in_change = false;  // re-entrancy guard while the other side is being filled in
-    Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
-    bool modified = false;     // changed by the program since the last flush (session.dirty)
-    /// Many-to-many: the members as the association table has them (as loaded or last flushed).
-    std::vector<std::shared_ptr<void>> committed;
-};
 
 /// Ref::key(): the primary key of the target held, else the owner's foreign key values (empty
 /// when there is no reference). Never loads.
@@ -122,7 +131,7 @@ public:
     Ref& operator=(std::shared_ptr<T> p) {
         // The old target is needed to take this object out of its collection (back_populates)
         // and to know the reference changed: load it, as SQLAlchemy does on set.
-        if (state_ && !loaded_) {
+        if (instrumented_ && !loaded_) {
             try {
                 ensure_loaded();
             } catch (const DetachedInstanceError&) {
@@ -299,7 +308,7 @@ public:
 
 private:
     Collection& assign(std::vector<value_type> items) {
-        if (state_) ensure_loaded();
+        if (instrumented_) ensure_loaded();
         std::vector<value_type> old = std::move(items_);
         items_.clear();
         for (auto& p : items) {
