@@ -70,23 +70,68 @@ InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
 }
 
 InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept {
+    return find(key, hash_key(key));
+}
+
+InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) const noexcept {
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
-        InstanceState* s = slots_[i];
-        if (!s) return nullptr;
-        if (s != tomb() && key_equals(key, s)) return s;
+    auto h32 = static_cast<std::uint32_t>(h);
+    for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
+        const Slot& sl = slots_[i];
+        if (!sl.s) return nullptr;
+        if (sl.hash == h32 && sl.s != tomb() && key_equals(key, sl.s)) return sl.s;
     }
+}
+
+InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
+    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
+    std::size_t mask = slots_.size() - 1;
+    auto h32 = static_cast<std::uint32_t>(h);
+    std::size_t free_at = SIZE_MAX;
+    for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
+        const Slot& sl = slots_[i];
+        if (!sl.s) {
+            *slot = free_at != SIZE_MAX ? free_at : i;
+            return nullptr;
+        }
+        if (sl.s == tomb()) {
+            if (free_at == SIZE_MAX) free_at = i;
+        } else if (sl.hash == h32 && key_equals(key, sl.s)) {
+            return sl.s;
+        }
+    }
+}
+
+void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash) {
+    // The slot found by probe(), unless the table changed since (then the usual way).
+    if (slot >= slots_.size() || (slots_[slot].s && slots_[slot].s != tomb()) ||
+        (used_ + 1) * 10 > slots_.size() * 7) {
+        insert(s, hash);
+        return;
+    }
+    s->key_hash = static_cast<std::uint32_t>(hash);
+    if (!slots_[slot].s) ++used_;
+    slots_[slot] = Slot{s, s->key_hash};
+    ++count_;
 }
 
 void IdentityMap::grow() {
     std::size_t cap = 16;
     while (cap < (count_ + 1) * 2) cap *= 2;  // live load at most 50% after growing, 70% before
-    std::vector<InstanceState*> old = std::move(slots_);
-    slots_.assign(cap, nullptr);
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(cap, Slot{});
     count_ = used_ = 0;
-    for (InstanceState* s : old)
-        if (s && s != tomb()) insert(s, s->key_hash);
+    // Re-placed by the hashes kept in the slots: the states themselves are not read.
+    std::size_t mask = cap - 1;
+    for (const Slot& sl : old) {
+        if (!sl.s || sl.s == tomb()) continue;
+        std::size_t i = sl.hash & mask;
+        while (slots_[i].s) i = (i + 1) & mask;
+        slots_[i] = sl;
+        ++count_;
+        ++used_;
+    }
 }
 
 void IdentityMap::insert(InstanceState* s) { insert(s, compute_key_hash(s)); }
@@ -96,13 +141,15 @@ void IdentityMap::insert(InstanceState* s, std::size_t hash) {
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
-        if (!slots_[i] || slots_[i] == tomb()) {
-            if (!slots_[i]) ++used_;
-            slots_[i] = s;
+        Slot& sl = slots_[i];
+        if (!sl.s || sl.s == tomb()) {
+            if (!sl.s) ++used_;
+            sl.s = s;
+            sl.hash = s->key_hash;
             ++count_;
             return;
         }
-        if (slots_[i] == s) return;
+        if (sl.s == s) return;
     }
 }
 
@@ -110,9 +157,10 @@ void IdentityMap::erase(InstanceState* s) noexcept {
     if (slots_.empty()) return;
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
-        if (!slots_[i]) return;
-        if (slots_[i] == s) {
-            slots_[i] = tomb();
+        Slot& sl = slots_[i];
+        if (!sl.s) return;
+        if (sl.s == s) {
+            sl.s = tomb();
             --count_;
             return;
         }
@@ -356,7 +404,9 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
         for (std::size_t i : pk) key_views.push_back(row[i]);
         key = key_views;
     }
-    if (InstanceState* st = map.find(key)) {
+    const std::size_t key_hash = hash_key(key);
+    std::size_t slot = 0;
+    if (InstanceState* st = map.probe(key, key_hash, &slot)) {
         if (st->expired) {
             // Members the program changed since they were loaded (they differ from the
             // snapshot) are kept, as SQLAlchemy keeps attributes set after expiry: they are
@@ -377,7 +427,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
     InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
     st.snapshot = Snapshot::pack(arena, row.data(), row.size());
     st.in_identity_map = true;
-    map.insert(&st, hash_key(key));
+    map.insert_at(slot, &st, key_hash);
     if (m.has_relationships()) instrument(st, Instrument::loaded);
     return st.obj;
 }
@@ -555,6 +605,27 @@ void note_detached(std::span<const std::shared_ptr<void>> objs) {
 
 void note_detached(const std::shared_ptr<void>& obj) { note_detached(std::span<const std::shared_ptr<void>>(&obj, 1)); }
 
+namespace {
+RelationState* detach_mark(const Mapper& m, const void* obj) {
+    if (!m.has_relationships()) return nullptr;
+    return m.relationships().front().member(const_cast<void*>(obj))->state();
+}
+}  // namespace
+
+void note_detached(const Mapper& m, const std::shared_ptr<void>& obj) {
+    if (RelationState* rs = detach_mark(m, obj.get())) rs->detached = true;
+    else note_detached(obj);
+}
+
+bool take_detached(const Mapper& m, const std::shared_ptr<void>& obj) {
+    if (RelationState* rs = detach_mark(m, obj.get())) {
+        bool was = rs->detached;
+        rs->detached = false;
+        return was;
+    }
+    return take_detached(obj);
+}
+
 bool take_detached(const std::shared_ptr<void>& obj) {
     auto& d = detached_set();
     std::lock_guard lock(d.mutex);
@@ -601,8 +672,10 @@ void SessionImpl::note_held_detached() {
     states.for_each([&](InstanceState& st) {
         // Rows INSERTed in a transaction that is being thrown away do not exist: those objects
         // are transient again, not detached.
-        if (st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx && st.obj.use_count() > 1)
-            held.push_back(&st.obj);
+        if (st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx && st.obj.use_count() > 1) {
+            if (RelationState* rs = detach_mark(*st.mapper, st.obj.get())) rs->detached = true;
+            else held.push_back(&st.obj);
+        }
     });
     if (held.empty()) return;
     auto& d = detached_set();
@@ -682,7 +755,7 @@ void Session::add_impl(const Mapper& m, std::shared_ptr<void> obj) {
     if (const SessionImpl* other = impl_->other_holder(obj.get()))
         throw InvalidRequestError("Object '" + detail::describe(m, obj.get()) + "' is already attached to session '" +
                                   std::to_string(other->id) + "' (this is '" + std::to_string(impl_->id) + "')");
-    if (detail::take_detached(obj)) {
+    if (detail::take_detached(m, obj)) {
         // Loaded by a session that has since let it go: it is persistent here, with the
         // identity its key gives; its row is UPDATEd at the next flush (which columns changed
         // while it was detached is not known, so all of them are written).
@@ -724,7 +797,8 @@ void Session::delete_impl(const Mapper& m, const void* obj) {
 void Session::expunge_impl(const void* obj) {
     InstanceState* st = impl_->find(obj);
     if (!st) throw InvalidRequestError("Instance is not present in this Session");
-    if (st->state == ObjectState::persistent && !st->marked_deleted && !st->new_in_tx) detail::note_detached(st->obj);
+    if (st->state == ObjectState::persistent && !st->marked_deleted && !st->new_in_tx)
+        detail::note_detached(*st->mapper, st->obj);
     if (impl_->any_relationships) {
         impl_->cascade_expunge(*st);
         impl_->release_pairs(*st);

@@ -54,6 +54,12 @@ class IdentityMap {
 public:
     InstanceState* find(std::span<const Value> key) const noexcept;
     InstanceState* find(std::span<const ValueView> key) const noexcept;
+    /// With the key's hash already known (hash_key), to insert with it after a miss.
+    InstanceState* find(std::span<const ValueView> key, std::size_t hash) const noexcept;
+    /// find() that also returns where the key would go (growing the table first if an insert
+    /// would), for insert_at() after a miss: one probe for a load of a new row.
+    InstanceState* probe(std::span<const ValueView> key, std::size_t hash, std::size_t* slot);
+    void insert_at(std::size_t slot, InstanceState* s, std::size_t hash);
     void insert(InstanceState* s);
     /// Insert with the key's hash already known (hash_key of the primary key values).
     void insert(InstanceState* s, std::size_t hash);
@@ -65,7 +71,13 @@ private:
     static bool key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept;
     void grow();
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
-    std::vector<InstanceState*> slots_;
+    // The key's hash beside the state: a probe compares it before reading the state (no cache
+    // miss per collision).
+    struct Slot {
+        InstanceState* s = nullptr;
+        std::uint32_t hash = 0;
+    };
+    std::vector<Slot> slots_;
     std::size_t count_ = 0;
     std::size_t used_ = 0;  // live + tombstones
 };
@@ -143,6 +155,10 @@ void note_detached(const std::shared_ptr<void>& obj);
 void note_detached(std::span<const std::shared_ptr<void>> objs);
 /// Whether `obj` (this very object, not a new one at the same address) was detached; forgets it.
 bool take_detached(const std::shared_ptr<void>& obj);
+/// The same for an object of mapper m: an object with relationships carries the mark in its
+/// first relationship member's instrumentation (exact, no global entry, nothing retained).
+void note_detached(const Mapper& m, const std::shared_ptr<void>& obj);
+bool take_detached(const Mapper& m, const std::shared_ptr<void>& obj);
 
 struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::weak_ptr<void> self_weak;  // handed to instrumented members (set on first use)
@@ -283,6 +299,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     };
     std::vector<Removal> removals;  // children taken out of collections since the last flush
     bool any_relationships = false;  // a mapper with relationships was used
+    bool flush_any_deleted = true;   // set by sync_foreign_keys(nullptr) for the flush
     void flush();
     void commit();
     void rollback();

@@ -20,21 +20,22 @@ constexpr std::size_t kSelectinBatch = 500;
 void assign_loaded(const RelationshipProperty& r, const std::shared_ptr<void>& parent, RelationMember* member,
                    std::vector<std::shared_ptr<void>> items) {
     if (!r.collection && items.size() > 1) items.resize(1);
-    auto st = member->state();
-    if (st) st->in_change = true;
-    member->erased_assign(items);
-    member->set_loaded(true);
-    if (st) {
-        st->in_change = false;
-        if (r.secondary) st->committed = items;
-    }
     if (r.collection)
         for (const auto& c : items) set_back(r, parent.get(), parent, c, true);
+    auto st = member->state();
+    if (st) {
+        st->in_change = true;
+        if (r.secondary) st->committed = items;
+    }
+    member->erased_assign(std::move(items));
+    member->set_loaded(true);
+    if (st) st->in_change = false;
 }
 
 // selectinload of r for `parents`; returns the objects it loaded (for nested options).
 std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const RelationshipProperty& r,
-                                                 const std::vector<std::shared_ptr<void>>& parents) {
+                                                 const std::vector<std::shared_ptr<void>>& parents,
+                                                 bool collect = true) {
     std::vector<std::shared_ptr<void>> loaded;
     if (r.write_only) return loaded;  // never loads
     if (r.secondary ? r.secondary_owner.size() != 1 : r.pairs.size() != 1) return loaded;  // composite: lazy
@@ -122,11 +123,13 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
             } else {
                 g = group_of(kv.to_value(), false);
             }
-            if (g >= 0) groups[static_cast<std::size_t>(g)].push_back(obj);
-            loaded.push_back(std::move(obj));
+            if (collect) loaded.push_back(obj);
+            if (g >= 0) groups[static_cast<std::size_t>(g)].push_back(std::move(obj));
         }
     }
-    for (const Todo& t : todo) assign_loaded(r, *t.parent, t.member, groups[t.group]);
+    // A collection's group belongs to one parent (its key): moved, not copied.
+    for (const Todo& t : todo)
+        assign_loaded(r, *t.parent, t.member, r.collection ? std::move(groups[t.group]) : groups[t.group]);
     return loaded;
 }
 
@@ -165,10 +168,13 @@ void apply(SessionImpl& s, const Mapper& m, const std::vector<std::shared_ptr<vo
         const LoaderOption* opt = nullptr;
         Lazy lazy = strategy_of(r, opts, &opt);
         std::vector<std::shared_ptr<void>> fresh;
+        bool target_eager = false;
+        for (const RelationshipProperty& t : r.target_mapper->relationships())
+            target_eager |= t.lazy != Lazy::select;
         switch (lazy) {
             case Lazy::selectin:
             case Lazy::joined:  // what the query's joins did not load (nested paths, LIMIT)
-                fresh = selectin_load(s, r, objs);
+                fresh = selectin_load(s, r, objs, target_eager && !(opt && !opt->then.empty()));
                 break;
             case Lazy::raise:
             case Lazy::noload:
@@ -182,12 +188,8 @@ void apply(SessionImpl& s, const Mapper& m, const std::vector<std::shared_ptr<vo
         // as an object's member loads once).
         if (opt && !opt->then.empty()) {
             apply(s, *r.target_mapper, related_of(r, objs), opt->then, depth + 1);
-        } else if (!fresh.empty() && depth < 64) {
-            bool eager = false;
-            for (const RelationshipProperty& t : r.target_mapper->relationships())
-                eager |= t.lazy == Lazy::selectin || t.lazy == Lazy::joined || t.lazy == Lazy::raise ||
-                         t.lazy == Lazy::noload;
-            if (eager) apply(s, *r.target_mapper, fresh, {}, depth + 1);
+        } else if (!fresh.empty() && target_eager && depth < 64) {
+            apply(s, *r.target_mapper, fresh, {}, depth + 1);
         }
     }
 }

@@ -81,19 +81,10 @@ void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<
                 other->set_loaded(true);
             }
         } else {
-            std::vector<std::shared_ptr<void>> items;
-            bool present = false;
-            for (std::size_t i = 0; i < other->erased_size(); ++i) {
-                auto x = other->erased_at(i);
-                if (x.get() == owner) present = true;
-                if (!(x.get() == owner && !added)) items.push_back(std::move(x));
-            }
-            if (added && !present) items.push_back(owner_ptr);
-            if (added != present) {
-                bool was_loaded = other->loaded();
-                other->erased_assign(std::move(items));
-                other->set_loaded(was_loaded);  // an unloaded collection keeps the item queued
-            }
+            // An unloaded collection keeps the item queued (its loaded state is unchanged).
+            bool present = other->erased_contains(owner);
+            if (added && !present) other->erased_append(owner_ptr);
+            else if (!added && present) other->erased_remove(owner);
         }
     } catch (...) {
         if (guard_state) guard_state->in_change = false;
@@ -334,7 +325,7 @@ void SessionImpl::cascade_expunge(InstanceState& st) {
         }
     }
     for (InstanceState* cs : seen) {
-        if (cs->state == ObjectState::persistent && !cs->marked_deleted && !cs->new_in_tx) note_detached(cs->obj);
+        if (cs->state == ObjectState::persistent && !cs->marked_deleted && !cs->new_in_tx) note_detached(*cs->mapper, cs->obj);
         release_pairs(*cs);
         untrack(cs);
     }
@@ -585,8 +576,13 @@ void SessionImpl::cascade_deletes() {
 
 void SessionImpl::sync_foreign_keys(const Mapper* only) {
     if (!any_relationships) return;
-    bool any_deleted = false;
-    states.for_each([&](InstanceState& st) { any_deleted |= st.marked_deleted; });
+    // Whether a row is being deleted: known from the pass before the flush (deletions do not
+    // change during it).
+    if (!only) {
+        flush_any_deleted = false;
+        states.for_each([&](InstanceState& st) { flush_any_deleted |= st.marked_deleted; });
+    }
+    const bool any_deleted = flush_any_deleted;
     states.for_each([&](InstanceState& st) {
         if (st.marked_deleted || st.state == ObjectState::deleted) return;
         // Before the flush writes anything only persistent objects have keys to copy (and only

@@ -58,6 +58,9 @@ struct RelationState {
     bool in_change = false;  // re-entrancy guard while the other side is being filled in
     Lazy lazy = Lazy::select;  // the relationship's, or a query option's for this object
     bool modified = false;     // changed by the program since the last flush (session.dirty)
+    /// The owner was persistent in a session that let it go while the program held it (the
+    /// session keeps this mark in the object itself when it has relationships).
+    bool detached = false;
     /// Many-to-many: the members as the association table has them (as loaded or last flushed).
     std::vector<std::shared_ptr<void>> committed;
 };
@@ -80,6 +83,25 @@ public:
     /// Replaces the contents as the program would (Ref::operator=, Collection assignment,
     /// WriteOnly::add): with the instrumentation's effects (back_populates, cascades).
     virtual void erased_set(std::vector<std::shared_ptr<void>> items) = 0;
+    /// Collections: membership, and raw appends / removals (no hooks, loaded state unchanged),
+    /// for the session to fill in the other side of a pair without copying the contents.
+    virtual bool erased_contains(const void* p) const {
+        for (std::size_t i = 0; i < erased_size(); ++i)
+            if (erased_at(i).get() == p) return true;
+        return false;
+    }
+    virtual void erased_append(std::shared_ptr<void> p) {
+        std::vector<std::shared_ptr<void>> items;
+        for (std::size_t i = 0; i < erased_size(); ++i) items.push_back(erased_at(i));
+        items.push_back(std::move(p));
+        erased_assign(std::move(items));
+    }
+    virtual void erased_remove(const void* p) {
+        std::vector<std::shared_ptr<void>> items;
+        for (std::size_t i = 0; i < erased_size(); ++i)
+            if (auto x = erased_at(i); x.get() != p) items.push_back(std::move(x));
+        erased_assign(std::move(items));
+    }
     /// A Ref: holds `target` weakly (the back side of a pair; see the header comment).
     virtual void erased_set_weak(const std::shared_ptr<void>& target) { (void)target; }
 
@@ -292,6 +314,19 @@ public:
         typed.reserve(items.size());
         for (auto& p : items) typed.push_back(std::static_pointer_cast<T>(std::move(p)));
         assign(std::move(typed));
+    }
+    bool erased_contains(const void* p) const override {
+        for (const auto& x : items_)
+            if (x.get() == p) return true;
+        return false;
+    }
+    void erased_append(std::shared_ptr<void> p) override { items_.push_back(std::static_pointer_cast<T>(std::move(p))); }
+    void erased_remove(const void* p) override {
+        for (auto it = items_.begin(); it != items_.end(); ++it)
+            if (it->get() == p) {
+                items_.erase(it);
+                return;
+            }
     }
     void erased_assign(std::vector<std::shared_ptr<void>> items) override {
         std::vector<value_type> typed;
