@@ -617,7 +617,7 @@ int main(int argc, char** argv) {
     if (!opt.file && std::filesystem::is_directory("/dev/shm")) dir = "/dev/shm";
     auto path = (dir / "athanor_bench.db").string();
     std::cout << "athanor-bench: n=" << opt.n << ", db=" << (opt.file ? "file" : "memory") << ", repeat=" << opt.repeat
-              << " (median of repeats; ratio = time / raw sqlite3 time in this run)\n";
+              << " (median of repeats; ratio = median of time / raw sqlite3 time of the same repeat)\n";
     for (auto& suite : all) {
         if (!opt.suite.empty() && suite.name != opt.suite) continue;
         std::cout << "\n" << suite.name << ": " << suite.doc << "\n";
@@ -649,12 +649,21 @@ int main(int argc, char** argv) {
             }
         }
         if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r";
-        double base = 0;
+        // The ratio is the median of the per-repeat ratios (each run against the baseline run
+        // beside it), which a slow phase of the machine moves less than a ratio of medians.
+        const std::vector<double>* base_runs = nullptr;
+        for (std::size_t k = 0; k < chosen.size(); ++k)
+            if (chosen[k]->baseline) base_runs = &figs[k].runs;
         for (std::size_t k = 0; k < chosen.size(); ++k) {
             Figure& f = figs[k];
             f.median = median(f.runs);
-            if (chosen[k]->baseline) base = f.median;
-            f.ratio = base > 0 ? f.median / base : 0;
+            f.ratio = 0;
+            if (base_runs && base_runs->size() == f.runs.size()) {
+                std::vector<double> ratios;
+                for (std::size_t r = 0; r < f.runs.size(); ++r)
+                    if ((*base_runs)[r] > 0) ratios.push_back(f.runs[r] / (*base_runs)[r]);
+                if (!ratios.empty()) f.ratio = median(ratios);
+            }
             char line[256];
             if (f.rate > 0)
                 std::snprintf(line, sizeof line, "  %-24s %10lld gets  %12.0f gets/s (identity map hits)", f.test.c_str(),

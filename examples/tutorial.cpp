@@ -223,6 +223,9 @@ int main() {
         std::cout << "joined query found " << found.size() << " user\n";
         auto eager = rel.query<Person>().options(sa::selectinload(&Person::addresses)).all();
         std::cout << "selectinload: " << eager.front()->addresses.size() << " addresses, no further SQL\n";
+        sa::Session rel2(engine);
+        auto mails = rel2.query<Mail>().options(sa::joinedload(&Mail::user)).all();  // 1 SELECT, LEFT OUTER JOIN
+        std::cout << "joinedload: " << mails.size() << " addresses of " << mails.front()->user->name << "\n";
         jk->addresses.erase(jk->addresses.begin());  // delete-orphan
         rel.commit();
         rel.delete_(jk);

@@ -29,6 +29,46 @@ TEST_F(Relationships, ApiSection8SaveCascadeBackPopulatesAndOrder) {
         << sql.statements()[0];
     EXPECT_EQ(jack->addresses[0]->email_address, "jack@google.com");
     EXPECT_EQ(jack->addresses[0]->user.get(), jack);
+    // The rest of the section, line by line.
+    sql.clear();
+    auto found = session.query<User>().join(&User::addresses)
+                     .filter(sa::attr(&Address::email_address) == "jack@google.com").all();
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_NE(sql.statements().back().find("JOIN addresses ON users.id = addresses.user_id"), std::string::npos);
+    {
+        sa::Session s2(engine);
+        sql.clear();
+        auto users_ = s2.query<User>().options(sa::selectinload(&User::addresses)).all();  // exactly 2 SELECTs
+        EXPECT_EQ(sql.count("SELECT"), 2u);
+    }
+    {
+        sa::Session s3(engine);
+        sql.clear();
+        auto addrs = s3.query<Address>().options(sa::joinedload(&Address::user)).all();  // 1 SELECT, LEFT OUTER JOIN
+        EXPECT_EQ(sql.count("SELECT"), 1u);
+        EXPECT_NE(sql.text().find("LEFT OUTER JOIN users AS users_1"), std::string::npos);
+        EXPECT_EQ(addrs[0]->user->name, "jack");
+    }
+    sql.clear();
+    auto mine = session.query<Address>().filter(sa::attr(&Address::user) == jack).all();  // addresses.user_id = ?
+    EXPECT_EQ(mine.size(), 2u);
+    auto google = session.query<User>()
+                      .filter(sa::attr(&User::addresses).any(sa::attr(&Address::email_address).like("%@google.com")))
+                      .all();
+    EXPECT_EQ(google.size(), 1u);
+    EXPECT_NE(sql.statements().back().find("EXISTS (SELECT"), std::string::npos);
+    jack->addresses.erase(jack->addresses.begin());  // delete-orphan: DELETE at the next flush
+    sql.clear();
+    session.flush();
+    EXPECT_EQ(sql.count("DELETE FROM addresses"), 1u);
+    session.delete_(jack);
+    sql.clear();
+    session.commit();  // DELETE addresses first, then users
+    auto st2 = sql.statements();
+    ASSERT_GE(st2.size(), 2u);
+    EXPECT_LT(sql.text().find("DELETE FROM addresses"), sql.text().find("DELETE FROM users"));
+    EXPECT_EQ(rows("users"), 0);
+    EXPECT_EQ(rows("addresses"), 0);
 }
 
 TEST_F(Relationships, ManyToOneAssignmentFillsTheCollectionAndTheForeignKey) {

@@ -77,10 +77,12 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) 
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(h);
+    auto tag = Slot::tag_of(h32);
     for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
-        const Slot& sl = slots_[i];
-        if (!sl.s) return nullptr;
-        if (sl.hash == h32 && sl.s != tomb() && key_equals(key, sl.s)) return sl.s;
+        const Slot sl = slots_[i];
+        InstanceState* st = sl.s();
+        if (!st) return nullptr;
+        if (sl.tag() == tag && st != tomb() && key_equals(key, st)) return st;
     }
 }
 
@@ -88,32 +90,40 @@ InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h,
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(h);
+    auto tag = Slot::tag_of(h32);
     std::size_t free_at = SIZE_MAX;
     for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
-        const Slot& sl = slots_[i];
-        if (!sl.s) {
+        const Slot sl = slots_[i];
+        InstanceState* st = sl.s();
+        if (!st) {
             *slot = free_at != SIZE_MAX ? free_at : i;
             return nullptr;
         }
-        if (sl.s == tomb()) {
+        if (st == tomb()) {
             if (free_at == SIZE_MAX) free_at = i;
-        } else if (sl.hash == h32 && key_equals(key, sl.s)) {
-            return sl.s;
+        } else if (sl.tag() == tag && key_equals(key, st)) {
+            return st;
         }
     }
 }
 
 void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash) {
     // The slot found by probe(), unless the table changed since (then the usual way).
-    if (slot >= slots_.size() || (slots_[slot].s && slots_[slot].s != tomb()) ||
+    if (slot >= slots_.size() || (slots_[slot].s() && slots_[slot].s() != tomb()) ||
         (used_ + 1) * 10 > slots_.size() * 7) {
         insert(s, hash);
         return;
     }
     s->key_hash = static_cast<std::uint32_t>(hash);
-    if (!slots_[slot].s) ++used_;
-    slots_[slot] = Slot{s, s->key_hash};
+    if (!slots_[slot].s()) ++used_;
+    place(slot, s);
     ++count_;
+}
+
+void IdentityMap::place(std::size_t i, InstanceState* s) {
+    if (reinterpret_cast<std::uintptr_t>(s) & ~Slot::kAddr)
+        throw Error("identity map: an object state's address does not fit in 48 bits");
+    slots_[i] = Slot::make(s, s->key_hash);
 }
 
 void IdentityMap::grow() {
@@ -122,12 +132,12 @@ void IdentityMap::grow() {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(cap, Slot{});
     count_ = used_ = 0;
-    // Re-placed by the hashes kept in the slots: the states themselves are not read.
     std::size_t mask = cap - 1;
-    for (const Slot& sl : old) {
-        if (!sl.s || sl.s == tomb()) continue;
-        std::size_t i = sl.hash & mask;
-        while (slots_[i].s) i = (i + 1) & mask;
+    for (const Slot sl : old) {
+        InstanceState* st = sl.s();
+        if (!st || st == tomb()) continue;
+        std::size_t i = st->key_hash & mask;
+        while (slots_[i].s()) i = (i + 1) & mask;
         slots_[i] = sl;
         ++count_;
         ++used_;
@@ -141,15 +151,14 @@ void IdentityMap::insert(InstanceState* s, std::size_t hash) {
     if ((used_ + 1) * 10 > slots_.size() * 7) grow();
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
-        Slot& sl = slots_[i];
-        if (!sl.s || sl.s == tomb()) {
-            if (!sl.s) ++used_;
-            sl.s = s;
-            sl.hash = s->key_hash;
+        InstanceState* st = slots_[i].s();
+        if (!st || st == tomb()) {
+            if (!st) ++used_;
+            place(i, s);
             ++count_;
             return;
         }
-        if (sl.s == s) return;
+        if (st == s) return;
     }
 }
 
@@ -157,10 +166,10 @@ void IdentityMap::erase(InstanceState* s) noexcept {
     if (slots_.empty()) return;
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
-        Slot& sl = slots_[i];
-        if (!sl.s) return;
-        if (sl.s == s) {
-            sl.s = tomb();
+        InstanceState* st = slots_[i].s();
+        if (!st) return;
+        if (st == s) {
+            slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
             --count_;
             return;
         }
@@ -334,7 +343,7 @@ void SessionImpl::sweep() {
 }
 
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
-    if (states.size() >= sweep_at) sweep();  // before the new state exists: it is not swept
+    if (states.size() >= sweep_at && !loading) sweep();  // before the new state exists: it is not swept
     InstanceState& ref = states.emplace(obj.get());
     ref.obj = std::move(obj);
     ref.mapper = &m;

@@ -70,13 +70,22 @@ private:
     static std::size_t hash_state(const InstanceState* s) noexcept;
     static bool key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept;
     void grow();
+    void place(std::size_t i, InstanceState* s);
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
-    // The key's hash beside the state: a probe compares it before reading the state (no cache
-    // miss per collision).
+    // One word per slot: the state's address (48 bits, as x86-64 and AArch64 user space give
+    // them) and 16 bits of its key's hash, compared before the state is read (no cache miss per
+    // collision), in the 8 bytes a plain pointer takes.
     struct Slot {
-        InstanceState* s = nullptr;
-        std::uint32_t hash = 0;
+        std::uintptr_t bits = 0;
+        static constexpr std::uintptr_t kAddr = (std::uintptr_t{1} << 48) - 1;
+        InstanceState* s() const noexcept { return reinterpret_cast<InstanceState*>(bits & kAddr); }
+        static std::uint16_t tag_of(std::uint32_t h) noexcept { return static_cast<std::uint16_t>(h >> 16); }
+        std::uint16_t tag() const noexcept { return static_cast<std::uint16_t>(bits >> 48); }
+        static Slot make(InstanceState* s, std::uint32_t h) noexcept {
+            return {reinterpret_cast<std::uintptr_t>(s) | (static_cast<std::uintptr_t>(tag_of(h)) << 48)};
+        }
     };
+    static_assert(sizeof(void*) == 8, "the identity map packs addresses into 48 bits");
     std::vector<Slot> slots_;
     std::size_t count_ = 0;
     std::size_t used_ = 0;  // live + tombstones
@@ -211,6 +220,16 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// doubled since the last sweep (amortized O(1) per tracked object), outside flush too.
     void sweep();
     std::size_t sweep_at = 4096;
+    /// While a query's rows are being loaded (their objects go to the caller), there is nothing
+    /// to sweep: the objects just loaded are all held.
+    int loading = 0;
+    struct Loading {
+        SessionImpl& s;
+        explicit Loading(SessionImpl& x) : s(x) { ++s.loading; }
+        ~Loading() { --s.loading; }
+        Loading(const Loading&) = delete;
+        Loading& operator=(const Loading&) = delete;
+    };
     void forget_generated_key(InstanceState* st);
     /// Replaces a persistent object's snapshot, remembering the transaction-start one.
     void replace_snapshot(InstanceState* st, Snapshot s);

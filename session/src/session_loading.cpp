@@ -83,6 +83,7 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
         todo.push_back({m, &p, static_cast<std::uint32_t>(group_of(key, true))});
     }
     if (todo.empty()) return loaded;
+    SessionImpl::Loading loading(s);
     std::vector<std::vector<std::shared_ptr<void>>> groups(keys.size());
     IdentityMap& map = s.identity[&tm];
     const std::size_t ncols = tm.columns().size();

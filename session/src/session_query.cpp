@@ -27,6 +27,7 @@ void load_each(Session& s, const Mapper& m, const Select& stmt, bool autoflush,
     Result r = impl.connection().execute(stmt);
     std::vector<ValueView> row;
     IdentityMap& map = impl.identity[&m];
+    SessionImpl::Loading loading(impl);
     while (r.fetch_views(row)) sink(ctx, impl.load_row(m, map, row));
 }
 }  // namespace
