@@ -365,16 +365,12 @@ protected:
     std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
     SqlLog sql;
     void declare(const char* cascade, bool passive = false) {
-        if (passive)
-            Base.declare<Account>("accounts", sa::mapped_column("id", &Account::id, sa::primary_key()),
-                                  sa::mapped_column("name", &Account::name, sa::String(20)),
-                                  sa::relationship("logs", &Account::logs, sa::back_populates(&Log::account),
-                                                   sa::cascade(cascade), sa::passive_deletes(), sa::order_by(&Log::id)));
-        else
-            Base.declare<Account>("accounts", sa::mapped_column("id", &Account::id, sa::primary_key()),
-                                  sa::mapped_column("name", &Account::name, sa::String(20)),
-                                  sa::relationship("logs", &Account::logs, sa::back_populates(&Log::account),
-                                                   sa::cascade(cascade), sa::order_by(&Log::id)));
+        auto logs = passive ? sa::relationship("logs", &Account::logs, sa::back_populates(&Log::account),
+                                               sa::cascade(cascade), sa::passive_deletes(), sa::order_by(&Log::id))
+                            : sa::relationship("logs", &Account::logs, sa::back_populates(&Log::account),
+                                               sa::cascade(cascade), sa::order_by(&Log::id));
+        Base.declare<Account>("accounts", sa::mapped_column("id", &Account::id, sa::primary_key()),
+                              sa::mapped_column("name", &Account::name, sa::String(20)), logs);
         Base.declare<Log>("logs", sa::mapped_column("id", &Log::id, sa::primary_key()),
                           sa::mapped_column("account_id", &Log::account_id,
                                             sa::ForeignKey("accounts.id", {.ondelete = "CASCADE"})),

@@ -706,22 +706,25 @@ protected:
         Base.declare<Entry>("entry", sa::mapped_column("entry_id", &Entry::entry_id, sa::primary_key()),
                             sa::mapped_column("widget_id", &Entry::widget_id, sa::ForeignKey("widget.widget_id")),
                             sa::mapped_column("name", &Entry::name, sa::String(50)));
-        if (post_update)
-            Base.declare<Widget>("widget", sa::mapped_column("widget_id", &Widget::widget_id, sa::primary_key()),
-                                 sa::mapped_column("favorite_entry_id", &Widget::favorite_entry_id,
-                                                   sa::ForeignKey("entry.entry_id", {.name = "fk_favorite_entry", .use_alter = true})),
-                                 sa::mapped_column("name", &Widget::name, sa::String(50)),
-                                 sa::relationship("entries", &Widget::entries),
-                                 sa::relationship("favorite_entry", &Widget::favorite_entry, sa::post_update()));
-        else
-            Base.declare<Widget>("widget", sa::mapped_column("widget_id", &Widget::widget_id, sa::primary_key()),
-                                 sa::mapped_column("favorite_entry_id", &Widget::favorite_entry_id,
-                                                   sa::ForeignKey("entry.entry_id", {.name = "fk_favorite_entry", .use_alter = true})),
-                                 sa::mapped_column("name", &Widget::name, sa::String(50)),
-                                 sa::relationship("entries", &Widget::entries),
-                                 sa::relationship("favorite_entry", &Widget::favorite_entry));
+        auto favorite = post_update ? sa::relationship("favorite_entry", &Widget::favorite_entry, sa::post_update())
+                                    : sa::relationship("favorite_entry", &Widget::favorite_entry);
+        Base.declare<Widget>("widget", sa::mapped_column("widget_id", &Widget::widget_id, sa::primary_key()),
+                             sa::mapped_column("favorite_entry_id", &Widget::favorite_entry_id,
+                                               sa::ForeignKey("entry.entry_id", {.name = "fk_favorite_entry", .use_alter = true})),
+                             sa::mapped_column("name", &Widget::name, sa::String(50)),
+                             sa::relationship("entries", &Widget::entries), favorite);
         Base.metadata.create_all(*engine);
         sql.clear();
+    }
+    // A widget whose favorite is its one entry, added to `s`.
+    std::pair<std::shared_ptr<Widget>, std::shared_ptr<Entry>> widget_with_favorite(sa::Session& s,
+                                                                                  std::string name = "w") {
+        auto w = std::make_shared<Widget>(Widget{.name = std::move(name)});
+        auto e = std::make_shared<Entry>(Entry{.name = "e1"});
+        w->favorite_entry = e;
+        w->entries = {e};
+        s.add(w);
+        return {w, e};
     }
     std::vector<std::string> writes() {
         std::vector<std::string> out;
@@ -734,11 +737,7 @@ protected:
 TEST_F(PostUpdate, InsertInsertUpdateAsSqlAlchemyEmits) {
     declare(true);
     sa::Session s(engine);
-    auto w1 = std::make_shared<Widget>(Widget{.name = "somewidget"});
-    auto e1 = std::make_shared<Entry>(Entry{.name = "someentry"});
-    w1->favorite_entry = e1;
-    w1->entries = {e1};
-    s.add(w1);
+    auto [w1, e1] = widget_with_favorite(s, "somewidget");
     s.commit();
     auto w = writes();
     ASSERT_EQ(w.size(), 3u);
@@ -758,11 +757,7 @@ TEST_F(PostUpdate, InsertInsertUpdateAsSqlAlchemyEmits) {
 TEST_F(PostUpdate, ChangingTheReferenceIsOneUpdateAfterTheInsert) {
     declare(true);
     sa::Session s(engine);
-    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
-    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
-    w1->favorite_entry = e1;
-    w1->entries = {e1};
-    s.add(w1);
+    auto [w1, e1] = widget_with_favorite(s);
     s.commit();
     sql.clear();
     auto e2 = std::make_shared<Entry>(Entry{.name = "e2"});
@@ -779,11 +774,7 @@ TEST_F(PostUpdate, ChangingTheReferenceIsOneUpdateAfterTheInsert) {
 TEST_F(PostUpdate, DeletingBothRowsNullsTheReferenceFirst) {
     declare(true);
     sa::Session s(engine);
-    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
-    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
-    w1->favorite_entry = e1;
-    w1->entries = {e1};
-    s.add(w1);
+    auto [w1, e1] = widget_with_favorite(s);
     s.commit();
     sql.clear();
     s.delete_(w1);
@@ -801,11 +792,7 @@ TEST_F(PostUpdate, DeletingBothRowsNullsTheReferenceFirst) {
 TEST_F(PostUpdate, WithoutItTheCycleIsACircularDependencyError) {
     declare(false);
     sa::Session s(engine);
-    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
-    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
-    w1->favorite_entry = e1;
-    w1->entries = {e1};
-    s.add(w1);
+    auto [w1, e1] = widget_with_favorite(s);
     try {
         s.flush();
         FAIL() << "expected CircularDependencyError";
@@ -821,11 +808,7 @@ TEST_F(PostUpdate, WithoutItTheCycleIsACircularDependencyError) {
 TEST_F(PostUpdate, AFailedFlushRestoresTheForeignKeys) {
     declare(true);
     sa::Session s(engine);
-    auto w1 = std::make_shared<Widget>(Widget{.name = "w"});
-    auto e1 = std::make_shared<Entry>(Entry{.name = "e1"});
-    w1->favorite_entry = e1;
-    w1->entries = {e1};
-    s.add(w1);
+    auto [w1, e1] = widget_with_favorite(s);
     sa::listen<Entry>(Base.registry.mapper_of<Entry>(), sa::MapperEvent::after_insert,
                       [](Entry&) { throw std::runtime_error("listener failed"); });
     EXPECT_THROW(s.flush(), std::runtime_error);
