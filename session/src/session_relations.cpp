@@ -377,7 +377,9 @@ void SessionImpl::cascade_add(InstanceState& st) {
             // A back-populated many-to-one holds its target weakly once the session tracks it
             // (its collection holds this object): no shared_ptr cycle.
             if (!r.collection && r.back && member->erased_size())
-                if (auto target = member->erased_at(0); target && find(target.get())) member->erased_set_weak(target);
+                if (auto target = member->erased_at(0);
+                    target && !member->erased_weak_to(target.get()) && find(target.get()))
+                    member->erased_set_weak(target);
         }
     }
 }

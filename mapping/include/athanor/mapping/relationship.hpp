@@ -104,6 +104,11 @@ public:
     }
     /// A Ref: holds `target` weakly (the back side of a pair; see the header comment).
     virtual void erased_set_weak(const std::shared_ptr<void>& target) { (void)target; }
+    /// A Ref holding `target` weakly already.
+    virtual bool erased_weak_to(const void* target) const noexcept {
+        (void)target;
+        return false;
+    }
 
     bool loaded() const noexcept { return loaded_; }
     void set_loaded(bool on) noexcept { loaded_ = on; }
@@ -213,6 +218,9 @@ public:
         weak_ = std::static_pointer_cast<T>(target);
         weak_set_ = true;
         strong_.reset();
+    }
+    bool erased_weak_to(const void* target) const noexcept override {
+        return weak_set_ && !strong_ && weak_.lock().get() == target;
     }
 
 private:
