@@ -94,6 +94,25 @@ TEST_F(Schema, CycleIsReportedWithTableNames) {
     EXPECT_THROW(m.create_all(*engine), sa::CircularDependencyError);
 }
 
+TEST_F(Schema, UseAlterBreaksACycleAndSurvivesJson) {
+    sa::MetaData m;
+    m.table("x", sa::Column("id", sa::Integer(), sa::primary_key()),
+            sa::Column("y_id", sa::Integer(), sa::ForeignKey("y.id", {.name = "fk_x_y", .use_alter = true})));
+    m.table("y", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("x_id", sa::Integer(), sa::ForeignKey("x.id")));
+    std::vector<std::string> names;
+    for (auto* t : m.sorted_tables()) names.push_back(t->name());
+    EXPECT_EQ(names, (std::vector<std::string>{"x", "y"}));  // x's reference to y does not order
+    auto engine = sa::create_engine("sqlite://");
+    m.create_all(*engine);  // SQLite accepts the forward reference inside CREATE TABLE
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::text("SELECT count(*) FROM pragma_foreign_key_list('x')")).scalar<std::int64_t>(), 1);
+    nlohmann::json j = m.to_json();
+    EXPECT_NE(j.dump().find("\"use_alter\":true"), std::string::npos);
+    sa::MetaData back = sa::MetaData::from_json(j);
+    EXPECT_TRUE(back.find_table("x")->column("y_id").foreign_keys().front().options().use_alter);
+    EXPECT_EQ(back.to_json(), j);
+}
+
 TEST_F(Schema, CreateAllAndDropAllAgainstDatabase) {
     auto engine = sa::create_engine("sqlite://");
     metadata.create_all(*engine);
