@@ -198,7 +198,7 @@ public:
     /// The target as held now, never loading (null when not loaded).
     std::shared_ptr<T> get_no_load() const {
         if (strong_) return strong_;
-        return weak_.lock();
+        return std::static_pointer_cast<T>(weak_.lock());
     }
 
     // ---- RelationMember
@@ -215,7 +215,7 @@ public:
         *this = items.empty() ? std::shared_ptr<T>() : std::static_pointer_cast<T>(items.front());
     }
     void erased_set_weak(const std::shared_ptr<void>& target) override {
-        weak_ = std::static_pointer_cast<T>(target);
+        weak_ = target;  // held as void: no temporary shared_ptr<T> (two atomic operations fewer)
         weak_set_ = true;
         strong_.reset();
     }
@@ -230,7 +230,7 @@ private:
         weak_set_ = false;
     }
     std::shared_ptr<T> strong_;
-    std::weak_ptr<T> weak_;
+    std::weak_ptr<void> weak_;  // the object of type T
     bool weak_set_ = false;
 };
 
