@@ -52,6 +52,7 @@ struct Options {
     std::int64_t n = 100000;
     bool file = true;
     int repeat = 3;
+    int warmup = 1;  // untimed rounds per suite before the timed ones
     std::string json;
     bool echo = false;
 };
@@ -593,11 +594,12 @@ int main(int argc, char** argv) {
             }
             opt.file = v == "file";
         } else if (a == "--repeat") opt.repeat = std::max(1, std::stoi(next()));
+        else if (a == "--warmup") opt.warmup = std::max(0, std::stoi(next()));
         else if (a == "--json") opt.json = next();
         else if (a == "--echo") opt.echo = true;
         else if (a == "-h" || a == "--help") {
             std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory] [--repeat R] "
-                         "[--json FILE] [--echo]\nsuites:";
+                         "[--warmup W] [--json FILE] [--echo]\nsuites:";
             for (auto& s : suites()) std::cout << " " << s.name;
             std::cout << "\n";
             return 0;
@@ -628,12 +630,15 @@ int main(int argc, char** argv) {
             if (opt.test.empty() || t.name == opt.test || t.baseline) chosen.push_back(&t);
         std::vector<Figure> figs;
         for (const Test* t : chosen) figs.push_back({suite.name, t->name, std::max<std::int64_t>(1, opt.n / suite.n_divisor), 0, {}});
-        for (int r = 0; r < opt.repeat; ++r) {
+        // Warm-up rounds (default 1) are run and thrown away: a fresh process's first rounds pay
+        // for first-touch page faults of the heap, which a running application does not.
+        for (int r = -opt.warmup; r < opt.repeat; ++r) {
             for (std::size_t k = 0; k < chosen.size(); ++k) {
                 const Test& t = *chosen[k];
                 Figure& f = figs[k];
                 if (progress)
-                    std::cerr << "\r  [" << suite.name << "] " << t.name << " " << (r + 1) << "/" << opt.repeat
+                    std::cerr << "\r  [" << suite.name << "] " << t.name << " "
+                              << (r < 0 ? std::string("warm-up") : std::to_string(r + 1) + "/" + std::to_string(opt.repeat))
                               << "        " << std::flush;
                 Schema schema;
                 Context c{opt, f.n, Db{path}, nullptr, &schema};
@@ -644,8 +649,8 @@ int main(int argc, char** argv) {
                 auto t0 = Clock::now();
                 t.run(c);
                 double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-                if (c.n < 0) f.rate = std::max(f.rate, static_cast<double>(-c.n));
-                f.runs.push_back(secs);
+                if (c.n < 0 && r >= 0) f.rate = std::max(f.rate, static_cast<double>(-c.n));
+                if (r >= 0) f.runs.push_back(secs);
             }
         }
         if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r";

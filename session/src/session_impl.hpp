@@ -65,11 +65,13 @@ public:
     void insert(InstanceState* s, std::size_t hash);
     void erase(InstanceState* s) noexcept;
     std::size_t size() const noexcept { return count_; }
+    /// Room for `n` states without growing again (a load that knows roughly how many rows come).
+    void reserve(std::size_t n);
 
 private:
     static std::size_t hash_state(const InstanceState* s) noexcept;
     static bool key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept;
-    void grow();
+    void grow(std::size_t at_least = 0);
     void place(std::size_t i, InstanceState* s);
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
     // One word per slot: the state's address (48 bits, as x86-64 and AArch64 user space give

@@ -88,6 +88,7 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
     IdentityMap& map = s.identity[&tm];
     const std::size_t ncols = tm.columns().size();
     std::vector<ValueView> row, part;
+    std::size_t first_batch_rows = 0;
     for (std::size_t at = 0; at < keys.size(); at += kSelectinBatch) {
         std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(at),
                                  keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + kSelectinBatch)));
@@ -108,7 +109,14 @@ std::vector<std::shared_ptr<void>> selectin_load(SessionImpl& s, const Relations
         }
         if (r.collection && r.order_by) stmt = stmt.order_by(tm.find(r.order_by(tm))->column->expr());
         Result res = s.connection().execute(stmt);
+        if (at == kSelectinBatch && keys.size() > 2 * kSelectinBatch) {
+            // As many rows per batch as the first gave: room for them all at once, instead of
+            // growing the identity map step by step.
+            std::size_t batches = (keys.size() + kSelectinBatch - 1) / kSelectinBatch;
+            map.reserve(map.size() + first_batch_rows * (batches - 1));
+        }
         while (res.fetch_views(row)) {
+            if (at == 0) ++first_batch_rows;
             std::shared_ptr<void> obj;
             if (r.secondary) {
                 part.assign(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(ncols));
