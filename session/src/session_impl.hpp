@@ -321,6 +321,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<Removal> removals;  // children taken out of collections since the last flush
     bool any_relationships = false;  // a mapper with relationships was used
     bool flush_any_deleted = true;   // set by sync_foreign_keys(nullptr) for the flush
+    bool any_post_update = false;    // a mapper with a post_update relationship was used
     void flush();
     void commit();
     void rollback();

@@ -113,6 +113,7 @@ void SessionImpl::instrument(InstanceState& st, Instrument how) {
     if (self_weak.expired()) self_weak = std::static_pointer_cast<void>(shared_from_this());
     for (const RelationshipProperty& r : m.relationships()) {
         RelationMember* member = r.member(st.obj.get());
+        any_post_update |= r.post_update || (r.back && r.back->post_update);
         RelationState* rs = &member->instrument();
         rs->prop = &r;
         rs->owner = st.obj.get();
@@ -233,7 +234,7 @@ void SessionImpl::write_associations() {
     struct Batch {
         const Table* table;
         std::vector<Params> inserts, deletes;
-        std::vector<std::string> seen;  // one row per pair, however many sides changed it
+        std::unordered_set<std::string> seen;  // one row per pair, however many sides changed it
     };
     std::vector<Batch> batches;
     std::vector<std::pair<RelationState*, std::vector<std::shared_ptr<void>>>> done;
@@ -255,8 +256,7 @@ void SessionImpl::write_associations() {
         auto it = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) { return b.table == t; });
         if (it == batches.end()) it = batches.insert(batches.end(), Batch{t, {}, {}, {}});
         std::string k = (insert ? "+" : "-") + key_of(p);
-        if (std::find(it->seen.begin(), it->seen.end(), k) != it->seen.end()) return;
-        it->seen.push_back(k);
+        if (!it->seen.insert(std::move(k)).second) return;
         (insert ? it->inserts : it->deletes).push_back(std::move(p));
     };
     states.for_each([&](InstanceState& st) {
@@ -675,7 +675,7 @@ void SessionImpl::check_cycles(const std::vector<const Mapper*>& order, const st
 
 std::vector<SessionImpl::PostUpdate> SessionImpl::gather_post_updates() {
     std::vector<PostUpdate> ups;
-    if (!any_relationships) return ups;
+    if (!any_relationships || !any_post_update) return ups;
     states.for_each([&](InstanceState& st) {
         if (st.marked_deleted || st.state == ObjectState::deleted || !st.mapper->has_relationships()) return;
         for (const RelationshipProperty& r : st.mapper->relationships()) {
@@ -714,6 +714,23 @@ void SessionImpl::null_post_update_keys(const std::vector<PostUpdate>& ups, std:
 void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vector<ColumnUndo>& undo,
                                    std::vector<InstanceState*>& touched) {
     Connection& c = connection();
+    // One statement per relationship (UPDATE t SET fk=? WHERE pk=?), built once, run per row.
+    std::unordered_map<const RelationshipProperty*, Update> stmts;
+    auto statement_of = [&](const RelationshipProperty& r, const Mapper& m) -> const Update& {
+        auto it = stmts.find(&r);
+        if (it != stmts.end()) return it->second;
+        ValuesMap set;
+        for (auto [a, b] : r.pairs) {
+            (void)a;
+            set.items_.emplace_back(m.columns()[b].key, bindparam(m.columns()[b].key));
+        }
+        std::vector<ColumnElement> crit;
+        const auto& pk = m.primary_key();
+        for (std::size_t k = 0; k < pk.size(); ++k)
+            crit.push_back(m.columns()[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+        return stmts.emplace(&r, m.table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set))
+            .first->second;
+    };
     for (const PostUpdate& u : ups) {
         const Mapper& m = *u.st->mapper;
         const Mapper& ref = referred_mapper(*u.r);
@@ -724,23 +741,17 @@ void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vect
             differs |= !(want.back() == m.columns()[b].get(u.st->obj.get()));
         }
         if (!differs) continue;
-        ValuesMap set;
         Params params;
         for (std::size_t k = 0; k < u.r->pairs.size(); ++k) {
             const ColumnProperty& p = m.columns()[u.r->pairs[k].second];
             undo.push_back({u.st, u.r->pairs[k].second, p.get(u.st->obj.get())});
             p.set(u.st->obj.get(), want[k]);
-            set.items_.emplace_back(p.key, bindparam(p.key));
             params.set(p.key, want[k]);
         }
-        std::vector<ColumnElement> crit;
         const auto& pk = m.primary_key();
-        for (std::size_t k = 0; k < pk.size(); ++k) {
-            std::string name = "\x01pk" + std::to_string(k);
-            crit.push_back(m.columns()[pk[k]].column->expr() == bindparam(name));
-            params.set(name, m.columns()[pk[k]].get(u.st->obj.get()));
-        }
-        Result r = c.execute(m.table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set), params);
+        for (std::size_t k = 0; k < pk.size(); ++k)
+            params.set("\x01pk" + std::to_string(k), m.columns()[pk[k]].get(u.st->obj.get()));
+        Result r = c.execute(statement_of(*u.r, m), params);
         if (r.rowcount() != 1)
             throw StaleDataError("UPDATE statement on table '" + m.table().name() + "' expected to update 1 row(s); " +
                                  std::to_string(r.rowcount()) + " were matched.");
@@ -749,7 +760,7 @@ void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vect
 }
 
 void SessionImpl::null_post_updates_before_delete(const std::map<const Mapper*, std::vector<InstanceState*>>& deletes) {
-    if (!any_relationships) return;
+    if (!any_relationships || !any_post_update) return;
     Connection& c = connection();
     for (const auto& [m, sts] : deletes) {
         if (!m->has_relationships()) continue;
