@@ -95,14 +95,10 @@ std::vector<const Mapper*> dependency_order(std::vector<const Mapper*> mappers, 
 // WHERE each primary key column = ? ("\x01pk<k>", bound from the old key), and the version
 // column = ? ("\x01pk<n>", the version loaded) when the mapper has one.
 std::vector<ColumnElement> key_criteria(const Mapper& m) {
-    const auto& props = m.columns();
-    const auto& pk = m.primary_key();
-    std::vector<ColumnElement> crit;
-    for (std::size_t k = 0; k < pk.size(); ++k)
-        crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
+    std::vector<ColumnElement> crit{primary_key_clause(m)};
     if (m.version_index() >= 0)
-        crit.push_back(props[static_cast<std::size_t>(m.version_index())].column->expr() ==
-                       bindparam("\x01pk" + std::to_string(pk.size())));
+        crit.push_back(m.columns()[static_cast<std::size_t>(m.version_index())].column->expr() ==
+                       bindparam(key_bind(m.primary_key().size())));
     return crit;
 }
 
@@ -148,6 +144,15 @@ struct Work {
 };
 
 }  // namespace
+
+std::string key_bind(std::size_t k) { return "\x01pk" + std::to_string(k); }
+
+ColumnElement primary_key_clause(const Mapper& m) {
+    const auto& pk = m.primary_key();
+    std::vector<ColumnElement> crit;
+    for (std::size_t k = 0; k < pk.size(); ++k) crit.push_back(m.columns()[pk[k]].column->expr() == bindparam(key_bind(k)));
+    return crit.size() == 1 ? crit.front() : and_(crit);
+}
 
 void SessionImpl::flush() {
     check_usable();
@@ -424,10 +429,7 @@ void SessionImpl::flush() {
                         for (std::size_t i = 0; i < props.size(); ++i)
                             if (!(w.values[i] == old[i])) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
                         if (!set.items_.empty()) {
-                            std::vector<ColumnElement> crit;
-                            for (std::size_t k = 0; k < pk.size(); ++k)
-                                crit.push_back(props[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
-                            Update stmt = t.update().where(and_(crit)).values(set);
+                            Update stmt = t.update().where(primary_key_clause(*m)).values(set);
                             Cursor cur = c.cursor(stmt);
                             ptrs.clear();
                             for (const auto& slot : cur.compiled().binds)

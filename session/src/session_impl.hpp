@@ -336,6 +336,12 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
 void set_back(const RelationshipProperty& r, void* owner, const std::shared_ptr<void>& owner_ptr,
               const std::shared_ptr<void>& child, bool added);
 
+/// The k-th bound primary key value of the flush's UPDATE / DELETE statements ("\x01pk<k>":
+/// no column is called that, so it never clashes with a SET parameter).
+std::string key_bind(std::size_t k);
+/// Each primary key column of m = bindparam(key_bind(k)), AND-ed.
+ColumnElement primary_key_clause(const Mapper& m);
+
 /// "<User at 0x...>"
 std::string describe(const Mapper& m, const void* obj);
 /// "(1, 'a')"

@@ -227,11 +227,11 @@ std::vector<std::shared_ptr<void>> query_load(Session& session, const Mapper& m,
     std::vector<JoinedPlan> plans;
     std::map<std::string, int> alias_no;
     std::size_t col = m.columns().size();
+    auto alias_of = [&](const Table& t) { return t.alias(t.name() + "_" + std::to_string(++alias_no[t.name()])); };
     for (const RelationshipProperty& r : m.relationships()) {
         const LoaderOption* opt = nullptr;
         if (strategy_of(r, opts, &opt) != Lazy::joined || r.write_only || (limited && r.collection)) continue;
         const Mapper& tm = *r.target_mapper;
-        auto alias_of = [&](const Table& t) { return t.alias(t.name() + "_" + std::to_string(++alias_no[t.name()])); };
         FromClause target = alias_of(tm.table());
         std::vector<ColumnElement> on;
         if (r.secondary) {

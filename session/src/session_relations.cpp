@@ -673,6 +673,19 @@ void SessionImpl::check_cycles(const std::vector<const Mapper*>& order, const st
     }
 }
 
+namespace {
+// UPDATE t SET <r's foreign key columns of m> = ? WHERE <m's primary key> = ?: the statement of
+// post_update, to set the key after the rows exist or to NULL it before they are deleted.
+Update foreign_key_update(const Mapper& m, const RelationshipProperty& r) {
+    ValuesMap set;
+    for (auto [a, b] : r.pairs) {
+        (void)a;
+        set.items_.emplace_back(m.columns()[b].key, bindparam(m.columns()[b].key));
+    }
+    return m.table().update().where(primary_key_clause(m)).values(set);
+}
+}  // namespace
+
 std::vector<SessionImpl::PostUpdate> SessionImpl::gather_post_updates() {
     std::vector<PostUpdate> ups;
     if (!any_relationships || !any_post_update) return ups;
@@ -719,17 +732,7 @@ void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vect
     auto statement_of = [&](const RelationshipProperty& r, const Mapper& m) -> const Update& {
         auto it = stmts.find(&r);
         if (it != stmts.end()) return it->second;
-        ValuesMap set;
-        for (auto [a, b] : r.pairs) {
-            (void)a;
-            set.items_.emplace_back(m.columns()[b].key, bindparam(m.columns()[b].key));
-        }
-        std::vector<ColumnElement> crit;
-        const auto& pk = m.primary_key();
-        for (std::size_t k = 0; k < pk.size(); ++k)
-            crit.push_back(m.columns()[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
-        return stmts.emplace(&r, m.table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set))
-            .first->second;
+        return stmts.emplace(&r, foreign_key_update(m, r)).first->second;
     };
     for (const PostUpdate& u : ups) {
         const Mapper& m = *u.st->mapper;
@@ -750,7 +753,7 @@ void SessionImpl::run_post_updates(const std::vector<PostUpdate>& ups, std::vect
         }
         const auto& pk = m.primary_key();
         for (std::size_t k = 0; k < pk.size(); ++k)
-            params.set("\x01pk" + std::to_string(k), m.columns()[pk[k]].get(u.st->obj.get()));
+            params.set(key_bind(k), m.columns()[pk[k]].get(u.st->obj.get()));
         Result r = c.execute(statement_of(*u.r, m), params);
         if (r.rowcount() != 1)
             throw StaleDataError("UPDATE statement on table '" + m.table().name() + "' expected to update 1 row(s); " +
@@ -766,16 +769,8 @@ void SessionImpl::null_post_updates_before_delete(const std::map<const Mapper*, 
         if (!m->has_relationships()) continue;
         for (const RelationshipProperty& r : m->relationships()) {
             if (r.collection || !is_post(r) || r.viewonly) continue;
-            ValuesMap set;
-            for (auto [a, b] : r.pairs) {
-                (void)a;
-                set.items_.emplace_back(m->columns()[b].key, bindparam(m->columns()[b].key));
-            }
-            std::vector<ColumnElement> crit;
             const auto& pk = m->primary_key();
-            for (std::size_t k = 0; k < pk.size(); ++k)
-                crit.push_back(m->columns()[pk[k]].column->expr() == bindparam("\x01pk" + std::to_string(k)));
-            Update stmt = m->table().update().where(crit.size() == 1 ? crit.front() : and_(crit)).values(set);
+            Update stmt = foreign_key_update(*m, r);
             for (InstanceState* st : sts) {
                 bool has_ref = false;
                 for (auto [a, b] : r.pairs) {
@@ -788,7 +783,7 @@ void SessionImpl::null_post_updates_before_delete(const std::map<const Mapper*, 
                     (void)a;
                     params.set(m->columns()[b].key, Value());
                 }
-                for (std::size_t k = 0; k < pk.size(); ++k) params.set("\x01pk" + std::to_string(k), st->snapshot.value(pk[k]));
+                for (std::size_t k = 0; k < pk.size(); ++k) params.set(key_bind(k), st->snapshot.value(pk[k]));
                 c.execute(stmt, params);
             }
         }
