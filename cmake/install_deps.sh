@@ -6,6 +6,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config ccache
           libsqlite3-dev sqlite3 libsqlitecpp-dev libspdlog-dev libfmt-dev
+          libpq-dev postgresql-15
           nlohmann-json3-dev libgtest-dev)
 if [ "${1:-}" = "fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 missing=()

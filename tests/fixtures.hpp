@@ -5,14 +5,74 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 namespace sa = athanor;
+
+// ---- the backend under test ------------------------------------------------------------------
+// One suite, two backends: ctest runs each engine/session/mapping test twice, as is (SQLite in
+// memory) and with ATHANOR_TEST_PG naming the file that holds the URL of the throwaway
+// PostgreSQL cluster (cmake/pg_cluster.sh). On PostgreSQL each test process gets a schema of
+// its own, emptied first, so tests running in parallel never see each other's tables.
+namespace testdb {
+inline bool postgres() { return std::getenv("ATHANOR_TEST_PG") != nullptr; }
+
+inline const std::string& pg_url() {
+    static const std::string url = [] {
+        std::ifstream in(std::getenv("ATHANOR_TEST_PG"));
+        std::string u;
+        std::getline(in, u);
+        if (u.empty()) throw std::runtime_error("ATHANOR_TEST_PG names no URL file (is the pg_cluster fixture up?)");
+        std::string schema = "t" + std::to_string(::getpid());
+        {
+            auto admin = sa::create_engine(u);
+            auto c = admin->connect();
+            c.execute(sa::text("DROP SCHEMA IF EXISTS " + schema + " CASCADE"));
+            c.execute(sa::text("CREATE SCHEMA " + schema));
+            c.commit();
+        }
+        return u + "?options=-csearch_path%3D" + schema;
+    }();
+    return url;
+}
+
+/// Empties this process's schema (PostgreSQL); nothing to do for a fresh in-memory SQLite.
+inline void reset() {
+    if (!postgres()) return;
+    const std::string& url = pg_url();
+    std::string schema = "t" + std::to_string(::getpid());
+    auto admin = sa::create_engine(url);
+    auto c = admin->connect();
+    c.execute(sa::text("DROP SCHEMA IF EXISTS " + schema + " CASCADE"));
+    c.execute(sa::text("CREATE SCHEMA " + schema));
+    c.commit();
+}
+
+/// A fresh, empty database of the backend under test.
+inline std::shared_ptr<sa::Engine> engine(sa::EngineOptions options = {}) {
+    if (!postgres()) return sa::create_engine("sqlite://", options);
+    reset();
+    return sa::create_engine(pg_url(), options);
+}
+
+/// The placeholder of the n-th (1-based) parameter as the backend's dialect renders it.
+inline std::string ph(int n) { return postgres() ? "$" + std::to_string(n) : "?"; }
+}  // namespace testdb
+
+/// Skips the rest of a test on PostgreSQL, saying why (SQLite's locking, file databases,
+/// SQLite-specific SQL text).
+#define SQLITE_ONLY(why)                                              \
+    do {                                                              \
+        if (testdb::postgres()) GTEST_SKIP() << "SQLite only: " << why; \
+    } while (0)
 
 // Captures the SQL and parameter lines of the echo.
 /// While alive, the engine logger's messages go here instead of stdout (tests of the SQL).
@@ -83,7 +143,7 @@ struct UsersSchema {
 
 class MemoryDb : public ::testing::Test, public UsersSchema {
 protected:
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://");
+    std::shared_ptr<sa::Engine> engine = testdb::engine();
     void SetUp() override { metadata.create_all(*engine); }
 };
 

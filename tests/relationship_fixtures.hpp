@@ -29,7 +29,7 @@ using namespace relfix;
 class Relationships : public ::testing::Test {
 protected:
     sa::DeclarativeBase Base;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true, .foreign_keys = true});
     sa::Table& users = Base.declare<User>("users",
         sa::mapped_column("id", &User::id, sa::primary_key()),
         sa::mapped_column("name", &User::name, sa::String(50)),
@@ -79,7 +79,7 @@ protected:
     sa::Table& keywords = Base.declare<Keyword>("keywords", sa::mapped_column("id", &Keyword::id, sa::primary_key()),
         sa::mapped_column("word", &Keyword::word, sa::String(20)),
         sa::relationship("posts", &Keyword::posts, sa::secondary(post_keywords), sa::back_populates(&Post::keywords)));
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true, .foreign_keys = true});
     SqlLog sql;
     void SetUp() override {
         Base.metadata.create_all(*engine);

@@ -45,7 +45,7 @@ protected:
 };
 
 TEST_F(Echo, LineShapeAndTransactionMessages) {
-    auto engine = sa::create_engine("sqlite://", {.echo = true});
+    auto engine = testdb::engine({.echo = true});
     EXPECT_EQ(spdlog::get("athanor.engine"), sa::engine_logger());
     metadata.create_all(*engine);
     auto conn = engine->connect();
@@ -111,7 +111,7 @@ TEST_F(Echo, LineShapeAndTransactionMessages) {
 }
 
 TEST_F(Echo, ExecutemanyAndTruncation) {
-    auto engine = sa::create_engine("sqlite://", {.echo = true});
+    auto engine = testdb::engine({.echo = true});
     metadata.create_all(*engine);
     auto conn = engine->connect();
     out.str("");
@@ -133,7 +133,7 @@ TEST_F(Echo, ExecutemanyAndTruncation) {
 }
 
 TEST_F(Echo, DebugAddsRows) {
-    auto engine = sa::create_engine("sqlite://", {.echo = "debug"});
+    auto engine = testdb::engine({.echo = "debug"});
     auto conn = engine->connect();
     conn.execute(sa::text("SELECT 1 AS a, 'x' AS b")).all();
     auto l = lines();
@@ -143,7 +143,7 @@ TEST_F(Echo, DebugAddsRows) {
 }
 
 TEST_F(Echo, NoEchoLogsNothing) {
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     metadata.create_all(*engine);
     auto conn = engine->connect();
     conn.execute(users.insert(), {{"name", "q"}});

@@ -13,9 +13,46 @@ TEST(Url, EveryForm) {
 }
 
 TEST(Url, BadUrlsAreArgumentErrors) {
-    for (const char* bad : {"notaurl", "://x", "postgresql://u@h/db", "sqlite://host/x.db", "sqlite:///x.db?bad",
-                            "sq lite:///x"})
+    for (const char* bad : {"notaurl", "://x", "mysql://u@h/db", "postgres://u@h/db", "postgresql+psycopg2://u@h/db",
+                            "postgresql://u@h:0/db", "postgresql://u@h:99999/db", "postgresql://u@h:5x/db",
+                            "postgresql://u%zz@h/db", "sqlite://host/x.db", "sqlite:///x.db?bad", "sq lite:///x"})
         EXPECT_THROW(sa::create_engine(bad), sa::ArgumentError) << bad;
+}
+
+TEST(Url, PostgresqlForms) {
+    auto u = sa::make_url("postgresql://scott:ti%40ger@db.example.com:5433/test?sslmode=require&connect_timeout=5");
+    EXPECT_EQ(u.backend(), "postgresql");
+    EXPECT_EQ(u.username, "scott");
+    EXPECT_EQ(u.password.value_or(""), "ti@ger");
+    EXPECT_EQ(u.host, "db.example.com");
+    EXPECT_EQ(u.port.value_or(0), 5433);
+    EXPECT_EQ(u.database, "test");
+    EXPECT_EQ(u.query.at("sslmode"), "require");
+    EXPECT_EQ(u.query.at("connect_timeout"), "5");
+    // The password never shows when the URL is printed (messages, logs).
+    EXPECT_EQ(u.render(), "postgresql://scott:***@db.example.com:5433/test?connect_timeout=5&sslmode=require");
+    EXPECT_EQ(sa::make_url(u.render(false)).password.value_or(""), "ti@ger");
+    auto sock = sa::make_url("postgresql+libpq:///test?host=/var/run/postgresql");
+    EXPECT_EQ(sock.backend(), "postgresql");
+    EXPECT_EQ(sock.host, "");
+    EXPECT_EQ(sock.database, "test");
+    EXPECT_EQ(sock.query.at("host"), "/var/run/postgresql");
+    auto v6 = sa::make_url("postgresql://u@[::1]:6543/d");
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.port.value_or(0), 6543);
+    EXPECT_EQ(sa::create_engine("postgresql://u@h/db")->dialect().name(), "postgresql");  // connects lazily
+}
+
+TEST(Url, UnreachableServerIsOperationalError) {
+    // Port 1 on the loopback: nothing listens there, the connection is refused at once.
+    auto e = sa::create_engine("postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=2");
+    try {
+        e->connect();
+        FAIL() << "connected to port 1";
+    } catch (const sa::OperationalError& err) {
+        EXPECT_EQ(err.sqlstate(), "08001");
+        EXPECT_NE(std::string(err.what()).find("127.0.0.1:1"), std::string::npos) << err.what();
+    }
 }
 
 class Engine : public MemoryDb {};

@@ -126,7 +126,7 @@ TEST_F(Mapping, ApiDeclarative) {
         sa::mapped_column("id", &Customer::id, sa::primary_key()),
         sa::mapped_column("name", &Customer::name, sa::String(255)),
         sa::mapped_column("description", &Customer::description, sa::String(255)));
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     Base.metadata.create_all(*engine);
     const sa::Table& t = Base.metadata.get_table("customer");
     EXPECT_EQ(t.column("id").type(), sa::Integer());
@@ -194,7 +194,7 @@ TEST_F(Mapping, RecordOverJsonSchema) {
 }
 
 TEST_F(Mapping, RecordOverReflectedSchema) {
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     metadata.create_all(*engine);
     sa::MetaData r;
     r.reflect(*engine);

@@ -127,7 +127,7 @@ TEST(RelationshipLoading, JoinedAsTheRelationshipDefault) {
                        sa::mapped_column("author_id", &Book::author_id, sa::ForeignKey("authors.id")),
                        sa::relationship("author", &Book::author, sa::lazy(sa::Lazy::joined)));
     SqlLog sql;
-    auto engine = sa::create_engine("sqlite://", {.echo = true});
+    auto engine = testdb::engine({.echo = true});
     Base.metadata.create_all(*engine);
     {
         sa::Session s(engine);
@@ -184,7 +184,7 @@ TEST(AdjacencyList, NestedSelectinloadAndJoinedloadUseAnAlias) {
                        sa::relationship("children", &Node::children, sa::back_populates(&Node::parent),
                                         sa::order_by(&Node::id)));
     SqlLog sql;
-    auto engine = sa::create_engine("sqlite://", {.echo = true});
+    auto engine = testdb::engine({.echo = true});
     Base.metadata.create_all(*engine);
     auto mk = [](std::string n) { return std::make_shared<Node>(Node{.name = std::move(n)}); };
     {
@@ -362,7 +362,7 @@ std::shared_ptr<Log> log_line(std::string l) { return std::make_shared<Log>(Log{
 class WriteOnlyCollections : public ::testing::Test {
 protected:
     sa::DeclarativeBase Base;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true, .foreign_keys = true});
     SqlLog sql;
     void declare(const char* cascade, bool passive = false) {
         auto logs = passive ? sa::relationship("logs", &Account::logs, sa::back_populates(&Log::account),
@@ -487,7 +487,7 @@ TEST(WriteOnlyConfiguration, UnsupportedCombinationsAreNamed) {
     Base.declare<Log>("logs", sa::mapped_column("id", &Log::id, sa::primary_key()),
                       sa::mapped_column("account_id", &Log::account_id, sa::ForeignKey("accounts.id")),
                       sa::mapped_column("line", &Log::line, sa::String(50)));
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     Base.metadata.create_all(*engine);
     sa::Session s(engine);
     try {

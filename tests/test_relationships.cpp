@@ -306,7 +306,7 @@ protected:
                                   sa::Column("parent_id", sa::Integer(), sa::ForeignKey("parents.id", {.ondelete = "CASCADE"})),
                                   sa::Column("name", sa::String()));
     sa::Registry registry;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.foreign_keys = true});
     void map(sa::LoaderOption* = nullptr, bool passive = false) {
         auto pb = registry.map_imperatively<Parent>(parents).column("id", &Parent::id).column("name", &Parent::name);
         if (passive)
@@ -384,7 +384,7 @@ TEST(AdjacencyList, ParentsAreInsertedBeforeChildrenLevelByLevel) {
                        sa::relationship("parent", &Node::parent, sa::back_populates(&Node::children)),
                        sa::relationship("children", &Node::children, sa::back_populates(&Node::parent),
                                         sa::cascade("all, delete-orphan")));
-    auto engine = sa::create_engine("sqlite://", {.foreign_keys = true});
+    auto engine = testdb::engine({.foreign_keys = true});
     Base.metadata.create_all(*engine);
     auto mk = [](std::string n) { return std::make_shared<Node>(Node{.name = std::move(n)}); };
     sa::Session s(engine);
@@ -701,7 +701,7 @@ class PostUpdate : public ::testing::Test {
 protected:
     SqlLog sql;
     sa::DeclarativeBase Base;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true, .foreign_keys = true});
     void declare(bool post_update) {
         Base.declare<Entry>("entry", sa::mapped_column("entry_id", &Entry::entry_id, sa::primary_key()),
                             sa::mapped_column("widget_id", &Entry::widget_id, sa::ForeignKey("widget.widget_id")),
@@ -850,7 +850,7 @@ TEST(RelationshipForeignKeys, TheChosenForeignKeyIsUsed) {
                           sa::relationship("sender", &Message::sender, sa::foreign_keys(&Message::sender_id),
                                            sa::back_populates(&Person::sent)),
                           sa::relationship("recipient", &Message::recipient, sa::foreign_keys(&Message::recipient_id)));
-    auto engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    auto engine = testdb::engine({.echo = true, .foreign_keys = true});
     Base.metadata.create_all(*engine);
     sa::Session s(engine);
     auto ann = std::make_shared<Person>(Person{.name = "ann"}), bob = std::make_shared<Person>(Person{.name = "bob"});
@@ -881,7 +881,7 @@ TEST(RelationshipForeignKeys, AmbiguityIsNamed) {
                           sa::mapped_column("sender_id", &Message::sender_id, sa::ForeignKey("people.id")),
                           sa::mapped_column("recipient_id", &Message::recipient_id, sa::ForeignKey("people.id")),
                           sa::relationship("sender", &Message::sender));
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     Base.metadata.create_all(*engine);
     sa::Session s(engine);
     try {

@@ -73,7 +73,7 @@ private:
 class Reliability : public ::testing::Test, public UsersSchema {
 protected:
     sa::Registry registry;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://");
+    std::shared_ptr<sa::Engine> engine = testdb::engine();
     void SetUp() override {
         registry.map_imperatively<User>(users)
             .column("id", &User::id)
@@ -209,7 +209,7 @@ TEST_F(Reliability, AnotherThreadWaitsForTheTransaction) {
 }
 
 TEST_F(Reliability, WaitingTooLongIsAClearOperationalError) {
-    auto quick = sa::create_engine("sqlite://", {.busy_timeout = 0.05});
+    auto quick = testdb::engine({.busy_timeout = 0.05});
     metadata.create_all(*quick);
     auto holder = quick->connect();
     holder.execute(users.insert().values({{"name", "x"}}));
@@ -245,7 +245,7 @@ TEST_F(Reliability, SessionsOnOneMemoryEngineKeepTheirOwnTransactions) {
 }
 
 TEST_F(Reliability, BeginImmediateOption) {
-    EXPECT_THROW(sa::create_engine("sqlite://", {.begin = "NOW; DROP TABLE users"}), sa::ArgumentError);
+    EXPECT_THROW(testdb::engine({.begin = "NOW; DROP TABLE users"}), sa::ArgumentError);
     auto path = std::string(::testing::TempDir()) + "athanor_immediate.db";
     std::remove(path.c_str());
     auto e = sa::create_engine("sqlite:///" + path, {.busy_timeout = 0.05, .begin = "IMMEDIATE"});
@@ -563,7 +563,7 @@ TEST_F(Reliability, ReflectionSkipsWhatItCannotRepresentAndRecreates) {
     EXPECT_EQ(odd.indexes()[0].name, "ix_note");
     EXPECT_NE(warnings.text().find("ix_lower"), std::string::npos) << warnings.text();
     // The reflected schema can be created again, and behaves the same.
-    auto fresh = sa::create_engine("sqlite://");
+    auto fresh = testdb::engine();
     r.create_all(*fresh);
     auto c = fresh->connect();
     c.execute(sa::text("INSERT INTO parent (id) VALUES (1)"));

@@ -90,7 +90,7 @@ TEST_F(Schema, CycleIsReportedWithTableNames) {
         EXPECT_NE(msg.find("x, y"), std::string::npos) << msg;
         EXPECT_EQ(msg.find("z"), std::string::npos) << msg;
     }
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     EXPECT_THROW(m.create_all(*engine), sa::CircularDependencyError);
 }
 
@@ -102,7 +102,7 @@ TEST_F(Schema, UseAlterBreaksACycleAndSurvivesJson) {
     std::vector<std::string> names;
     for (auto* t : m.sorted_tables()) names.push_back(t->name());
     EXPECT_EQ(names, (std::vector<std::string>{"x", "y"}));  // x's reference to y does not order
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     m.create_all(*engine);  // SQLite accepts the forward reference inside CREATE TABLE
     auto c = engine->connect();
     EXPECT_EQ(c.execute(sa::text("SELECT count(*) FROM pragma_foreign_key_list('x')")).scalar<std::int64_t>(), 1);
@@ -114,7 +114,7 @@ TEST_F(Schema, UseAlterBreaksACycleAndSurvivesJson) {
 }
 
 TEST_F(Schema, CreateAllAndDropAllAgainstDatabase) {
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     metadata.create_all(*engine);
     metadata.create_all(*engine);  // checkfirst: the second call creates nothing
     auto conn = engine->connect();
@@ -193,7 +193,7 @@ TEST_F(Schema, MalformedJsonNamesTheField) {
 }
 
 TEST_F(Schema, ReflectRoundTrip) {
-    auto engine = sa::create_engine("sqlite://");
+    auto engine = testdb::engine();
     sa::MetaData m;
     m.table("p", sa::Column("a", sa::Integer()), sa::Column("b", sa::String(20)), sa::PrimaryKeyConstraint{{"b", "a"}});
     m.table("allt", sa::Column("id", sa::Integer(), sa::primary_key()),

@@ -43,7 +43,7 @@ protected:
     sa::MetaData extra;
     sa::Table& pairs = extra.table("pairs", sa::Column("a", sa::Integer(), sa::primary_key()),
                                    sa::Column("b", sa::String(10), sa::primary_key()), sa::Column("v", sa::String()));
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true, .foreign_keys = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true, .foreign_keys = true});
     SqlLog log;
 
     void SetUp() override {

@@ -62,7 +62,7 @@ struct Item {
 class Semantics : public ::testing::Test {
 protected:
     sa::DeclarativeBase Base;
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://", {.echo = true});
+    std::shared_ptr<sa::Engine> engine = testdb::engine({.echo = true});
     sa::Table& accounts = Base.declare<Account>("accounts",
         sa::mapped_column("id", &Account::id, sa::primary_key()),
         sa::mapped_column("owner", &Account::owner, sa::String(50), sa::nullable(false)),
@@ -496,7 +496,7 @@ TEST_F(Semantics, EnumsClassical) {
 
 TEST_F(Semantics, ObjectsDroppedByTheProgramAreLetGoWithoutAFlush) {
     constexpr int kRows = 20000;
-    engine = sa::create_engine("sqlite://");  // echo off for the loop
+    engine = testdb::engine();  // echo off for the loop
     Base.metadata.create_all(*engine);
     {
         auto c = engine->connect();
@@ -524,7 +524,7 @@ TEST_F(Semantics, ObjectsDroppedByTheProgramAreLetGoWithoutAFlush) {
 
 TEST_F(Semantics, AKeptObjectDoesNotPinTheSnapshotArena) {
     constexpr int kRows = 60000;
-    engine = sa::create_engine("sqlite://");
+    engine = testdb::engine();
     Base.metadata.create_all(*engine);
     {
         auto c = engine->connect();

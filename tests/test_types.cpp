@@ -6,7 +6,7 @@
 
 class Types : public ::testing::Test {
 protected:
-    std::shared_ptr<sa::Engine> engine = sa::create_engine("sqlite://");
+    std::shared_ptr<sa::Engine> engine = testdb::engine();
     sa::MetaData m;
     sa::Table& t = m.table("t", sa::Column("id", sa::Integer(), sa::primary_key()),
         sa::Column("i", sa::Integer()), sa::Column("bi", sa::BigInteger()), sa::Column("f", sa::Float()),

@@ -97,8 +97,8 @@ public:
     std::string where_clause(const std::vector<ColumnElement>& clauses) {
         ColumnElement all = clauses.size() == 1 ? clauses.front() : and_(clauses);
         const ExprNode& n = all.node();
-        if (n.kind == ExprKind::true_) return "1 = 1";
-        if (n.kind == ExprKind::false_) return "0 = 1";
+        if (n.kind == ExprKind::true_) return d_.true_literal() == "1" ? "1 = 1" : d_.true_literal();
+        if (n.kind == ExprKind::false_) return d_.false_literal() == "0" ? "0 = 1" : d_.false_literal();
         return expr(n);
     }
 
@@ -356,7 +356,7 @@ public:
             return s;
         }
         if (limit) s += "\n LIMIT " + bind_literal(Value(*limit));
-        if (offset) s += (limit ? " OFFSET " : "\n OFFSET ") + bind_literal(Value(*offset));
+        if (offset) s += (limit ? " OFFSET " : d_.limit_all() ? "\n LIMIT ALL OFFSET " : "\n OFFSET ") + bind_literal(Value(*offset));
         return s;
     }
 
@@ -392,7 +392,7 @@ public:
         for (const auto& c : cols) {
             const ExprNode& n = c.node();
             if (n.kind == ExprKind::column) {
-                parts.push_back(d_.quote(n.name));
+                parts.push_back(d_.returning_qualified() ? column(n) : d_.quote(n.name));
                 out_.keys.push_back(n.name);
             } else {
                 std::string key = n.kind == ExprKind::label ? n.name : anon(&n, "anon");
@@ -477,7 +477,22 @@ public:
         }
         if (names.empty()) sql += " DEFAULT VALUES";
         else sql += " (" + join_strings(names, ", ") + ") VALUES (" + join_strings(values, ", ") + ")";
-        return sql + returning(ins.returning);
+        sql += returning(ins.returning);
+        const Column* ai = t.autoincrement_column();
+        if (ai && d_.implicit_returning() && std::find(names.begin(), names.end(), d_.quote(ai->name())) == names.end()) {
+            // The new key comes back in the same round trip (lastrowid, inserted_primary_key).
+            for (std::size_t i = 0; i < ins.returning.size(); ++i) {
+                const ExprNode& n = ins.returning[i].node();
+                if (n.kind == ExprKind::column && n.column == ai) out_.lastrowid_column = static_cast<int>(i);
+            }
+            if (out_.lastrowid_column < 0) {
+                std::string col = d_.returning_qualified() ? d_.quote(t.name()) + "." + d_.quote(ai->name())
+                                                            : d_.quote(ai->name());
+                sql += ins.returning.empty() ? " RETURNING " + col : ", " + col;
+                out_.lastrowid_column = static_cast<int>(ins.returning.size());
+            }
+        }
+        return sql;
     }
 
     void check_unconsumed(const Table& t, const Params& params) {
@@ -622,7 +637,7 @@ std::string create_table_sql(const Table& t, const Dialect& d) {
     std::vector<std::string> lines;
     for (const auto& colp : t.columns()) {
         const Column& c = *colp;
-        std::string s = d.quote(c.name()) + " " + d.type_ddl(c.type());
+        std::string s = d.quote(c.name()) + " " + d.column_type_ddl(c);
         if (const auto& sd = c.server_default())
             s += " DEFAULT " + (sd->is_sql ? default_expression_sql(sd->text) : sql_string_literal(sd->text));
         if (!c.nullable()) s += " NOT NULL";

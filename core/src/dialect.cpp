@@ -1,5 +1,6 @@
 #include <athanor/core/dialect.hpp>
 #include <athanor/core/exc.hpp>
+#include <athanor/core/schema.hpp>
 
 #include <algorithm>
 #include <unordered_set>
@@ -83,6 +84,8 @@ std::string Dialect::type_ddl(const TypeEngine& t) const {
     }
     throw CompileError("a column of NullType has no DDL type");
 }
+
+std::string Dialect::column_type_ddl(const Column& column) const { return type_ddl(column.type()); }
 
 std::string Dialect::savepoint_sql(std::string_view name) const {
     return "SAVEPOINT " + quote(name);

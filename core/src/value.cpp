@@ -19,6 +19,17 @@ DBAPIError::DBAPIError(const std::string& kind, const std::string& driver_messag
       orig_(driver_message),
       code_(extended_code) {}
 
+DBAPIError::DBAPIError(const std::string& kind, const std::string& driver_message,
+                       std::string statement, std::string params_repr, std::string sqlstate,
+                       const std::string& driver)
+    : Error("(" + driver + "." + kind + ") " + driver_message + "\n[SQL: " + statement +
+            "]\n[parameters: " + params_repr + "]"),
+      statement_(std::move(statement)),
+      params_(std::move(params_repr)),
+      orig_(driver_message),
+      code_(0),
+      sqlstate_(std::move(sqlstate)) {}
+
 std::string_view kind_name(Value::Kind k) noexcept {
     switch (k) {
         case Value::Kind::null: return "null";

@@ -13,7 +13,7 @@ namespace detail {
 ConnectionImpl::~ConnectionImpl() { release(); }
 
 void ConnectionImpl::autobegin() {
-    if (!engine->url.is_memory()) {
+    if (!engine->shared_memory()) {
         if (db->tx_active) return;
     } else if (engine->acquire_lease()) {
         // This thread holds the in-memory transaction: ours, or another Connection's that we
@@ -23,7 +23,7 @@ void ConnectionImpl::autobegin() {
             join_savepoint = "sa_join_" + std::to_string(++db->savepoint_seq);
             std::string sql = engine->dialect.savepoint_sql(join_savepoint);
             if (engine->echo()) log_statement(sql, stats_no_key(std::chrono::steady_clock::now()), "()");
-            join_after_writes = sqlite3_txn_state(db->handle(), nullptr) == SQLITE_TXN_WRITE;
+            join_after_writes = db->has_written();
             db->exec(sql);
             joined = true;
             joined_generation = db->generation;
@@ -32,9 +32,9 @@ void ConnectionImpl::autobegin() {
     }
     if (engine->echo()) engine->log("BEGIN (implicit)");
     try {
-        db->exec(engine->options.begin == "DEFERRED" ? std::string("BEGIN") : "BEGIN " + engine->options.begin);
+        db->exec(engine->begin_sql);
     } catch (...) {
-        if (engine->url.is_memory()) engine->release_lease();
+        if (engine->shared_memory()) engine->release_lease();
         throw;
     }
     db->tx_active = true;
@@ -64,7 +64,14 @@ void ConnectionImpl::commit() {
     }
     if (!db->tx_active || db->tx_owner != this) return;
     if (engine->echo()) engine->log("COMMIT");
-    db->exec("COMMIT");
+    try {
+        db->exec("COMMIT");
+    } catch (...) {
+        // A server that refuses the COMMIT (a deferred constraint, a serialization failure)
+        // has ended the transaction: it is rolled back, not left half-open.
+        if (!db->in_db_transaction() || db->broken()) end_transaction();
+        throw;
+    }
     end_transaction();
 }
 
@@ -80,7 +87,7 @@ void ConnectionImpl::rollback() {
     if (!db->tx_active || db->tx_owner != this) return;
     if (engine->echo()) engine->log("ROLLBACK");
     try {
-        if (sqlite3_get_autocommit(db->handle()) == 0) db->exec("ROLLBACK");
+        if (db->in_db_transaction() && !db->broken()) db->exec("ROLLBACK");
     } catch (...) {
         end_transaction();
         throw;
@@ -94,7 +101,8 @@ void ConnectionImpl::end_transaction() noexcept {
     db->savepoints.clear();
     ++db->generation;
     joined = false;
-    if (engine->url.is_memory()) engine->release_lease();
+    db->after_transaction();
+    if (engine->shared_memory()) engine->release_lease();
 }
 
 void ConnectionImpl::release() noexcept {
@@ -121,36 +129,35 @@ Result ConnectionImpl::execute(const Executable& stmt, const Params& params) {
     return run(*compiled, bound, hit);
 }
 
+void ConnectionImpl::control(const std::string& sql) {
+    auto t = std::chrono::steady_clock::now();
+    if (engine->echo()) log_statement(sql, stats_no_key(t), "()");
+    db->exec(sql);
+}
+
 Result ConnectionImpl::run(const Compiled& c, const std::vector<const Value*>& values, bool hit) {
     autobegin();
     auto r = std::make_shared<ResultImpl>();
-    PreparedStatement* ps = db->acquire(c.sql, r->owned);
+    DriverStatement* ps = db->acquire(c.sql, r->owned);
     if (engine->echo()) {
         std::string stats = c.kind == Compiled::Kind::text ? std::string("[raw sql]")
                             : hit ? stats_cached(c.created) : stats_generated(c.created);
         log_statement(c.sql, stats, repr_params(values));
     }
-    if (static_cast<int>(values.size()) != ps->param_count)
-        throw ProgrammingError("ProgrammingError",
-                               "Incorrect number of bindings supplied. The current statement uses " +
-                                   std::to_string(ps->param_count) + ", and there are " +
-                                   std::to_string(values.size()) + " supplied.",
-                               c.sql, repr_params(values), SQLITE_RANGE);
-    bool rows = ps->column_count > 0;
-    bind_all(*ps, values, rows);
-    int rc = sqlite3_step(ps->stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        sqlite3_reset(ps->stmt);
-        raise_sqlite(db->handle(), rc, c.sql, repr_params(values));
-    }
+    // A key fetched by RETURNING only for lastrowid is not one of the statement's columns.
+    const int shown = c.lastrowid_column >= 0 ? static_cast<int>(c.keys.size()) : ps->column_count;
+    bool rows = shown > 0;
+    bool row = ps->execute(values, rows);
     r->returns_rows = rows;
-    r->keys = rows && !c.keys.empty() && c.keys.size() == static_cast<std::size_t>(ps->column_count)
+    r->columns = shown;
+    r->keys = rows && !c.keys.empty() && c.keys.size() == static_cast<std::size_t>(shown)
                   ? std::make_shared<const std::vector<std::string>>(c.keys)
                   : ps->keys;
-    r->lastrowid = sqlite3_last_insert_rowid(db->handle());
+    r->lastrowid = ps->lastrowid();
+    if (row && c.lastrowid_column >= 0) r->lastrowid = ps->int_at(c.lastrowid_column);
     if (c.kind == Compiled::Kind::insert || c.kind == Compiled::Kind::update ||
         c.kind == Compiled::Kind::delete_ || (c.kind == Compiled::Kind::text && !rows))
-        r->rowcount = sqlite3_changes(db->handle());
+        r->rowcount = ps->rowcount();
     if (c.kind == Compiled::Kind::insert && c.table) {
         for (const Column* pk : c.table->primary_key()) {
             Value v;
@@ -165,14 +172,14 @@ Result ConnectionImpl::run(const Compiled& c, const std::vector<const Value*>& v
             r->inserted_pk.push_back(std::move(v));
         }
     }
-    if (rc == SQLITE_ROW) {
+    if (row && rows) {
         r->stmt = ps;
         ps->in_use = true;
         r->has_row = true;
         r->conn = shared_from_this();
         r->db_keep = db;
     } else {
-        sqlite3_reset(ps->stmt);
+        if (row) ps->reset();
         r->owned.reset();
     }
     return Result(std::move(r));
@@ -216,10 +223,8 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
         }
     }
     autobegin();
-    std::unique_ptr<PreparedStatement> owned;
-    PreparedStatement* ps = db->acquire(c.sql, owned);
-    if (static_cast<int>(per) != ps->param_count)
-        throw ProgrammingError("ProgrammingError", "Incorrect number of bindings supplied", c.sql, "()", SQLITE_RANGE);
+    std::unique_ptr<DriverStatement> owned;
+    DriverStatement* ps = db->acquire(c.sql, owned);
     auto row = [&](std::size_t g) { return std::span<const Value* const>(all.data() + g * per, per); };
     if (engine->echo()) {
         std::vector<std::string> tuples;
@@ -227,22 +232,11 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
         for (std::size_t g = 0; g < sets.size(); ++g) tuples.push_back(repr_params(row(g)));
         log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created), repr_multi(tuples));
     }
-    std::int64_t total = 0;
-    for (std::size_t g = 0; g < sets.size(); ++g) {
-        bind_all(*ps, row(g), false);
-        int rc;
-        while ((rc = sqlite3_step(ps->stmt)) == SQLITE_ROW) {
-        }
-        if (rc != SQLITE_DONE) {
-            sqlite3_reset(ps->stmt);
-            raise_sqlite(db->handle(), rc, c.sql, repr_params(row(g)));
-        }
-        sqlite3_reset(ps->stmt);
-        total += sqlite3_changes(db->handle());
-    }
+    std::vector<std::int64_t> keys;
+    std::int64_t total = db->execute_batch(*ps, all, per, c.lastrowid_column, &keys);
     auto r = std::make_shared<ResultImpl>();
     r->rowcount = total;
-    r->lastrowid = sqlite3_last_insert_rowid(db->handle());
+    r->lastrowid = keys.empty() ? 0 : keys.back();
     r->keys = std::make_shared<const std::vector<std::string>>();
     return Result(std::move(r));
 }
@@ -257,66 +251,7 @@ void ConnectionImpl::execute_ddl(const std::string& sql) {
 std::vector<std::vector<Value>> ConnectionImpl::execute_raw(const std::string& sql) {
     autobegin();
     if (engine->echo()) log_statement(sql, "[raw sql]", "()");
-    std::unique_ptr<PreparedStatement> owned;
-    PreparedStatement* ps = db->acquire(sql, owned);
-    std::vector<std::vector<Value>> rows;
-    int rc;
-    while ((rc = sqlite3_step(ps->stmt)) == SQLITE_ROW) {
-        std::vector<Value> row;
-        for (int i = 0; i < ps->column_count; ++i) {
-            switch (sqlite3_column_type(ps->stmt, i)) {
-                case SQLITE_INTEGER: row.emplace_back(sqlite3_column_int64(ps->stmt, i)); break;
-                case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(ps->stmt, i)); break;
-                case SQLITE_TEXT:
-                    row.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(ps->stmt, i)),
-                                                 static_cast<std::size_t>(sqlite3_column_bytes(ps->stmt, i))));
-                    break;
-                case SQLITE_NULL: row.emplace_back(); break;
-                default: {
-                    auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(ps->stmt, i));
-                    row.emplace_back(Blob(p, p + sqlite3_column_bytes(ps->stmt, i)));
-                }
-            }
-        }
-        rows.push_back(std::move(row));
-    }
-    sqlite3_reset(ps->stmt);
-    if (rc != SQLITE_DONE) raise_sqlite(db->handle(), rc, sql, "()");
-    return rows;
-}
-
-void bind_all(PreparedStatement& ps, std::span<const Value* const> values, bool transient) {
-    sqlite3_stmt* s = ps.stmt;
-    auto mode = transient ? SQLITE_TRANSIENT : SQLITE_STATIC;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const Value& v = *values[i];
-        int idx = static_cast<int>(i) + 1;
-        int rc = SQLITE_OK;
-        switch (v.kind()) {
-            case Value::Kind::null: rc = sqlite3_bind_null(s, idx); break;
-            case Value::Kind::integer: rc = sqlite3_bind_int64(s, idx, *v.if_int()); break;
-            case Value::Kind::real:
-                // SQLite stores NaN as NULL, which would then fail to load as a number.
-                if (std::isnan(*v.if_double()))
-                    throw ArgumentError("parameter " + std::to_string(idx) + " is NaN, which SQLite cannot store "
-                                        "(it would become NULL); SQL: " + ps.sql);
-                rc = sqlite3_bind_double(s, idx, *v.if_double());
-                break;
-            case Value::Kind::text: {
-                const std::string& t = *v.if_text();
-                rc = sqlite3_bind_text(s, idx, t.data(), static_cast<int>(t.size()), mode);
-                break;
-            }
-            case Value::Kind::blob: {
-                const Blob& b = *v.if_blob();
-                rc = b.empty() ? sqlite3_bind_zeroblob(s, idx, 0)
-                               : sqlite3_bind_blob(s, idx, b.data(), static_cast<int>(b.size()), mode);
-                break;
-            }
-        }
-        if (rc != SQLITE_OK)
-            raise_sqlite(sqlite3_db_handle(s), rc, ps.sql, repr_params(std::vector<const Value*>(values.begin(), values.end())));
-    }
+    return db->query(sql);
 }
 
 }  // namespace detail
@@ -366,7 +301,7 @@ bool Transaction::is_active() const noexcept {
 namespace {
 // Forgets `name` and every savepoint opened after it (RELEASE and ROLLBACK TO + RELEASE end
 // the inner ones too).
-void pop_savepoint(detail::DBConnection& db, const std::string& name) {
+void pop_savepoint(detail::DriverConnection& db, const std::string& name) {
     auto it = std::find(db.savepoints.begin(), db.savepoints.end(), name);
     db.savepoints.erase(it, db.savepoints.end());
 }
@@ -379,10 +314,7 @@ void Transaction::commit() {
         conn_->commit();
         return;
     }
-    std::string sql = conn_->engine->dialect.release_savepoint_sql(savepoint_);
-    auto t = std::chrono::steady_clock::now();
-    if (conn_->engine->echo()) conn_->log_statement(sql, detail::stats_no_key(t), "()");
-    conn_->db->exec(sql);
+    conn_->control(conn_->engine->dialect.release_savepoint_sql(savepoint_));
     pop_savepoint(*conn_->db, savepoint_);
 }
 
@@ -396,11 +328,8 @@ void Transaction::rollback() {
         conn_->rollback();
         return;
     }
-    std::string sql = conn_->engine->dialect.rollback_to_savepoint_sql(savepoint_);
-    auto t = std::chrono::steady_clock::now();
-    if (conn_->engine->echo()) conn_->log_statement(sql, detail::stats_no_key(t), "()");
-    conn_->db->exec(sql);
-    // Keep SQLite's savepoint stack in step with ours.
+    conn_->control(conn_->engine->dialect.rollback_to_savepoint_sql(savepoint_));
+    // Keep the database's savepoint stack in step with ours.
     conn_->db->exec(conn_->engine->dialect.release_savepoint_sql(savepoint_));
     pop_savepoint(*conn_->db, savepoint_);
 }
@@ -443,10 +372,7 @@ Transaction Connection::begin_nested() {
     auto& c = live();
     c.autobegin();
     std::string name = "sa_savepoint_" + std::to_string(++c.db->savepoint_seq);
-    std::string sql = c.engine->dialect.savepoint_sql(name);
-    auto t = std::chrono::steady_clock::now();
-    if (c.engine->echo()) c.log_statement(sql, detail::stats_no_key(t), "()");
-    c.db->exec(sql);
+    c.control(c.engine->dialect.savepoint_sql(name));
     c.db->savepoints.push_back(name);
     return Transaction(impl_, true, name, c.db->generation);
 }

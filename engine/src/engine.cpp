@@ -1,5 +1,8 @@
 #include "engine_impl.hpp"
 
+#include <athanor/engine/postgresql_dialect.hpp>
+#include <athanor/engine/sqlite_dialect.hpp>
+
 #include <athanor/core/exc.hpp>
 
 #include <cctype>
@@ -17,16 +20,69 @@ std::string URL::backend() const {
     return plus == std::string::npos ? drivername : drivername.substr(0, plus);
 }
 
-std::string URL::render() const {
+namespace {
+// The characters that would end a URL part, %-escaped (server URLs only; a SQLite path is
+// taken as written).
+std::string quote_part(const std::string& s, bool server) {
+    if (!server) return s;
+    std::string out;
+    for (char c : s) {
+        if (c == '%' || c == '?' || c == '/' || c == '@' || c == ':' || c == '&' || c == '=' || c == '#') {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+}  // namespace
+
+std::string URL::render(bool hide_password) const {
+    const bool server = backend() != "sqlite";
     std::string s = drivername + "://";
-    if (!database.empty()) s += "/" + database;
+    if (!username.empty()) {
+        s += quote_part(username, server);
+        if (password) s += ":" + (hide_password ? std::string("***") : quote_part(*password, server));
+        s += "@";
+    }
+    s += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    if (port) s += ":" + std::to_string(*port);
+    if (!database.empty()) s += "/" + quote_part(database, server);
     char sep = '?';
     for (const auto& [k, v] : query) {
-        s += sep + k + "=" + v;
+        s += sep + quote_part(k, server) + "=" + quote_part(v, server);
         sep = '&';
     }
     return s;
 }
+
+namespace {
+// %XX escapes in the user, password, database and query values, as SQLAlchemy unquotes them.
+std::string unquote(const std::string& s, const std::string& url) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        int hi = i + 2 < s.size() ? hex(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) throw ArgumentError("Could not parse SQLAlchemy URL '" + url + "': bad %-escape");
+        char c = static_cast<char>(hi * 16 + lo);
+        if (c == '\0') throw ArgumentError("Could not parse SQLAlchemy URL: it contains a NUL character");
+        out += c;
+        i += 2;
+    }
+    return out;
+}
+}  // namespace
 
 URL make_url(const std::string& text) {
     if (text.find('\0') != std::string::npos)
@@ -39,9 +95,16 @@ URL make_url(const std::string& text) {
     for (char c : url.drivername)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '_'))
             throw ArgumentError("Could not parse SQLAlchemy URL from string '" + text + "'");
-    if (url.backend() != "sqlite")
-        throw ArgumentError("Can't load plugin: athanor.dialects:" + url.backend() +
-                            " (URL '" + text + "'; this build supports sqlite)");
+    const std::string backend = url.backend();
+    if (backend == "postgres")
+        throw ArgumentError("Can't load plugin: athanor.dialects:postgres (URL scheme 'postgres' is not "
+                            "accepted, as in SQLAlchemy 1.4+; use 'postgresql://')");
+    if (backend != "sqlite" && backend != "postgresql")
+        throw ArgumentError("Can't load plugin: athanor.dialects:" + backend + " (URL '" + text +
+                            "'; this build supports sqlite and postgresql)");
+    if (backend == "postgresql" && url.drivername != "postgresql" && url.drivername != "postgresql+libpq")
+        throw ArgumentError("Can't load plugin: athanor.dialects:" + url.drivername +
+                            " (the PostgreSQL driver is libpq: postgresql:// or postgresql+libpq://)");
     std::string rest = text.substr(scheme_end + 3);
     auto q = rest.find('?');
     if (q != std::string::npos) {
@@ -54,17 +117,55 @@ URL make_url(const std::string& text) {
             auto eq = kv.find('=');
             if (kv.empty() || eq == std::string::npos || eq == 0)
                 throw ArgumentError("Could not parse query option '" + kv + "' of URL '" + text + "'");
-            url.query[kv.substr(0, eq)] = kv.substr(eq + 1);
+            url.query[unquote(kv.substr(0, eq), text)] = unquote(kv.substr(eq + 1), text);
             if (amp == std::string::npos) break;
             pos = amp + 1;
         }
     }
-    if (rest.empty()) return url;  // sqlite:// is an in-memory database
-    if (rest.front() != '/')
-        throw ArgumentError("Invalid SQLite URL '" + text +
-                            "': SQLite takes no host; use sqlite:///relative.db or "
-                            "sqlite:////absolute/path.db");
-    url.database = rest.substr(1);  // "/:memory:" -> ":memory:", "//abs" -> "/abs"
+    if (backend == "sqlite") {
+        if (rest.empty()) return url;  // sqlite:// is an in-memory database
+        if (rest.front() != '/')
+            throw ArgumentError("Invalid SQLite URL '" + text +
+                                "': SQLite takes no host; use sqlite:///relative.db or "
+                                "sqlite:////absolute/path.db");
+        url.database = rest.substr(1);  // "/:memory:" -> ":memory:", "//abs" -> "/abs"
+        return url;
+    }
+    // postgresql://user:password@host:port/database
+    auto slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    if (slash != std::string::npos) url.database = unquote(rest.substr(slash + 1), text);
+    if (auto at = authority.rfind('@'); at != std::string::npos) {
+        std::string userinfo = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        auto colon = userinfo.find(':');
+        url.username = unquote(userinfo.substr(0, colon), text);
+        if (colon != std::string::npos) url.password = unquote(userinfo.substr(colon + 1), text);
+    }
+    std::string port;
+    if (!authority.empty() && authority.front() == '[') {  // [::1]:5432
+        auto close = authority.find(']');
+        if (close == std::string::npos) throw ArgumentError("Could not parse SQLAlchemy URL from string '" + text + "'");
+        url.host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') throw ArgumentError("Could not parse SQLAlchemy URL from string '" + text + "'");
+            port = authority.substr(close + 2);
+        }
+    } else {
+        auto colon = authority.rfind(':');
+        url.host = authority.substr(0, colon);
+        if (colon != std::string::npos) port = authority.substr(colon + 1);
+    }
+    if (!port.empty() || authority.find(':') != std::string::npos) {
+        bool ok = !port.empty() && port.size() <= 5;
+        for (char c : port) ok = ok && std::isdigit(static_cast<unsigned char>(c));
+        if (!ok || std::stoi(port) < 1 || std::stoi(port) > 65535)
+            throw ArgumentError("Invalid port '" + port + "' in URL '" + url.render() + "' (1 to 65535)");
+        url.port = std::stoi(port);
+    }
+    for (char c : url.host)
+        if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@')
+            throw ArgumentError("Invalid host '" + url.host + "' in URL '" + url.render() + "'");
     return url;
 }
 
@@ -126,139 +227,89 @@ void EngineImpl::log(const std::string& msg) const { logger->info(msg); }
 void EngineImpl::log_debug(const std::string& msg) const { logger->debug(msg); }
 
 EngineImpl::EngineImpl(URL u, EngineOptions o)
-    : url(std::move(u)), options(o), dialect(sqlite_dialect()), logger(engine_logger()),
-      echo_level(o.echo.level) {
+    : url(std::move(u)), options(o),
+      dialect(url.backend() == "postgresql" ? postgresql_dialect() : sqlite_dialect()),
+      memory(url.backend() == "sqlite" && url.is_memory()), logger(engine_logger()), echo_level(o.echo.level) {
     if (echo_level >= 2) logger->set_level(spdlog::level::debug);
+    if (url.backend() == "postgresql") {
+        begin_sql = options.isolation_level.empty() ? "BEGIN" : "BEGIN ISOLATION LEVEL " + options.isolation_level;
+    } else {
+        begin_sql = options.begin == "DEFERRED" ? std::string("BEGIN") : "BEGIN " + options.begin;
+    }
 }
 
-std::shared_ptr<DBConnection> EngineImpl::checkout() {
-    std::lock_guard lock(mutex);
-    if (url.is_memory()) {
-        if (!memory_conn) memory_conn = std::make_shared<DBConnection>(url, options);
+std::shared_ptr<DriverConnection> EngineImpl::open() const {
+    if (url.backend() == "postgresql") return open_postgresql(url, options);
+    return open_sqlite(url, options);
+}
+
+std::shared_ptr<DriverConnection> EngineImpl::checkout() {
+    std::unique_lock lock(mutex);
+    if (memory) {
+        if (!memory_conn) memory_conn = open();
         return memory_conn;
     }
-    if (!idle.empty()) {
+    while (!idle.empty()) {
         auto c = std::move(idle.back());
         idle.pop_back();
-        return c;
+        if (!c->broken()) return c;
     }
-    return std::make_shared<DBConnection>(url, options);
+    lock.unlock();  // connecting to a server takes a round trip or more: not under the lock
+    return open();
 }
 
-void EngineImpl::checkin(std::shared_ptr<DBConnection> c) noexcept {
-    if (!c || url.is_memory()) return;
+void EngineImpl::checkin(std::shared_ptr<DriverConnection> c) noexcept {
+    if (!c || memory) return;
+    if (c->broken()) return;  // a lost connection is discarded, never handed out again
     std::lock_guard lock(mutex);
     if (idle.size() < options.pool_size) idle.push_back(std::move(c));
 }
 
-// ---- statements -----------------------------------------------------------------------------
-
-namespace {
-// What follows a statement: whitespace, comments and semicolons may; anything else is a
-// second statement.
-bool only_trailing_noise(const char* p, const char* end) {
-    while (p < end) {
-        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
-            ++p;
-        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n') ++p;
-        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-            const char* close = p + 2;
-            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
-            if (close + 1 >= end) return true;  // an unterminated comment runs to the end
-            p = close + 2;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-}  // namespace
-
-PreparedStatement::PreparedStatement(sqlite3* db, const std::string& text) : sql(text) {
-    if (text.find('\0') != std::string::npos)
-        throw ProgrammingError("ProgrammingError", "the SQL text contains a NUL character", text, "()",
-                               SQLITE_MISUSE);
-    const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(db, text.c_str(), static_cast<int>(text.size()), &stmt, &tail);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(stmt);
-        stmt = nullptr;
-        raise_sqlite(db, rc, text, "()");
-    }
-    if (!stmt) {
-        throw ProgrammingError("ProgrammingError", "the SQL text holds no statement", text, "()",
-                               SQLITE_MISUSE);
-    }
-    if (tail && !only_trailing_noise(tail, text.c_str() + text.size())) {
-        sqlite3_finalize(stmt);
-        stmt = nullptr;
-        throw ProgrammingError("ProgrammingError", "You can only execute one statement at a time.", text,
-                               "()", SQLITE_MISUSE);
-    }
-    param_count = sqlite3_bind_parameter_count(stmt);
-    column_count = sqlite3_column_count(stmt);
-    auto k = std::make_shared<std::vector<std::string>>();
-    for (int i = 0; i < column_count; ++i) k->push_back(sqlite3_column_name(stmt, i));
-    keys = std::move(k);
-}
-
-PreparedStatement::~PreparedStatement() { sqlite3_finalize(stmt); }
-
-namespace {
-SQLite::Database open_database(const URL& url, const EngineOptions& options) {
-    std::string file = url.is_memory() ? std::string(":memory:") : url.database;
-    int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_URI;
-    // A pooled file connection is used by one Connection (one thread) at a time, so SQLite's
-    // per-call mutexes are not needed; the shared in-memory connection keeps them.
-    if (!url.is_memory()) flags |= SQLITE_OPEN_NOMUTEX;
-    if (auto it = url.query.find("mode"); it != url.query.end() && it->second == "ro")
-        flags = SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
-    try {
-        return SQLite::Database(file, flags, static_cast<int>(options.busy_timeout * 1000));
-    } catch (const SQLite::Exception& e) {
-        throw OperationalError("OperationalError", std::string("unable to open database file '") +
-                                                       file + "': " + e.what(),
-                               "", "()", e.getExtendedErrorCode());
-    }
-}
-}  // namespace
-
-DBConnection::DBConnection(const URL& url, const EngineOptions& options)
-    : db(open_database(url, options)), cache_limit(options.statement_cache_size) {
-    if (options.wal && !url.is_memory()) exec("PRAGMA journal_mode=WAL");
-    if (options.foreign_keys) exec("PRAGMA foreign_keys=ON");
-}
-
-PreparedStatement* DBConnection::acquire(const std::string& sql,
-                                         std::unique_ptr<PreparedStatement>& owned) {
+DriverStatement* DriverConnection::acquire(const std::string& sql, std::unique_ptr<DriverStatement>& owned) {
     auto it = cache.find(sql);
     if (it != cache.end()) {
         if (!it->second->in_use) return it->second.get();
-        owned = std::make_unique<PreparedStatement>(handle(), sql);
+        owned = prepare(sql);
         return owned.get();
     }
     if (cache.size() >= cache_limit) {
         // Drop the statements not in use; simple and rare (the limit is per distinct SQL).
-        for (auto i = cache.begin(); i != cache.end();)
-            i = i->second->in_use ? std::next(i) : cache.erase(i);
+        for (auto i = cache.begin(); i != cache.end();) {
+            if (i->second->in_use) {
+                ++i;
+            } else {
+                evicted(*i->second);
+                i = cache.erase(i);
+            }
+        }
     }
     if (cache_limit == 0) {
-        owned = std::make_unique<PreparedStatement>(handle(), sql);
+        owned = prepare(sql);
         return owned.get();
     }
-    auto ps = std::make_unique<PreparedStatement>(handle(), sql);
-    PreparedStatement* raw = ps.get();
+    auto ps = prepare(sql);
+    DriverStatement* raw = ps.get();
     cache.emplace(sql, std::move(ps));
     return raw;
 }
 
-void DBConnection::exec(const std::string& sql) {
-    PreparedStatement ps(handle(), sql);
-    int rc;
-    while ((rc = sqlite3_step(ps.stmt)) == SQLITE_ROW) {
+std::int64_t DriverConnection::execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
+                                             std::size_t per, int lastrowid_column,
+                                             std::vector<std::int64_t>* keys) {
+    std::int64_t total = 0;
+    const std::size_t n = per ? all.size() / per : 0;
+    for (std::size_t g = 0; g < n; ++g) {
+        bool row = stmt.execute(all.subspan(g * per, per), false);
+        std::int64_t key = stmt.lastrowid();
+        if (row) {
+            if (lastrowid_column >= 0) key = stmt.int_at(lastrowid_column);
+            while (stmt.step()) {
+            }
+        }
+        total += stmt.rowcount();
+        if (keys) keys->push_back(key);
     }
-    if (rc != SQLITE_DONE) raise_sqlite(handle(), rc, sql, "()");
+    return total;
 }
 
 bool EngineImpl::acquire_lease() {
@@ -271,7 +322,7 @@ bool EngineImpl::acquire_lease() {
                                "database is locked: another thread's Connection holds the transaction "
                                "of this in-memory engine (waited " + std::to_string(options.busy_timeout) +
                                    " s; commit or close it, or raise EngineOptions::busy_timeout)",
-                               "BEGIN", "()", SQLITE_BUSY);
+                               "BEGIN", "()", 5 /* SQLITE_BUSY */);
     leased = true;
     lease_thread = me;
     return false;
@@ -284,47 +335,6 @@ void EngineImpl::release_lease() noexcept {
         lease_thread = std::thread::id();
     }
     lease_cv.notify_one();
-}
-
-// ---- errors ---------------------------------------------------------------------------------
-
-void raise_sqlite(sqlite3* db, int rc, const std::string& sql, const std::string& params) {
-    int ext = db ? sqlite3_extended_errcode(db) : rc;
-    if ((ext & 0xff) != (rc & 0xff)) ext = rc;
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    switch (rc & 0xff) {
-        case SQLITE_CONSTRAINT: throw IntegrityError("IntegrityError", msg, sql, params, ext);
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-        case SQLITE_CANTOPEN:
-        case SQLITE_IOERR:
-        case SQLITE_FULL:
-        case SQLITE_READONLY:
-        case SQLITE_PROTOCOL:
-        case SQLITE_NOMEM:
-        case SQLITE_INTERRUPT:
-        case SQLITE_ABORT:
-        case SQLITE_PERM:
-        case SQLITE_NOLFS:
-        case SQLITE_AUTH: throw OperationalError("OperationalError", msg, sql, params, ext);
-        case SQLITE_RANGE:
-        case SQLITE_MISUSE: throw ProgrammingError("ProgrammingError", msg, sql, params, ext);
-        case SQLITE_TOOBIG:
-        case SQLITE_MISMATCH: throw DataError("DataError", msg, sql, params, ext);
-        case SQLITE_INTERNAL: throw InternalError("InternalError", msg, sql, params, ext);
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB: throw DatabaseError("DatabaseError", msg, sql, params, ext);
-        case SQLITE_ERROR:
-            if (msg.find("syntax error") != std::string::npos || msg.rfind("no such", 0) == 0 ||
-                msg.find("has no column") != std::string::npos ||
-                msg.find("ambiguous column") != std::string::npos ||
-                msg.find("incomplete input") != std::string::npos ||
-                msg.find("already exists") != std::string::npos ||
-                msg.find("values for") != std::string::npos)
-                throw ProgrammingError("ProgrammingError", msg, sql, params, ext);
-            throw OperationalError("OperationalError", msg, sql, params, ext);
-        default: throw DatabaseError("DatabaseError", msg, sql, params, ext);
-    }
 }
 
 // ---- echo formatting ------------------------------------------------------------------------
@@ -407,6 +417,14 @@ Engine::Engine(URL url, EngineOptions options)
     if (options.begin != "DEFERRED" && options.begin != "IMMEDIATE" && options.begin != "EXCLUSIVE")
         throw ArgumentError("EngineOptions::begin must be \"DEFERRED\", \"IMMEDIATE\" or \"EXCLUSIVE\", not '" +
                             options.begin + "'");
+    const auto& iso = options.isolation_level;
+    if (!iso.empty() && iso != "READ COMMITTED" && iso != "REPEATABLE READ" && iso != "SERIALIZABLE" &&
+        iso != "READ UNCOMMITTED")
+        throw ArgumentError("EngineOptions::isolation_level must be \"READ COMMITTED\", \"REPEATABLE READ\" or "
+                            "\"SERIALIZABLE\", not '" + iso + "'");
+    if (!iso.empty() && impl_->url.backend() == "sqlite" && iso != "SERIALIZABLE")
+        throw ArgumentError("SQLite transactions are always SERIALIZABLE; isolation_level '" + iso +
+                            "' is not available");
 }
 Engine::~Engine() = default;
 
@@ -439,6 +457,11 @@ std::shared_ptr<Engine> create_engine(const std::string& url, EngineOptions opti
 
 const Dialect& sqlite_dialect() {
     static const SQLiteDialect d;
+    return d;
+}
+
+const Dialect& postgresql_dialect() {
+    static const PGDialect d;
     return d;
 }
 

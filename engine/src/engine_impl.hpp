@@ -1,14 +1,11 @@
-// Private to engine/: the SQLite connection, prepared-statement cache, pool, and the state
-// behind Engine, Connection and Result. SQLiteCpp and <sqlite3.h> stay in this folder.
+// Private to engine/: the driver interfaces (one database connection, one prepared statement),
+// the pool, and the state behind Engine, Connection and Result. The drivers live in
+// sqlite_driver.cpp (SQLiteCpp; <sqlite3.h> stays there) and pg_driver.cpp (libpq).
 #pragma once
 
 #include <athanor/core/compiled.hpp>
 #include <athanor/core/connectable.hpp>
 #include <athanor/engine/engine.hpp>
-#include <athanor/engine/sqlite_dialect.hpp>
-
-#include <SQLiteCpp/Database.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -25,15 +22,33 @@
 
 namespace athanor::detail {
 
-/// One prepared statement (RAII: finalized on destruction). Exactly one SQL statement: text
-/// with a second statement after the first is a ProgrammingError, never silently cut short.
-struct PreparedStatement {
-    PreparedStatement(sqlite3* db, const std::string& sql);
-    ~PreparedStatement();
-    PreparedStatement(const PreparedStatement&) = delete;
-    PreparedStatement& operator=(const PreparedStatement&) = delete;
+/// One prepared statement of one driver connection. Exactly one SQL statement: text with a
+/// second statement after the first is a ProgrammingError, never silently cut short. Used by
+/// one thread at a time (the connection's). Errors are thrown as DBAPIError subclasses.
+struct DriverStatement {
+    virtual ~DriverStatement() = default;
+    DriverStatement() = default;
+    DriverStatement(const DriverStatement&) = delete;
+    DriverStatement& operator=(const DriverStatement&) = delete;
 
-    sqlite3_stmt* stmt = nullptr;
+    /// Binds `values` (one per placeholder) and runs the statement: true when a first row is
+    /// current. `rows_outlive_values`: the caller's values may be gone while rows are read
+    /// (the driver must copy what it binds). A wrong number of values is a ProgrammingError.
+    virtual bool execute(std::span<const Value* const> values, bool rows_outlive_values) = 0;
+    /// Reads the first `n` columns of the current row into `out` (resized; buffers reused).
+    virtual void read_row(int n, std::vector<Value>& out) = 0;
+    /// The current row as views, valid until the next step() / reset().
+    virtual void read_views(int n, std::vector<ValueView>& out) = 0;
+    /// Integer value of column `i` of the current row (a RETURNING key), 0 when NULL.
+    virtual std::int64_t int_at(int i) = 0;
+    /// Moves to the next row: false at the end (the statement is then reset).
+    virtual bool step() = 0;
+    /// Forgets the current execution's rows; never throws.
+    virtual void reset() noexcept = 0;
+    /// Rows changed by the last execution; the last inserted rowid (SQLite).
+    virtual std::int64_t rowcount() const noexcept = 0;
+    virtual std::int64_t lastrowid() const noexcept { return 0; }
+
     std::string sql;
     std::atomic<bool> in_use{false};  // released by a Cursor possibly after its transaction ended
     int param_count = 0;
@@ -41,21 +56,40 @@ struct PreparedStatement {
     std::shared_ptr<const std::vector<std::string>> keys;  // column names, built once
 };
 
-/// One SQLite connection with its statement cache and transaction state. For an in-memory
-/// database one DBConnection is shared by every Connection of the engine.
-struct DBConnection {
-    DBConnection(const URL& url, const EngineOptions& options);
+/// One database connection with its statement cache and transaction state. For an in-memory
+/// SQLite database one DriverConnection is shared by every Connection of the engine.
+struct DriverConnection {
+    explicit DriverConnection(std::size_t cache_limit) : cache_limit(cache_limit) {}
+    virtual ~DriverConnection() = default;
 
     /// A prepared statement for `sql`: the cached one, or, when that one is still streaming
     /// rows for a live Result, a fresh one owned by `owned`.
-    PreparedStatement* acquire(const std::string& sql, std::unique_ptr<PreparedStatement>& owned);
-    /// Runs one SQL statement with no parameters (BEGIN, COMMIT, DDL): prepared, stepped to
-    /// the end and finalized, never sqlite3_exec of composed text.
-    void exec(const std::string& sql);
-    sqlite3* handle() const noexcept { return db.getHandle(); }
+    DriverStatement* acquire(const std::string& sql, std::unique_ptr<DriverStatement>& owned);
+    virtual std::unique_ptr<DriverStatement> prepare(const std::string& sql) = 0;
+    /// Runs one SQL statement with no parameters (BEGIN, COMMIT, DDL): never a multi-statement
+    /// string.
+    virtual void exec(const std::string& sql) = 0;
+    /// Runs one literal statement and returns every row (reflection queries).
+    virtual std::vector<std::vector<Value>> query(const std::string& sql) = 0;
+    /// Whether the database has an open transaction (SQLite: not in autocommit).
+    virtual bool in_db_transaction() const noexcept = 0;
+    /// Whether the open transaction has written (SQLite's write lock); used by the in-memory
+    /// engine's savepoint joins.
+    virtual bool has_written() const noexcept { return true; }
+    /// The connection is lost or unusable: the pool discards it instead of keeping it.
+    virtual bool broken() const noexcept { return false; }
+    /// Runs `stmt` once per row of `rows` (each `per` values), adding up the changed rows;
+    /// drivers with pipelining send them in one round trip. `lastrowid_column` >= 0: each
+    /// execution returns a key in that column, stored into `keys` (one per row).
+    virtual std::int64_t execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
+                                       std::size_t per, int lastrowid_column,
+                                       std::vector<std::int64_t>* keys);
+    /// Called after COMMIT / ROLLBACK (PostgreSQL: deallocates statements evicted meanwhile).
+    virtual void after_transaction() noexcept {}
+    /// Statements dropped from the cache (PostgreSQL deallocates them).
+    virtual void evicted(DriverStatement&) noexcept {}
 
-    SQLite::Database db;
-    std::unordered_map<std::string, std::unique_ptr<PreparedStatement>> cache;
+    std::unordered_map<std::string, std::unique_ptr<DriverStatement>> cache;
     std::size_t cache_limit;
 
     // Transaction state. Atomic because a Transaction or Session on another thread may ask
@@ -69,25 +103,36 @@ struct DBConnection {
     std::vector<std::string> savepoints;
 };
 
+/// Opens a SQLite connection (sqlite_driver.cpp); OperationalError when it cannot.
+std::shared_ptr<DriverConnection> open_sqlite(const URL& url, const EngineOptions& options);
+/// Opens a libpq connection (pg_driver.cpp); OperationalError when the server cannot be
+/// reached or refuses the login.
+std::shared_ptr<DriverConnection> open_postgresql(const URL& url, const EngineOptions& options);
+
 struct EngineImpl {
     EngineImpl(URL url, EngineOptions options);
 
-    std::shared_ptr<DBConnection> checkout();
-    void checkin(std::shared_ptr<DBConnection> c) noexcept;
+    std::shared_ptr<DriverConnection> checkout();
+    void checkin(std::shared_ptr<DriverConnection> c) noexcept;
+    std::shared_ptr<DriverConnection> open() const;
 
     bool echo() const noexcept { return echo_level > 0; }
     void log(const std::string& msg) const;
     void log_debug(const std::string& msg) const;
+    /// The SQLite in-memory database (one connection shared by every Connection).
+    bool shared_memory() const noexcept { return memory; }
 
     URL url;
     EngineOptions options;
-    const Dialect& dialect;  // the process-wide SQLite dialect (shared compile caches)
+    const Dialect& dialect;  // process-wide per backend (shared compile caches)
+    bool memory = false;
+    std::string begin_sql;   // "BEGIN", "BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL ..."
     std::shared_ptr<spdlog::logger> logger;
     int echo_level = 0;
 
     std::mutex mutex;
-    std::vector<std::shared_ptr<DBConnection>> idle;
-    std::shared_ptr<DBConnection> memory_conn;
+    std::vector<std::shared_ptr<DriverConnection>> idle;
+    std::shared_ptr<DriverConnection> memory_conn;
 
     // The in-memory database has one SQLite connection for every Connection of the engine.
     // Threads take turns by transaction: the thread whose Connection began the transaction
@@ -105,7 +150,7 @@ struct EngineImpl {
 };
 
 struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<ConnectionImpl> {
-    ConnectionImpl(std::shared_ptr<EngineImpl> e, std::shared_ptr<DBConnection> c)
+    ConnectionImpl(std::shared_ptr<EngineImpl> e, std::shared_ptr<DriverConnection> c)
         : engine(std::move(e)), db(std::move(c)) {}
     ~ConnectionImpl() override;
 
@@ -119,6 +164,8 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
     void release() noexcept;
     /// Forgets the ended transaction (and hands the in-memory lease on).
     void end_transaction() noexcept;
+    /// Runs a transaction-control statement (SAVEPOINT, RELEASE...) with its echo.
+    void control(const std::string& sql);
 
     Result execute(const Executable& stmt, const Params& params);
     Result execute_many(const Executable& stmt, const std::vector<Params>& params);
@@ -135,7 +182,7 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
     void warn(const std::string& message) override { engine->logger->warn(message); }
 
     std::shared_ptr<EngineImpl> engine;
-    std::shared_ptr<DBConnection> db;
+    std::shared_ptr<DriverConnection> db;
     // In-memory engine: this connection joined another Connection's transaction on the same
     // thread, inside SAVEPOINT join_savepoint (valid while the transaction's generation holds).
     bool joined = false;
@@ -158,10 +205,11 @@ struct ResultImpl {
     void release() noexcept;
 
     std::shared_ptr<ConnectionImpl> conn;
-    std::shared_ptr<DBConnection> db_keep;  // the statement lives in its cache
-    PreparedStatement* stmt = nullptr;
-    std::unique_ptr<PreparedStatement> owned;
+    std::shared_ptr<DriverConnection> db_keep;  // the statement lives in its cache
+    DriverStatement* stmt = nullptr;
+    std::unique_ptr<DriverStatement> owned;
     std::shared_ptr<const std::vector<std::string>> keys;
+    int columns = 0;  // columns shown (a key fetched by RETURNING for lastrowid is not)
     bool has_row = false;
     bool step_pending = false;  // the current row was consumed; step before reading again
     bool returns_rows = false;
@@ -171,14 +219,10 @@ struct ResultImpl {
     std::vector<Value> inserted_pk;
 };
 
-/// Reads the current row of `stmt` into `out` (resized; strings reuse their buffers).
-void read_row(sqlite3_stmt* stmt, int columns, std::vector<Value>& out);
-/// Binds values to a statement; `transient` makes SQLite copy text and blobs (needed when the
-/// statement will keep stepping after the caller's values are gone).
-void bind_all(PreparedStatement& ps, std::span<const Value* const> values, bool transient);
-/// Throws the DBAPIError subclass matching SQLite's code, with the SQL and parameters.
-[[noreturn]] void raise_sqlite(sqlite3* db, int rc, const std::string& sql,
-                               const std::string& params_repr);
+/// "Incorrect number of bindings supplied..." as a ProgrammingError (SQLite's code, or the
+/// SQLSTATE 08P01 for a server).
+[[noreturn]] void raise_binding_count(const DriverStatement& ps, std::size_t given,
+                                      std::span<const Value* const> values, bool server);
 /// Echo formatting, SQLAlchemy's: "('ed', 5)", "[generated in 0.00012s]".
 std::string repr_params(std::span<const Value* const> values);
 std::string repr_params(const std::vector<Value>& values);

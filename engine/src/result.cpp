@@ -35,46 +35,26 @@ ResultImpl::~ResultImpl() { release(); }
 
 void ResultImpl::release() noexcept {
     if (!stmt) return;
-    sqlite3_reset(stmt->stmt);
+    stmt->reset();
     stmt->in_use = false;
     stmt = nullptr;
     owned.reset();
     has_row = false;
 }
 
-void read_row(sqlite3_stmt* s, int n, std::vector<Value>& out) {
-    out.resize(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        Value& v = out[static_cast<std::size_t>(i)];
-        switch (sqlite3_column_type(s, i)) {
-            case SQLITE_INTEGER: v = Value(static_cast<std::int64_t>(sqlite3_column_int64(s, i))); break;
-            case SQLITE_FLOAT: v = Value(sqlite3_column_double(s, i)); break;
-            case SQLITE_TEXT: {
-                auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-                auto len = static_cast<std::size_t>(sqlite3_column_bytes(s, i));
-                if (auto t = const_cast<std::string*>(v.if_text())) t->assign(p, len);  // reuse
-                else v = Value(std::string(p, len));
-                break;
-            }
-            case SQLITE_BLOB: {
-                auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
-                v = Value(Blob(p, p + sqlite3_column_bytes(s, i)));
-                break;
-            }
-            default: v = Value();
-        }
-    }
-}
-
 bool ResultImpl::advance() {
     if (!stmt) return false;
     if (step_pending) {
         step_pending = false;
-        int rc = sqlite3_step(stmt->stmt);
-        if (rc != SQLITE_ROW) {
-            std::string sql = stmt->sql;
+        bool more;
+        try {
+            more = stmt->step();
+        } catch (...) {
             release();
-            if (rc != SQLITE_DONE) raise_sqlite(conn && conn->db ? conn->db->handle() : nullptr, rc, sql, "()");
+            throw;
+        }
+        if (!more) {
+            release();
             return false;
         }
     }
@@ -83,7 +63,7 @@ bool ResultImpl::advance() {
 
 void ResultImpl::log_row() {
     std::vector<Value> row;
-    read_row(stmt->stmt, stmt->column_count, row);
+    stmt->read_row(columns, row);
     if (!logged_cols) {
         std::vector<Value> names(keys->begin(), keys->end());
         conn->engine->log_debug("Col " + repr_params(names));
@@ -94,7 +74,7 @@ void ResultImpl::log_row() {
 
 bool ResultImpl::next(std::vector<Value>& out) {
     if (!advance()) return false;
-    read_row(stmt->stmt, stmt->column_count, out);
+    stmt->read_row(columns, out);
     if (conn && conn->engine->echo_level >= 2) log_row();
     step_pending = true;
     return true;
@@ -102,36 +82,7 @@ bool ResultImpl::next(std::vector<Value>& out) {
 
 bool ResultImpl::next_views(std::vector<ValueView>& out) {
     if (!advance()) return false;
-    sqlite3_stmt* s = stmt->stmt;
-    int n = stmt->column_count;
-    out.resize(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        ValueView& v = out[static_cast<std::size_t>(i)];
-        v = ValueView{};
-        switch (sqlite3_column_type(s, i)) {
-            case SQLITE_INTEGER:
-                v.kind = Value::Kind::integer;
-                v.i = sqlite3_column_int64(s, i);
-                break;
-            case SQLITE_FLOAT:
-                v.kind = Value::Kind::real;
-                v.d = sqlite3_column_double(s, i);
-                break;
-            case SQLITE_TEXT: {
-                v.kind = Value::Kind::text;
-                auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-                v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
-                break;
-            }
-            case SQLITE_BLOB: {
-                v.kind = Value::Kind::blob;
-                auto p = static_cast<const char*>(sqlite3_column_blob(s, i));
-                v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
-                break;
-            }
-            default: break;
-        }
-    }
+    stmt->read_views(columns, out);
     if (conn && conn->engine->echo_level >= 2) log_row();
     step_pending = true;
     return true;

@@ -43,6 +43,10 @@ struct Compiled {
     /// Target table of INSERT / UPDATE / DELETE.
     const Table* table = nullptr;
     bool returning = false;
+    /// INSERT on a dialect with implicit RETURNING (PostgreSQL): the RETURNING column holding
+    /// the new autoincrement key, read as the execution's lastrowid; -1 when none. A column
+    /// at or past keys.size() was added for that alone and is not shown as a result column.
+    int lastrowid_column = -1;
     /// When the SQL was generated (echo reports "[generated in ...]", "[cached since ...]").
     std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
 

@@ -15,6 +15,7 @@
 namespace athanor {
 
 class SchemaConnection;
+class Column;
 
 struct ReflectedColumn {
     std::string name;
@@ -65,6 +66,13 @@ public:
     virtual bool supports_returning() const noexcept { return false; }
     virtual bool supports_multivalues_insert() const noexcept { return true; }
     virtual bool supports_ilike() const noexcept { return false; }
+    /// INSERTs of a table with an autoincrement key not given fetch the new key by appending
+    /// RETURNING (PostgreSQL: there is no last-insert-rowid).
+    virtual bool implicit_returning() const noexcept { return false; }
+    /// RETURNING names columns with their table ("RETURNING users.id", PostgreSQL) or bare.
+    virtual bool returning_qualified() const noexcept { return false; }
+    /// An OFFSET without LIMIT is rendered "LIMIT ALL OFFSET ..." (PostgreSQL, as SQLAlchemy).
+    virtual bool limit_all() const noexcept { return false; }
     /// Whether LIMIT and OFFSET always come together (SQLite: a missing LIMIT is -1, a missing
     /// OFFSET is 0, both bound as parameters, as SQLAlchemy renders them).
     virtual bool limit_offset_together() const noexcept { return false; }
@@ -73,8 +81,10 @@ public:
     virtual std::string false_literal() const { return "0"; }
 
     // ---- DDL
-    /// The type as spelled in CREATE TABLE.
+    /// The type as spelled in CREATE TABLE and CAST.
     virtual std::string type_ddl(const TypeEngine& type) const;
+    /// The type of a column in CREATE TABLE (PostgreSQL: SERIAL for an autoincrement key).
+    virtual std::string column_type_ddl(const Column& column) const;
 
     // ---- transactions
     virtual std::string savepoint_sql(std::string_view name) const;

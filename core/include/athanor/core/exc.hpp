@@ -2,7 +2,7 @@
 //
 // Every error athanor raises derives from athanor::Error, itself a std::runtime_error, so a
 // program can catch them all at one place. Database errors (DBAPIError and below) carry the SQL
-// text, its parameters and SQLite's extended result code.
+// text, its parameters and SQLite's extended result code or PostgreSQL's SQLSTATE.
 #pragma once
 
 #include <stdexcept>
@@ -103,6 +103,10 @@ class DBAPIError : public Error {
 public:
     DBAPIError(const std::string& kind, const std::string& driver_message, std::string statement,
                std::string params_repr, int extended_code);
+    /// A server error (PostgreSQL): `driver` names the client library in the message
+    /// ("(libpq.IntegrityError) ..."), `sqlstate` is the five-character SQLSTATE.
+    DBAPIError(const std::string& kind, const std::string& driver_message, std::string statement,
+               std::string params_repr, std::string sqlstate, const std::string& driver);
 
     const std::string& statement() const noexcept { return statement_; }
     const std::string& params() const noexcept { return params_; }
@@ -112,12 +116,16 @@ public:
     int extended_code() const noexcept { return code_; }
     /// SQLite's primary result code (extended_code() & 0xff).
     int code() const noexcept { return code_ & 0xff; }
+    /// The SQLSTATE the server reported ("23505" unique_violation, "40001"
+    /// serialization_failure, "08006" connection failure); empty for SQLite errors.
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
 
 private:
     std::string statement_;
     std::string params_;
     std::string orig_;
     int code_;
+    std::string sqlstate_;
 };
 
 class InterfaceError : public DBAPIError {

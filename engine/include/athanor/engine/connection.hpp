@@ -79,10 +79,11 @@ private:
     void release() noexcept;
     std::shared_ptr<detail::ConnectionImpl> conn_;
     std::shared_ptr<const Compiled> compiled_;
-    void* stmt_ = nullptr;   // detail::PreparedStatement
-    void* owned_ = nullptr;  // detail::PreparedStatement owned when the cached one was busy
+    void* stmt_ = nullptr;   // detail::DriverStatement
+    void* owned_ = nullptr;  // detail::DriverStatement owned when the cached one was busy
     bool hit_ = false;
     bool has_row_ = false;
+    int columns_ = 0;  // result columns shown (not a key fetched for lastrowid alone)
     std::int64_t rowcount_ = 0;
     std::int64_t lastrowid_ = 0;
 };

@@ -1,6 +1,10 @@
 // Engine: the starting point, after SQLAlchemy's create_engine(). An Engine owns a dialect and
 // a pool of database connections; Connections check one out and return it on close.
 //
+// PostgreSQL (postgresql://, libpq): each Connection checks out a server connection from the
+// pool (up to pool_size idle ones are kept); a connection found lost (OperationalError with
+// SQLSTATE class 08, or a server shutdown) is discarded instead of returned to the pool.
+//
 // SQLite connection handling: an in-memory database has one connection shared by every
 // Connection of the Engine (otherwise each would see its own empty database); a file database
 // pools connections, each with a busy timeout, and WAL journaling when asked for.
@@ -58,6 +62,10 @@ struct EngineOptions {
     /// at the first write), "IMMEDIATE" (taken at BEGIN, so writers queue up on busy_timeout
     /// instead of failing to upgrade a read lock) or "EXCLUSIVE".
     std::string begin = "DEFERRED";
+    /// PostgreSQL: the isolation level of every transaction ("" the server's default, else
+    /// "READ COMMITTED", "REPEATABLE READ" or "SERIALIZABLE"), rendered as
+    /// BEGIN ISOLATION LEVEL ... .
+    std::string isolation_level = "";
 };
 
 class Engine : public Connectable, public std::enable_shared_from_this<Engine> {
@@ -90,6 +98,8 @@ std::shared_ptr<Engine> create_engine(const std::string& url, EngineOptions opti
 
 /// The dialect of SQLite (also for compiling statements without a database).
 const Dialect& sqlite_dialect();
+/// The dialect of PostgreSQL (also for compiling statements without a server).
+const Dialect& postgresql_dialect();
 
 /// The spdlog logger "athanor.engine" (created on first use, writing to stdout).
 std::shared_ptr<spdlog::logger> engine_logger();

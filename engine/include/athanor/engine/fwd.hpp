@@ -10,4 +10,5 @@ class Row;
 struct URL;
 struct EngineOptions;
 class SQLiteDialect;
+class PGDialect;
 }  // namespace athanor

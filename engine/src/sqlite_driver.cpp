@@ -1,0 +1,300 @@
+// The SQLite driver: SQLiteCpp opens the database; statements run through sqlite3_* directly
+// (bind, step, column) because that is the hot path. SQLite's headers stay in this file.
+#include "engine_impl.hpp"
+
+#include <athanor/core/exc.hpp>
+
+#include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
+
+#include <cctype>
+#include <cmath>
+
+namespace athanor::detail {
+
+namespace {
+
+/// Throws the DBAPIError subclass matching SQLite's code, with the SQL and parameters.
+[[noreturn]] void raise_sqlite(sqlite3* db, int rc, const std::string& sql, const std::string& params) {
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    if ((ext & 0xff) != (rc & 0xff)) ext = rc;
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+        case SQLITE_CONSTRAINT: throw IntegrityError("IntegrityError", msg, sql, params, ext);
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_CANTOPEN:
+        case SQLITE_IOERR:
+        case SQLITE_FULL:
+        case SQLITE_READONLY:
+        case SQLITE_PROTOCOL:
+        case SQLITE_NOMEM:
+        case SQLITE_INTERRUPT:
+        case SQLITE_ABORT:
+        case SQLITE_PERM:
+        case SQLITE_NOLFS:
+        case SQLITE_AUTH: throw OperationalError("OperationalError", msg, sql, params, ext);
+        case SQLITE_RANGE:
+        case SQLITE_MISUSE: throw ProgrammingError("ProgrammingError", msg, sql, params, ext);
+        case SQLITE_TOOBIG:
+        case SQLITE_MISMATCH: throw DataError("DataError", msg, sql, params, ext);
+        case SQLITE_INTERNAL: throw InternalError("InternalError", msg, sql, params, ext);
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB: throw DatabaseError("DatabaseError", msg, sql, params, ext);
+        case SQLITE_ERROR:
+            if (msg.find("syntax error") != std::string::npos || msg.rfind("no such", 0) == 0 ||
+                msg.find("has no column") != std::string::npos ||
+                msg.find("ambiguous column") != std::string::npos ||
+                msg.find("incomplete input") != std::string::npos ||
+                msg.find("already exists") != std::string::npos ||
+                msg.find("values for") != std::string::npos)
+                throw ProgrammingError("ProgrammingError", msg, sql, params, ext);
+            throw OperationalError("OperationalError", msg, sql, params, ext);
+        default: throw DatabaseError("DatabaseError", msg, sql, params, ext);
+    }
+}
+
+// What follows a statement: whitespace, comments and semicolons may; anything else is a
+// second statement.
+bool only_trailing_noise(const char* p, const char* end) {
+    while (p < end) {
+        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
+            ++p;
+        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n') ++p;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            const char* close = p + 2;
+            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
+            if (close + 1 >= end) return true;  // an unterminated comment runs to the end
+            p = close + 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct SqliteStatement final : DriverStatement {
+    SqliteStatement(sqlite3* db, const std::string& text) : db(db) {
+        sql = text;
+        if (text.find('\0') != std::string::npos)
+            throw ProgrammingError("ProgrammingError", "the SQL text contains a NUL character", text, "()",
+                                   SQLITE_MISUSE);
+        const char* tail = nullptr;
+        int rc = sqlite3_prepare_v2(db, text.c_str(), static_cast<int>(text.size()), &stmt, &tail);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(stmt);
+            stmt = nullptr;
+            raise_sqlite(db, rc, text, "()");
+        }
+        if (!stmt)
+            throw ProgrammingError("ProgrammingError", "the SQL text holds no statement", text, "()", SQLITE_MISUSE);
+        if (tail && !only_trailing_noise(tail, text.c_str() + text.size())) {
+            sqlite3_finalize(stmt);
+            stmt = nullptr;
+            throw ProgrammingError("ProgrammingError", "You can only execute one statement at a time.", text,
+                                   "()", SQLITE_MISUSE);
+        }
+        param_count = sqlite3_bind_parameter_count(stmt);
+        column_count = sqlite3_column_count(stmt);
+        auto k = std::make_shared<std::vector<std::string>>();
+        for (int i = 0; i < column_count; ++i) k->push_back(sqlite3_column_name(stmt, i));
+        keys = std::move(k);
+    }
+    ~SqliteStatement() override { sqlite3_finalize(stmt); }
+
+    void bind(std::span<const Value* const> values, bool transient) {
+        auto mode = transient ? SQLITE_TRANSIENT : SQLITE_STATIC;
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const Value& v = *values[i];
+            int idx = static_cast<int>(i) + 1;
+            int rc = SQLITE_OK;
+            switch (v.kind()) {
+                case Value::Kind::null: rc = sqlite3_bind_null(stmt, idx); break;
+                case Value::Kind::integer: rc = sqlite3_bind_int64(stmt, idx, *v.if_int()); break;
+                case Value::Kind::real:
+                    // SQLite stores NaN as NULL, which would then fail to load as a number.
+                    if (std::isnan(*v.if_double()))
+                        throw ArgumentError("parameter " + std::to_string(idx) +
+                                            " is NaN, which SQLite cannot store (it would become NULL); SQL: " + sql);
+                    rc = sqlite3_bind_double(stmt, idx, *v.if_double());
+                    break;
+                case Value::Kind::text: {
+                    const std::string& t = *v.if_text();
+                    rc = sqlite3_bind_text(stmt, idx, t.data(), static_cast<int>(t.size()), mode);
+                    break;
+                }
+                case Value::Kind::blob: {
+                    const Blob& b = *v.if_blob();
+                    rc = b.empty() ? sqlite3_bind_zeroblob(stmt, idx, 0)
+                                   : sqlite3_bind_blob(stmt, idx, b.data(), static_cast<int>(b.size()), mode);
+                    break;
+                }
+            }
+            if (rc != SQLITE_OK) raise_sqlite(db, rc, sql, repr_params(values));
+        }
+    }
+
+    bool execute(std::span<const Value* const> values, bool rows_outlive_values) override {
+        if (static_cast<int>(values.size()) != param_count)
+            raise_binding_count(*this, values.size(), values, false);
+        bind(values, rows_outlive_values);
+        int rc = sqlite3_step(stmt);
+        changes = 0;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            sqlite3_reset(stmt);
+            raise_sqlite(db, rc, sql, repr_params(values));
+        }
+        changes = sqlite3_changes64(db);
+        rowid = sqlite3_last_insert_rowid(db);
+        if (rc == SQLITE_DONE) sqlite3_reset(stmt);
+        return rc == SQLITE_ROW;
+    }
+
+    void read_row(int n, std::vector<Value>& out) override {
+        out.resize(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            Value& v = out[static_cast<std::size_t>(i)];
+            switch (sqlite3_column_type(stmt, i)) {
+                case SQLITE_INTEGER: v = Value(static_cast<std::int64_t>(sqlite3_column_int64(stmt, i))); break;
+                case SQLITE_FLOAT: v = Value(sqlite3_column_double(stmt, i)); break;
+                case SQLITE_TEXT: {
+                    auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+                    auto len = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
+                    if (auto t = const_cast<std::string*>(v.if_text())) t->assign(p, len);  // reuse
+                    else v = Value(std::string(p, len));
+                    break;
+                }
+                case SQLITE_BLOB: {
+                    auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt, i));
+                    v = Value(Blob(p, p + sqlite3_column_bytes(stmt, i)));
+                    break;
+                }
+                default: v = Value();
+            }
+        }
+    }
+
+    void read_views(int n, std::vector<ValueView>& out) override {
+        out.resize(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            ValueView& v = out[static_cast<std::size_t>(i)];
+            v = ValueView{};
+            switch (sqlite3_column_type(stmt, i)) {
+                case SQLITE_INTEGER:
+                    v.kind = Value::Kind::integer;
+                    v.i = sqlite3_column_int64(stmt, i);
+                    break;
+                case SQLITE_FLOAT:
+                    v.kind = Value::Kind::real;
+                    v.d = sqlite3_column_double(stmt, i);
+                    break;
+                case SQLITE_TEXT: {
+                    v.kind = Value::Kind::text;
+                    auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+                    v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)));
+                    break;
+                }
+                case SQLITE_BLOB: {
+                    v.kind = Value::Kind::blob;
+                    auto p = static_cast<const char*>(sqlite3_column_blob(stmt, i));
+                    v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)));
+                    break;
+                }
+                default: break;
+            }
+        }
+    }
+
+    std::int64_t int_at(int i) override { return sqlite3_column_int64(stmt, i); }
+
+    bool step() override {
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) return true;
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) raise_sqlite(db, rc, sql, "()");
+        return false;
+    }
+    void reset() noexcept override { sqlite3_reset(stmt); }
+    std::int64_t rowcount() const noexcept override { return changes; }
+    std::int64_t lastrowid() const noexcept override { return rowid; }
+
+    sqlite3* db;
+    sqlite3_stmt* stmt = nullptr;
+    std::int64_t changes = 0;
+    std::int64_t rowid = 0;
+};
+
+SQLite::Database open_database(const URL& url, const EngineOptions& options) {
+    std::string file = url.is_memory() ? std::string(":memory:") : url.database;
+    int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_URI;
+    // A pooled file connection is used by one Connection (one thread) at a time, so SQLite's
+    // per-call mutexes are not needed; the shared in-memory connection keeps them.
+    if (!url.is_memory()) flags |= SQLITE_OPEN_NOMUTEX;
+    if (auto it = url.query.find("mode"); it != url.query.end() && it->second == "ro")
+        flags = SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    try {
+        return SQLite::Database(file, flags, static_cast<int>(options.busy_timeout * 1000));
+    } catch (const SQLite::Exception& e) {
+        throw OperationalError("OperationalError", std::string("unable to open database file '") + file + "': " + e.what(),
+                               "", "()", e.getExtendedErrorCode());
+    }
+}
+
+struct SqliteConnection final : DriverConnection {
+    SqliteConnection(const URL& url, const EngineOptions& options)
+        : DriverConnection(options.statement_cache_size), db(open_database(url, options)) {
+        if (options.wal && !url.is_memory()) exec("PRAGMA journal_mode=WAL");
+        if (options.foreign_keys) exec("PRAGMA foreign_keys=ON");
+    }
+    ~SqliteConnection() override { cache.clear(); }  // statements before the database
+
+    sqlite3* handle() const noexcept { return db.getHandle(); }
+
+    std::unique_ptr<DriverStatement> prepare(const std::string& sql) override {
+        return std::make_unique<SqliteStatement>(handle(), sql);
+    }
+
+    void exec(const std::string& sql) override {
+        SqliteStatement ps(handle(), sql);
+        int rc;
+        while ((rc = sqlite3_step(ps.stmt)) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) raise_sqlite(handle(), rc, sql, "()");
+    }
+
+    std::vector<std::vector<Value>> query(const std::string& sql) override {
+        SqliteStatement ps(handle(), sql);
+        std::vector<std::vector<Value>> rows;
+        int rc;
+        while ((rc = sqlite3_step(ps.stmt)) == SQLITE_ROW) {
+            rows.emplace_back();
+            ps.read_row(ps.column_count, rows.back());
+        }
+        if (rc != SQLITE_DONE) raise_sqlite(handle(), rc, sql, "()");
+        return rows;
+    }
+
+    bool in_db_transaction() const noexcept override { return sqlite3_get_autocommit(handle()) == 0; }
+    bool has_written() const noexcept override {
+        return sqlite3_txn_state(handle(), nullptr) == SQLITE_TXN_WRITE;
+    }
+
+    SQLite::Database db;
+};
+
+}  // namespace
+
+std::shared_ptr<DriverConnection> open_sqlite(const URL& url, const EngineOptions& options) {
+    return std::make_shared<SqliteConnection>(url, options);
+}
+
+void raise_binding_count(const DriverStatement& ps, std::size_t given, std::span<const Value* const> values,
+                         bool server) {
+    std::string msg = "Incorrect number of bindings supplied. The current statement uses " +
+                      std::to_string(ps.param_count) + ", and there are " + std::to_string(given) + " supplied.";
+    if (server) throw ProgrammingError("ProgrammingError", msg, ps.sql, repr_params(values), "08P01", "libpq");
+    throw ProgrammingError("ProgrammingError", msg, ps.sql, repr_params(values), SQLITE_RANGE);
+}
+
+}  // namespace athanor::detail
