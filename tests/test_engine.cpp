@@ -112,10 +112,30 @@ TEST_F(Engine, DuplicateKeyIsIntegrityErrorAndConnectionStaysUsable) {
         conn.execute(users.insert(), {{"name", "ed"}});
         FAIL() << "expected IntegrityError";
     } catch (const sa::IntegrityError& e) {
-        EXPECT_EQ(e.extended_code(), 2067);  // SQLITE_CONSTRAINT_UNIQUE
-        EXPECT_EQ(e.statement(), "INSERT INTO users (name) VALUES (?)");
         EXPECT_EQ(e.params(), "('ed',)");
-        EXPECT_NE(std::string(e.what()).find("UNIQUE constraint failed: users.name"), std::string::npos);
+        if (testdb::postgres()) {
+            EXPECT_EQ(e.sqlstate(), "23505");  // unique_violation
+            EXPECT_EQ(e.statement(), "INSERT INTO users (name) VALUES ($1) RETURNING users.id");
+            EXPECT_NE(std::string(e.what()).find("duplicate key value violates unique constraint \"users_name_key\""),
+                      std::string::npos) << e.what();
+        } else {
+            EXPECT_EQ(e.extended_code(), 2067);  // SQLITE_CONSTRAINT_UNIQUE
+            EXPECT_EQ(e.sqlstate(), "");
+            EXPECT_EQ(e.statement(), "INSERT INTO users (name) VALUES (?)");
+            EXPECT_NE(std::string(e.what()).find("UNIQUE constraint failed: users.name"), std::string::npos);
+        }
+    }
+    if (testdb::postgres()) {
+        // A failed statement aborts a PostgreSQL transaction: until ROLLBACK every statement
+        // is refused (SQLSTATE 25P02); after it the connection is usable again.
+        try {
+            conn.execute(users.insert(), {{"name", "wendy"}});
+            FAIL() << "expected the aborted transaction to refuse the statement";
+        } catch (const sa::InternalError& e) {
+            EXPECT_EQ(e.sqlstate(), "25P02");
+        }
+        conn.rollback();
+        conn.execute(users.insert(), {{"name", "ed"}});
     }
     conn.execute(users.insert(), {{"name", "wendy"}});
     conn.commit();
@@ -126,7 +146,9 @@ TEST_F(Engine, DuplicateKeyIsIntegrityErrorAndConnectionStaysUsable) {
 TEST_F(Engine, ErrorKinds) {
     auto conn = engine->connect();
     EXPECT_THROW(conn.execute(sa::text("SELEC 1")), sa::ProgrammingError);
+    if (testdb::postgres()) conn.rollback();  // the error aborted the transaction
     EXPECT_THROW(conn.execute(sa::text("SELECT * FROM nope")), sa::ProgrammingError);
+    if (testdb::postgres()) conn.rollback();
     EXPECT_THROW(conn.execute(sa::text("SELECT :a")), sa::MissingParameterError);
     EXPECT_THROW(sa::create_engine("sqlite:////nonexistent/dir/x.db")->connect(), sa::OperationalError);
     try {
@@ -160,7 +182,9 @@ TEST_F(Engine, InsertedPrimaryKeyAndReturning) {
     auto r2 = conn.execute(users.insert().values({{"id", 10}, {"name", "x"}}));
     EXPECT_EQ(r2.inserted_primary_key(), std::vector<sa::Value>{sa::Value(10)});
     auto ret = conn.execute(users.insert().returning(users.c["id"], users.c["name"]), {{"name", "wendy"}}).one();
-    EXPECT_EQ(ret.get<std::int64_t>("id"), 11);
+    // SQLite's next rowid follows the largest key; a PostgreSQL sequence ignores keys given
+    // explicitly (SERIAL semantics) and hands out its next value.
+    EXPECT_EQ(ret.get<std::int64_t>("id"), testdb::postgres() ? 2 : 11);
     EXPECT_EQ(ret.get<std::string>("name"), "wendy");
 }
 

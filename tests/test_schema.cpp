@@ -103,9 +103,20 @@ TEST_F(Schema, UseAlterBreaksACycleAndSurvivesJson) {
     for (auto* t : m.sorted_tables()) names.push_back(t->name());
     EXPECT_EQ(names, (std::vector<std::string>{"x", "y"}));  // x's reference to y does not order
     auto engine = testdb::engine();
-    m.create_all(*engine);  // SQLite accepts the forward reference inside CREATE TABLE
-    auto c = engine->connect();
-    EXPECT_EQ(c.execute(sa::text("SELECT count(*) FROM pragma_foreign_key_list('x')")).scalar<std::int64_t>(), 1);
+    // SQLite accepts the forward reference inside CREATE TABLE; PostgreSQL gets it by ALTER
+    // TABLE once both tables exist, and drop_all drops it first.
+    SqlLog log;
+    auto echoing = testdb::postgres() ? sa::create_engine(testdb::pg_url(), {.echo = true}) : engine;
+    m.create_all(*echoing);
+    sa::MetaData r;
+    r.reflect(*engine);
+    ASSERT_EQ(r.get_table("x").column("y_id").foreign_keys().size(), 1u);
+    EXPECT_EQ(r.get_table("x").column("y_id").foreign_keys().front().target(), "y.id");
+    if (testdb::postgres()) {
+        EXPECT_EQ(log.count("ALTER TABLE x ADD CONSTRAINT fk_x_y FOREIGN KEY(y_id) REFERENCES y (id)"), 1u) << log.text();
+        m.drop_all(*echoing);
+        EXPECT_EQ(log.count("ALTER TABLE x DROP CONSTRAINT fk_x_y"), 1u) << log.text();
+    }
     nlohmann::json j = m.to_json();
     EXPECT_NE(j.dump().find("\"use_alter\":true"), std::string::npos);
     sa::MetaData back = sa::MetaData::from_json(j);
@@ -117,13 +128,14 @@ TEST_F(Schema, CreateAllAndDropAllAgainstDatabase) {
     auto engine = testdb::engine();
     metadata.create_all(*engine);
     metadata.create_all(*engine);  // checkfirst: the second call creates nothing
-    auto conn = engine->connect();
-    auto names = conn.execute(sa::text("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")).scalars<std::string>();
-    EXPECT_EQ(names, (std::vector<std::string>{"addresses", "users"}));
-    conn.close();
+    auto table_names = [&] {
+        std::vector<std::string> names;
+        engine->run_schema_work([&](sa::SchemaConnection& c) { names = c.dialect().get_table_names(c); });
+        return names;
+    };
+    EXPECT_EQ(table_names(), (std::vector<std::string>{"addresses", "users"}));
     metadata.drop_all(*engine);
-    auto conn2 = engine->connect();
-    EXPECT_EQ(conn2.execute(sa::text("SELECT count(*) FROM sqlite_master WHERE type='table'")).scalar<std::int64_t>(), 0);
+    EXPECT_TRUE(table_names().empty());
 }
 
 TEST_F(Schema, JsonRoundTripIsExact) {
@@ -195,7 +207,8 @@ TEST_F(Schema, MalformedJsonNamesTheField) {
 TEST_F(Schema, ReflectRoundTrip) {
     auto engine = testdb::engine();
     sa::MetaData m;
-    m.table("p", sa::Column("a", sa::Integer()), sa::Column("b", sa::String(20)), sa::PrimaryKeyConstraint{{"b", "a"}});
+    // p.a is unique: PostgreSQL requires a foreign key's target to be a key.
+    m.table("p", sa::Column("a", sa::Integer(), sa::unique()), sa::Column("b", sa::String(20)), sa::PrimaryKeyConstraint{{"b", "a"}});
     m.table("allt", sa::Column("id", sa::Integer(), sa::primary_key()),
             sa::Column("f", sa::Float()), sa::Column("n", sa::Numeric(10, 2), sa::nullable(false)),
             sa::Column("t", sa::Text(), sa::server_default("it's")), sa::Column("ts", sa::DateTime(), sa::server_default_sql("CURRENT_TIMESTAMP")),

@@ -1,4 +1,4 @@
-// Every type's round trip through SQLite, NULL included.
+// Every type's round trip through the database (SQLite, PostgreSQL), NULL included.
 #include "fixtures.hpp"
 
 #include <limits>
@@ -26,6 +26,21 @@ protected:
 
 TEST_F(Types, IntegersAtTheExtremes) {
     auto lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+    if (testdb::postgres()) {
+        // INTEGER is 32 bits on PostgreSQL: a 64-bit value is refused, never wrapped.
+        try {
+            roundtrip({{"i", lo}});
+            FAIL() << "a 64-bit value was accepted by an INTEGER column";
+        } catch (const sa::DataError& e) {
+            EXPECT_EQ(e.sqlstate(), "22003");  // numeric_value_out_of_range
+        }
+        conn.rollback();
+        auto row = roundtrip({{"i", std::int64_t{INT32_MIN}}, {"bi", lo}});
+        EXPECT_EQ(row.get<std::int64_t>("i"), INT32_MIN);
+        EXPECT_EQ(row.get<std::int64_t>("bi"), lo);
+        EXPECT_EQ(roundtrip({{"bi", hi}}).get<std::int64_t>("bi"), hi);
+        return;
+    }
     auto row = roundtrip({{"i", lo}, {"bi", hi}});
     EXPECT_EQ(row.get<std::int64_t>("i"), lo);
     EXPECT_EQ(row.get<std::int64_t>("bi"), hi);
@@ -41,6 +56,20 @@ TEST_F(Types, FloatsAndNumeric) {
 TEST_F(Types, UnicodeTextWithQuotesAndZeroBytes) {
     std::string s = "h\xC3\xA9llo \xE2\x9C\x93 'quoted' \"dq\"";
     std::string with_nul("a\0b", 3);
+    if (testdb::postgres()) {
+        // PostgreSQL text cannot hold a zero byte: refused before it is sent (never cut short).
+        EXPECT_EQ(roundtrip({{"tx", s}}).get<std::string>("tx"), s);
+        // VARCHAR(20) is enforced (21 characters here); SQLite keeps any length.
+        EXPECT_THROW(roundtrip({{"s", s}}), sa::DataError);
+        conn.rollback();
+        try {
+            roundtrip({{"tx", with_nul}});
+            FAIL() << "a zero byte reached a PostgreSQL text column";
+        } catch (const sa::DataError& e) {
+            EXPECT_EQ(e.sqlstate(), "22021");  // character_not_in_repertoire
+        }
+        return;
+    }
     auto row = roundtrip({{"s", s}, {"tx", with_nul}});
     EXPECT_EQ(row.get<std::string>("s"), s);
     EXPECT_EQ(row.get<std::string>("tx"), with_nul);

@@ -656,12 +656,16 @@ std::string create_table_sql(const Table& t, const Dialect& d) {
         if (!uq.name.empty()) s = "CONSTRAINT " + d.quote(uq.name) + " ";
         lines.push_back(s + "UNIQUE (" + quote_list(d, uq.columns) + ")");
     }
-    for (const auto& fk : t.foreign_key_constraints()) lines.push_back(fk_sql(d, fk));
+    // use_alter keys are added by ALTER TABLE after every table exists, where the dialect can.
+    const bool later = d.supports_alter();
+    for (const auto& fk : t.foreign_key_constraints())
+        if (!(later && fk.options.use_alter)) lines.push_back(fk_sql(d, fk));
     for (const auto& colp : t.columns()) {
         const Column& c = *colp;
         if (c.unique() && !c.index()) lines.push_back("UNIQUE (" + d.quote(c.name()) + ")");
         for (const auto& fk : c.foreign_keys())
-            lines.push_back(fk_sql(d, ForeignKeyConstraint{{c.name()}, {fk.target()}, fk.options()}));
+            if (!(later && fk.options().use_alter))
+                lines.push_back(fk_sql(d, ForeignKeyConstraint{{c.name()}, {fk.target()}, fk.options()}));
     }
     return "\nCREATE TABLE " + d.quote(t.name()) + " (\n\t" + join_strings(lines, ", \n\t") +
            "\n)\n\n";
@@ -685,6 +689,37 @@ std::vector<std::string> create_index_sql(const Table& t, const Dialect& d) {
         auto name = [](const std::string& s) { return s.substr(s.find("INDEX ") + 6); };
         return name(a) < name(b);
     });
+    return out;
+}
+
+namespace {
+std::vector<ForeignKeyConstraint> use_alter_keys(const Table& t) {
+    std::vector<ForeignKeyConstraint> out;
+    for (const auto& fk : t.foreign_key_constraints())
+        if (fk.options.use_alter) out.push_back(fk);
+    for (const auto& colp : t.columns())
+        for (const auto& fk : colp->foreign_keys())
+            if (fk.options().use_alter) out.push_back(ForeignKeyConstraint{{colp->name()}, {fk.target()}, fk.options()});
+    return out;
+}
+// PostgreSQL's own name for an unnamed foreign key: <table>_<first column>_fkey.
+std::string constraint_name(const Table& t, const ForeignKeyConstraint& fk) {
+    return fk.options.name.empty() ? t.name() + "_" + fk.columns.front() + "_fkey" : fk.options.name;
+}
+}  // namespace
+
+std::vector<std::string> add_constraints_sql(const Table& t, const Dialect& d) {
+    std::vector<std::string> out;
+    if (!d.supports_alter()) return out;
+    for (const auto& fk : use_alter_keys(t)) out.push_back("ALTER TABLE " + d.quote(t.name()) + " ADD " + fk_sql(d, fk));
+    return out;
+}
+
+std::vector<std::string> drop_constraints_sql(const Table& t, const Dialect& d) {
+    std::vector<std::string> out;
+    if (!d.supports_alter()) return out;
+    for (const auto& fk : use_alter_keys(t))
+        out.push_back("ALTER TABLE " + d.quote(t.name()) + " DROP CONSTRAINT " + d.quote(constraint_name(t, fk)));
     return out;
 }
 

@@ -466,6 +466,8 @@ void MetaData::create_all(Connectable& bind, bool checkfirst) const {
             conn.execute_ddl(create_table_sql(*t, d));
             for (const auto& ix : create_index_sql(*t, d)) conn.execute_ddl(ix);
         }
+        for (const Table* t : todo)
+            for (const auto& add : add_constraints_sql(*t, d)) conn.execute_ddl(add);
     });
 }
 
@@ -479,6 +481,8 @@ void MetaData::drop_all(Connectable& bind, bool checkfirst) const {
         for (auto it = order.rbegin(); it != order.rend(); ++it)
             if (!checkfirst || d.has_table(conn, (*it)->name())) todo.push_back(*it);
         std::reverse(todo.begin(), todo.end());
+        for (const Table* t : todo)
+            for (const auto& drop : drop_constraints_sql(*t, d)) conn.execute_ddl(drop);
         for (const Table* t : todo) conn.execute_ddl(drop_table_sql(*t, d));
     });
 }

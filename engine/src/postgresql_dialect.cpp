@@ -174,7 +174,7 @@ ReflectedTable PGDialect::reflect_table(SchemaConnection& conn, std::string_view
         fk.onupdate = ref_action(text_of(fk_row[2]));
         fk.ondelete = ref_action(text_of(fk_row[3]));
         for (const auto& r : conn.execute_raw(
-                 "SELECT a.attname, fa.attname FROM pg_catalog.pg_constraint con, unnest(con.conkey, con.confkey) "
+                 "SELECT a.attname, fa.attname FROM pg_catalog.pg_constraint con CROSS JOIN LATERAL unnest(con.conkey, con.confkey) "
                  "WITH ORDINALITY AS k(col, fcol, ord) JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid "
                  "AND a.attnum = k.col JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND "
                  "fa.attnum = k.fcol WHERE con.oid = " + std::to_string(fk_row[0].as<std::int64_t>()) +
@@ -200,7 +200,7 @@ ReflectedTable PGDialect::reflect_table(SchemaConnection& conn, std::string_view
             continue;
         }
         for (const auto& r : conn.execute_raw(
-                 "SELECT a.attname FROM pg_catalog.pg_index ix, unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+                 "SELECT a.attname FROM pg_catalog.pg_index ix CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
                  "JOIN pg_catalog.pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum WHERE "
                  "ix.indexrelid = " + std::to_string(ix_row[0].as<std::int64_t>()) + " ORDER BY k.ord"))
             ix.columns.push_back(text_of(r[0]));

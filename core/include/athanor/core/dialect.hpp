@@ -71,6 +71,9 @@ public:
     virtual bool implicit_returning() const noexcept { return false; }
     /// RETURNING names columns with their table ("RETURNING users.id", PostgreSQL) or bare.
     virtual bool returning_qualified() const noexcept { return false; }
+    /// ALTER TABLE ... ADD CONSTRAINT exists (use_alter foreign keys are added after the
+    /// tables; SQLite cannot, and needs not: it accepts forward references).
+    virtual bool supports_alter() const noexcept { return false; }
     /// An OFFSET without LIMIT is rendered "LIMIT ALL OFFSET ..." (PostgreSQL, as SQLAlchemy).
     virtual bool limit_all() const noexcept { return false; }
     /// Whether LIMIT and OFFSET always come together (SQLite: a missing LIMIT is -1, a missing

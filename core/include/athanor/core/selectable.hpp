@@ -284,5 +284,10 @@ std::string create_table_sql(const Table& table, const Dialect& dialect);
 /// CREATE [UNIQUE] INDEX statements for the table's indexes and index=true columns.
 std::vector<std::string> create_index_sql(const Table& table, const Dialect& dialect);
 std::string drop_table_sql(const Table& table, const Dialect& dialect);
+/// The ALTER TABLE ... ADD statements of a table's use_alter foreign keys (run after every
+/// table of create_all exists), and the DROP CONSTRAINT ones run before drop_all drops
+/// tables; empty where the dialect keeps them inside CREATE TABLE (SQLite).
+std::vector<std::string> add_constraints_sql(const Table& table, const Dialect& dialect);
+std::vector<std::string> drop_constraints_sql(const Table& table, const Dialect& dialect);
 
 }  // namespace athanor

@@ -20,6 +20,7 @@ public:
     bool implicit_returning() const noexcept override { return true; }
     bool returning_qualified() const noexcept override { return true; }
     bool limit_all() const noexcept override { return true; }
+    bool supports_alter() const noexcept override { return true; }
     std::string true_literal() const override { return "true"; }
     std::string false_literal() const override { return "false"; }
     std::string type_ddl(const TypeEngine& type) const override;
