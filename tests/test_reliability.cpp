@@ -45,9 +45,9 @@ std::int64_t count(sa::Engine& e, const std::string& table) {
 }
 
 bool has_table(sa::Engine& e, const std::string& name) {
-    auto c = e.connect();
-    return c.execute(sa::text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=:n"), {{"n", name}})
-               .scalar<std::int64_t>() == 1;
+    bool found = false;
+    e.run_schema_work([&](sa::SchemaConnection& c) { found = c.dialect().has_table(c, name); });
+    return found;
 }
 
 // Captures WARNING messages of the engine logger.
@@ -115,7 +115,9 @@ TEST_F(Reliability, TextRunsExactlyOneStatement) {
         c.execute(sa::text("SELECT 1; DROP TABLE users"));
         FAIL() << "expected ProgrammingError";
     } catch (const sa::ProgrammingError& e) {
-        EXPECT_NE(std::string(e.what()).find("You can only execute one statement at a time"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find(testdb::postgres() ? "cannot insert multiple commands into a prepared statement"
+                                                                 : "You can only execute one statement at a time"),
+                  std::string::npos) << e.what();
     }
     c.rollback();
     EXPECT_TRUE(has_table(*engine, "users"));
@@ -190,6 +192,7 @@ TEST_F(Reliability, ThreadsShareAnInMemoryEngine) {
 }
 
 TEST_F(Reliability, AnotherThreadWaitsForTheTransaction) {
+    SQLITE_ONLY("the in-memory engine's one connection, taken in turns by transaction");
     sa::Session a(engine);
     a.add(mk("a"));
     a.flush();  // a's transaction holds the in-memory engine
@@ -209,6 +212,7 @@ TEST_F(Reliability, AnotherThreadWaitsForTheTransaction) {
 }
 
 TEST_F(Reliability, WaitingTooLongIsAClearOperationalError) {
+    SQLITE_ONLY("the in-memory engine's one connection, taken in turns by transaction");
     auto quick = testdb::engine({.busy_timeout = 0.05});
     metadata.create_all(*quick);
     auto holder = quick->connect();
@@ -440,6 +444,7 @@ protected:
 };
 
 TEST_F(NumbersAndDates, NumbersThatDoNotFitAreErrorsNotWrapped) {
+    SQLITE_ONLY("SQLite stores any number in any column; PostgreSQL refuses them at INSERT (Types.IntegersAtTheExtremes)");
     put({{"id", 1}, {"small", std::int64_t{4294967301}}, {"f", 0.0}, {"d", 0.0}});
     put({{"id", 2}, {"small", 2.7}, {"f", 0.0}, {"d", 0.0}});
     put({{"id", 3}, {"small", 1}, {"f", 1e300}, {"d", 0.0}});
@@ -463,8 +468,17 @@ TEST_F(NumbersAndDates, NumbersThatDoNotFitAreErrorsNotWrapped) {
 TEST_F(NumbersAndDates, NaNIsRefusedWhenStored) {
     sa::Session s(engine);
     s.add(std::make_shared<Numbers>(Numbers{.id = 0, .small = 1, .f = 0, .d = std::nan("")}));
-    EXPECT_THROW(s.commit(), sa::ArgumentError);
-    s.rollback();
+    if (testdb::postgres()) {
+        // double precision holds NaN on PostgreSQL: stored and loaded as NaN.
+        s.commit();
+        sa::Session s1(engine);
+        EXPECT_TRUE(std::isnan(s1.query<Numbers>().one()->d));
+        s1.execute(sa::text("DELETE FROM nums"));
+        s1.commit();
+    } else {
+        EXPECT_THROW(s.commit(), sa::ArgumentError);  // SQLite would store NULL
+        s.rollback();
+    }
     EXPECT_EQ(count(*engine, "nums"), 0);
     s.add(std::make_shared<Numbers>(Numbers{.id = 0, .small = 1, .f = 0, .d = INFINITY}));
     s.commit();  // infinities round-trip
@@ -546,8 +560,10 @@ TEST_F(Reliability, ReflectionSkipsWhatItCannotRepresentAndRecreates) {
     {
         auto c = engine->connect();
         c.execute(sa::text("CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT)"));
-        c.execute(sa::text("CREATE TABLE odd (id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent, "
-                           "name VARCHAR(-5) DEFAULT (1+2), note TEXT DEFAULT 'it''s')"));
+        // VARCHAR(-5): SQLite takes any declared type; PostgreSQL needs a real length.
+        c.execute(sa::text(std::string("CREATE TABLE odd (id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent, name ") +
+                           (testdb::postgres() ? "VARCHAR(5)" : "VARCHAR(-5)") +
+                           " DEFAULT (1+2), note TEXT DEFAULT 'it''s')"));
         c.execute(sa::text("CREATE INDEX ix_lower ON odd (lower(name))"));
         c.execute(sa::text("CREATE INDEX ix_note ON odd (note)"));
         c.commit();

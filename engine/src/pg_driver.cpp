@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -126,6 +127,27 @@ double parse_double(const char* p) {
     if (std::strcmp(p, "Infinity") == 0) return HUGE_VAL;
     if (std::strcmp(p, "-Infinity") == 0) return -HUGE_VAL;
     return std::strtod(p, nullptr);
+}
+
+// Whether the text holds no statement: whitespace, semicolons and comments only.
+bool no_statement(const std::string& sql) {
+    const char* p = sql.data();
+    const char* end = p + sql.size();
+    while (p < end) {
+        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
+            ++p;
+        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n') ++p;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            const char* close = p + 2;
+            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
+            if (close + 1 >= end) return true;
+            p = close + 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
 }
 
 struct PgConnection;
@@ -387,6 +409,8 @@ PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(ow
     if (text.find('\0') != std::string::npos)
         throw ProgrammingError("ProgrammingError", "the SQL text contains a NUL character", text, "()", "42601",
                                kDriver);
+    if (no_statement(text))
+        throw ProgrammingError("ProgrammingError", "the SQL text holds no statement", text, "()", "42601", kDriver);
     name = "athanor_" + std::to_string(++owner.statement_seq);
     {
         PgResult r(PQprepare(owner.conn, name.c_str(), text.c_str(), 0, nullptr));

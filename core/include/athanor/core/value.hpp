@@ -160,7 +160,7 @@ struct ValueView {
         switch (a.kind) {
             case Value::Kind::null: return true;
             case Value::Kind::integer: return a.i == b.i;
-            case Value::Kind::real: return a.d == b.d;
+            case Value::Kind::real: return a.d == b.d || (a.d != a.d && b.d != b.d);  // NaN stays NaN
             default: return a.bytes == b.bytes;
         }
     }
@@ -300,7 +300,9 @@ bool value_equals(const T& x, const ValueView& v) {
     } else if constexpr (std::is_integral_v<T>) {
         return v.kind == Value::Kind::integer && v.i == static_cast<std::int64_t>(x);
     } else if constexpr (std::is_floating_point_v<T>) {
-        return v.kind == Value::Kind::real && v.d == static_cast<double>(x);
+        // NaN is unchanged when it stays NaN (a loaded NaN must not make the object dirty).
+        const double d = static_cast<double>(x);
+        return v.kind == Value::Kind::real && (v.d == d || (v.d != v.d && d != d));
     } else if constexpr (std::is_same_v<T, std::string>) {
         return v.kind == Value::Kind::text && v.bytes == x;
     } else if constexpr (std::is_same_v<T, Blob>) {
