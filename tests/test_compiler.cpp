@@ -322,3 +322,97 @@ TEST_F(Compiler, TextBindsBecomePlaceholders) {
 TEST_F(Compiler, DefaultDialectPrintsWithoutDatabase) {
     EXPECT_EQ(sa::select(users.c["id"]).to_string(), "SELECT users.id \nFROM users");
 }
+
+// ---- PostgreSQL: the text SQLAlchemy's postgresql dialect compiles for the same constructs
+// (str(stmt.compile(dialect=postgresql.dialect(paramstyle="numeric"))) with :n read as $n).
+
+inline std::string pg(const sa::Executable& stmt) { return stmt.to_string(sa::postgresql_dialect()); }
+
+TEST_F(Compiler, PostgresqlSelectLimitOffset) {
+    EXPECT_EQ(pg(sa::select(users.c["id"], users.c["name"])
+                     .where(sa::and_(users.c["name"].like("e%"), users.c["id"] > 0))
+                     .order_by(users.c["id"].desc())
+                     .limit(10)
+                     .offset(0)),
+              "SELECT users.id, users.name \nFROM users \nWHERE users.name LIKE $1 AND users.id > $2 ORDER BY "
+              "users.id DESC \n LIMIT $3 OFFSET $4");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).limit(5)), "SELECT users.id \nFROM users \n LIMIT $1");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).offset(3)), "SELECT users.id \nFROM users\n LIMIT ALL OFFSET $1");
+    auto c = sa::select(users.c["id"]).limit(5).compile(sa::postgresql_dialect());
+    ASSERT_EQ(c->binds.size(), 1u);  // no OFFSET 0 invented
+    EXPECT_EQ(c->binds[0].value, sa::Value(5));
+}
+
+TEST_F(Compiler, PostgresqlOperators) {
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(users.c["name"].ilike("%a"))),
+              "SELECT users.id \nFROM users \nWHERE users.name ILIKE $1");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(users.c["name"].startswith("a"))
+                     .where(users.c["name"].contains("b")).where(users.c["name"].endswith("c"))),
+              "SELECT users.id \nFROM users \nWHERE (users.name LIKE $1 || '%') AND (users.name LIKE '%' || $2 "
+              "|| '%') AND (users.name LIKE '%' || $3)");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(users.c["name"].is_distinct_from("x"))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS DISTINCT FROM $1");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(users.c["name"].is_not_distinct_from("x"))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS NOT DISTINCT FROM $1");
+    // SQLite's NULL-safe operators, as SQLAlchemy's sqlite dialect renders them.
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].is_distinct_from("x"))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS NOT ?");
+    EXPECT_EQ(sql(sa::select(users.c["id"]).where(users.c["name"].is_not_distinct_from("x"))),
+              "SELECT users.id \nFROM users \nWHERE users.name IS ?");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(sa::true_())), "SELECT users.id \nFROM users \nWHERE true");
+    EXPECT_EQ(pg(sa::select(users.c["id"]).where(users.c["id"].in_({1, 2, 3})).distinct()),
+              "SELECT DISTINCT users.id \nFROM users \nWHERE users.id IN ($1, $2, $3)");
+    auto u2 = users.alias("u2");
+    EXPECT_EQ(pg(sa::select(users.c["id"], u2.c["id"]).where(users.c["id"] == u2.c["id"])),
+              "SELECT users.id, u2.id AS id_1 \nFROM users, users AS u2 \nWHERE users.id = u2.id");
+}
+
+TEST_F(Compiler, PostgresqlCastsAndLiterals) {
+    auto stmt = sa::select(sa::cast(users.c["id"], sa::String()), sa::true_(), sa::false_());
+    EXPECT_EQ(pg(stmt), "SELECT CAST(users.id AS VARCHAR) AS id, true AS anon_1, false AS anon_2 \nFROM users");
+    EXPECT_EQ(sa::postgresql_dialect().type_ddl(sa::DateTime()), "TIMESTAMP WITHOUT TIME ZONE");
+    EXPECT_EQ(sa::postgresql_dialect().type_ddl(sa::LargeBinary()), "BYTEA");
+}
+
+TEST_F(Compiler, PostgresqlDmlReturnsKeys) {
+    // The new key comes back by RETURNING in the same round trip (no lastrowid on a server).
+    EXPECT_EQ(pg(users.insert().values({{"name", "x"}})), "INSERT INTO users (name) VALUES ($1) RETURNING users.id");
+    auto c = users.insert().values({{"name", "x"}}).compile(sa::postgresql_dialect());
+    EXPECT_EQ(c->lastrowid_column, 0);
+    EXPECT_TRUE(c->keys.empty());  // not a result column of the statement
+    EXPECT_EQ(pg(users.insert().values({{"name", "x"}, {"fullname", "y"}})),
+              "INSERT INTO users (name, fullname) VALUES ($1, $2) RETURNING users.id");
+    EXPECT_EQ(pg(users.insert().values({{"name", "x"}}).returning(users.c["id"])),
+              "INSERT INTO users (name) VALUES ($1) RETURNING users.id");
+    // A key given explicitly needs nothing back.
+    EXPECT_EQ(pg(users.insert().values({{"id", 5}, {"name", "x"}})), "INSERT INTO users (id, name) VALUES ($1, $2)");
+    EXPECT_EQ(pg(users.update().where(users.c["id"] == 1).values({{"fullname", "X"}}).returning(users.c["id"], users.c["name"])),
+              "UPDATE users SET fullname=$1 WHERE users.id = $2 RETURNING users.id, users.name");
+    EXPECT_EQ(pg(users.delete_().where(users.c["name"] == "a").returning({users.c["id"]})),
+              "DELETE FROM users WHERE users.name = $1 RETURNING users.id");
+}
+
+TEST_F(Compiler, PostgresqlDdl) {
+    EXPECT_EQ(sa::create_table_sql(users, sa::postgresql_dialect()),
+              "\nCREATE TABLE users (\n\tid SERIAL NOT NULL, \n\tname VARCHAR(50) NOT NULL, \n\tfullname VARCHAR(50), "
+              "\n\tpassword VARCHAR(12), \n\tPRIMARY KEY (id), \n\tUNIQUE (name)\n)\n\n");
+    EXPECT_EQ(sa::create_table_sql(addresses, sa::postgresql_dialect()),
+              "\nCREATE TABLE addresses (\n\tid SERIAL NOT NULL, \n\temail VARCHAR(100) NOT NULL, \n\tuser_id INTEGER, "
+              "\n\tPRIMARY KEY (id), \n\tFOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE\n)\n\n");
+    EXPECT_EQ(sa::create_index_sql(addresses, sa::postgresql_dialect()),
+              std::vector<std::string>{"CREATE INDEX ix_addresses_email ON addresses (email)"});
+    sa::MetaData m;
+    auto& t = m.table("t", sa::Column("id", sa::BigInteger(), sa::primary_key()), sa::Column("flag", sa::Boolean()),
+                      sa::Column("ts", sa::DateTime()), sa::Column("data", sa::LargeBinary()), sa::Column("j", sa::JSON()),
+                      sa::Column("f", sa::Float()), sa::Column("n", sa::Numeric(10, 2)), sa::Column("d", sa::Date()),
+                      sa::Column("sd", sa::String(10), sa::server_default("x")));
+    EXPECT_EQ(sa::create_table_sql(t, sa::postgresql_dialect()),
+              "\nCREATE TABLE t (\n\tid BIGSERIAL NOT NULL, \n\tflag BOOLEAN, \n\tts TIMESTAMP WITHOUT TIME ZONE, "
+              "\n\tdata BYTEA, \n\tj JSON, \n\tf FLOAT, \n\tn NUMERIC(10, 2), \n\td DATE, \n\tsd VARCHAR(10) DEFAULT "
+              "'x', \n\tPRIMARY KEY (id)\n)\n\n");
+}
+
+TEST_F(Compiler, PostgresqlTextBinds) {
+    auto c = sa::text("SELECT * FROM t WHERE a = :a AND b = :b AND d::int = 1").compile(sa::postgresql_dialect());
+    EXPECT_EQ(c->sql, "SELECT * FROM t WHERE a = $1 AND b = $2 AND d::int = 1");
+}

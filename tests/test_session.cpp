@@ -708,7 +708,7 @@ TEST_F(QueryTest, FirstUsesLimitOffset) {
     sa::Session s(engine);
     s.query<User>().filter_by({{"name", "ed"}}).first();
     if (testdb::postgres()) {  // PostgreSQL's LIMIT stands alone, as SQLAlchemy renders it
-        EXPECT_NE(log.text().find("WHERE users.name = $1\n LIMIT $2\n\x1e["), std::string::npos) << log.text();
+        EXPECT_NE(log.text().find("WHERE users.name = $1 \n LIMIT $2\n\x1e["), std::string::npos) << log.text();
         EXPECT_NE(log.text().find("('ed', 1)"), std::string::npos);
         return;
     }

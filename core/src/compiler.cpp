@@ -132,6 +132,10 @@ public:
                 }
                 std::string ls = sub(l, e);
                 std::string rs = sub(r, e);
+                if (!d_.supports_is_distinct_from()) {
+                    if (e.name == "IS DISTINCT FROM") return ls + " IS NOT " + rs;
+                    if (e.name == "IS NOT DISTINCT FROM") return ls + " IS " + rs;
+                }
                 return ls + " " + e.name + " " + rs;
             }
             case ExprKind::unary: {
@@ -355,8 +359,13 @@ public:
             s += " OFFSET " + bind_literal(Value(offset ? *offset : 0));
             return s;
         }
+        if (d_.limit_all()) {  // PostgreSQL's spelling, as SQLAlchemy's limit_clause writes it
+            if (limit) s += " \n LIMIT " + bind_literal(Value(*limit));
+            if (offset) s += (limit ? " OFFSET " : "\n LIMIT ALL OFFSET ") + bind_literal(Value(*offset));
+            return s;
+        }
         if (limit) s += "\n LIMIT " + bind_literal(Value(*limit));
-        if (offset) s += (limit ? " OFFSET " : d_.limit_all() ? "\n LIMIT ALL OFFSET " : "\n OFFSET ") + bind_literal(Value(*offset));
+        if (offset) s += (limit ? " OFFSET " : "\n OFFSET ") + bind_literal(Value(*offset));
         return s;
     }
 

@@ -223,6 +223,12 @@ ColumnElement ColumnElement::is_(const ColumnElement& other) const {
 ColumnElement ColumnElement::is_not(const ColumnElement& other) const {
     return make_binary(*this, "IS NOT", other, Prec::comparison, Boolean());
 }
+ColumnElement ColumnElement::is_distinct_from(const ColumnElement& other) const {
+    return make_binary(*this, "IS DISTINCT FROM", other, Prec::comparison, Boolean());
+}
+ColumnElement ColumnElement::is_not_distinct_from(const ColumnElement& other) const {
+    return make_binary(*this, "IS NOT DISTINCT FROM", other, Prec::comparison, Boolean());
+}
 ColumnElement ColumnElement::concat(const ColumnElement& other) const {
     return make_binary(*this, "||", other, Prec::concat, type());
 }

@@ -66,6 +66,8 @@ public:
     virtual bool supports_returning() const noexcept { return false; }
     virtual bool supports_multivalues_insert() const noexcept { return true; }
     virtual bool supports_ilike() const noexcept { return false; }
+    /// IS [NOT] DISTINCT FROM is spelled so (else IS NOT / IS, SQLite's NULL-safe operators).
+    virtual bool supports_is_distinct_from() const noexcept { return true; }
     /// INSERTs of a table with an autoincrement key not given fetch the new key by appending
     /// RETURNING (PostgreSQL: there is no last-insert-rowid).
     virtual bool implicit_returning() const noexcept { return false; }

@@ -75,6 +75,9 @@ public:
     ColumnElement between(const ColumnElement& low, const ColumnElement& high) const;
     ColumnElement is_(const ColumnElement& other) const;  // is_(nullptr): IS NULL
     ColumnElement is_not(const ColumnElement& other) const;
+    /// NULL-safe comparisons: IS DISTINCT FROM / IS NOT DISTINCT FROM (SQLite: IS NOT / IS).
+    ColumnElement is_distinct_from(const ColumnElement& other) const;
+    ColumnElement is_not_distinct_from(const ColumnElement& other) const;
     ColumnElement concat(const ColumnElement& other) const;
     ColumnElement asc() const;
     ColumnElement desc() const;

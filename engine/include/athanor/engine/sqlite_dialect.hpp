@@ -12,6 +12,7 @@ public:
     std::string_view name() const noexcept override { return "sqlite"; }
     bool supports_returning() const noexcept override { return returning_; }
     bool limit_offset_together() const noexcept override { return true; }
+    bool supports_is_distinct_from() const noexcept override { return false; }
     bool has_table(SchemaConnection& conn, std::string_view table) const override;
     std::vector<std::string> get_table_names(SchemaConnection& conn) const override;
     ReflectedTable reflect_table(SchemaConnection& conn, std::string_view table) const override;
