@@ -76,7 +76,8 @@ inline std::string ph(int n) { return postgres() ? "$" + std::to_string(n) : "?"
     } while (0)
 
 /// The echo of PostgreSQL statements in SQLite's spelling, so one assertion on statement
-/// shapes holds on both backends: "$1" placeholders become "?", and the RETURNING that
+/// shapes holds on both backends: "$1" placeholders become "?", " \n LIMIT" loses its
+/// space, and the RETURNING that
 /// fetches a new key (which SQLite reads as lastrowid instead) is taken off. The PostgreSQL
 /// text itself is checked, without a server, against SQLAlchemy's in test_compiler.
 inline std::string as_sqlite_text(std::string s) {
@@ -89,6 +90,8 @@ inline std::string as_sqlite_text(std::string s) {
             out += s[i];
         }
     }
+    // " \n LIMIT" (after ORDER BY or FROM) is written "\n LIMIT" by the SQLite dialect.
+    for (std::size_t at; (at = out.find(" \n LIMIT ")) != std::string::npos;) out.erase(at, 1);
     if (out.rfind("INSERT INTO ", 0) == 0) {
         auto r = out.rfind(" RETURNING ");
         if (r != std::string::npos) {
