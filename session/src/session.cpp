@@ -4,6 +4,8 @@
 
 #include <athanor/core/exc.hpp>
 
+#include <random>
+#include <thread>
 #include <algorithm>
 #include <functional>
 #include <cstdio>
@@ -1162,5 +1164,25 @@ Session sessionmaker::operator()() const {
     if (!bind_) throw InvalidRequestError("sessionmaker has no bind; call configure({.bind = engine}) first");
     return Session(bind_, options_);
 }
+
+// ---- run_transaction ------------------------------------------------------------------------
+
+bool is_retryable(const DBAPIError& e) noexcept {
+    return e.sqlstate() == "40001" || e.sqlstate() == "40P01";
+}
+
+namespace detail {
+void retry_sleep(const RetryOptions& options, int attempt) {
+    // Exponential backoff with full jitter: conflicting clients spread out instead of
+    // colliding again in step.
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    auto cap = options.initial_backoff;
+    for (int i = 0; i < attempt && cap < options.max_backoff; ++i) cap *= 2;
+    cap = std::min(cap, options.max_backoff);
+    if (cap.count() <= 0) return;
+    std::uniform_int_distribution<long long> pick(cap.count() / 2, cap.count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(rng)));
+}
+}  // namespace detail
 
 }  // namespace athanor

@@ -33,8 +33,10 @@
 #include <athanor/engine/engine.hpp>
 #include <athanor/mapping/registry.hpp>
 
+#include <chrono>
 #include <initializer_list>
 #include <memory>
+#include <type_traits>
 #include <optional>
 #include <span>
 #include <typeindex>
@@ -323,5 +325,55 @@ private:
     std::shared_ptr<Engine> bind_;
     SessionOptions options_;
 };
+
+/// How run_transaction retries: up to max_retries more attempts after the first, sleeping
+/// initial_backoff, then twice as long each time (up to max_backoff), with jitter.
+struct RetryOptions {
+    int max_retries = 10;
+    std::chrono::milliseconds initial_backoff{10};
+    std::chrono::milliseconds max_backoff{1000};
+};
+
+/// Whether a database error is worth running the whole transaction again: a serialization
+/// failure (SQLSTATE 40001, what SERIALIZABLE and CockroachDB raise when transactions
+/// conflict) or a deadlock (40P01).
+bool is_retryable(const DBAPIError& e) noexcept;
+
+namespace detail {
+void retry_sleep(const RetryOptions& options, int attempt);
+}
+
+/// Runs `fn(session)` in a new Session from `factory` and commits; when the database reports a
+/// serialization failure or deadlock (in fn, its flushes or the commit), rolls back and runs it
+/// again in a fresh Session, with backoff, up to options.max_retries times, then rethrows the
+/// last error. Any other error is rethrown at once, after rollback. Returns what fn returns.
+/// fn must be safe to run more than once (read what it needs inside; no effects outside the
+/// session), as CockroachDB's run_transaction requires.
+template <class F>
+auto run_transaction(const sessionmaker& factory, F&& fn, RetryOptions options = {})
+    -> std::invoke_result_t<F&, Session&> {
+    for (int attempt = 0;; ++attempt) {
+        Session s = factory();
+        try {
+            if constexpr (std::is_void_v<std::invoke_result_t<F&, Session&>>) {
+                fn(s);
+                s.commit();
+                return;
+            } else {
+                auto result = fn(s);
+                s.commit();
+                return result;
+            }
+        } catch (const DBAPIError& e) {
+            try {
+                s.rollback();
+            } catch (...) {
+                // The connection may be gone; the Session is dropped either way.
+            }
+            if (!is_retryable(e) || attempt >= options.max_retries) throw;
+        }
+        detail::retry_sleep(options, attempt);
+    }
+}
 
 }  // namespace athanor
