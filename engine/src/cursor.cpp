@@ -30,6 +30,9 @@ Cursor& Cursor::operator=(Cursor&& o) noexcept {
         hit_ = o.hit_;
         has_row_ = o.has_row_;
         columns_ = o.columns_;
+        queue_ = std::move(o.queue_);
+        queued_count_ = o.queued_count_;
+        o.queued_count_ = 0;
         rowcount_ = o.rowcount_;
         lastrowid_ = o.lastrowid_;
         o.stmt_ = o.owned_ = nullptr;
@@ -77,6 +80,58 @@ bool Cursor::fetch_into(std::vector<Value>& out) {
     has_row_ = false;
     has_row_ = ps->step();
     return true;
+}
+
+bool Cursor::pipelined() const noexcept { return conn_ && conn_->db && conn_->db->pipelines(); }
+
+void Cursor::queue(const std::vector<const Value*>& values) {
+    if (!stmt_) throw InvalidRequestError("this Cursor is closed");
+    auto* ps = static_cast<DriverStatement*>(stmt_);
+    auto& c = *conn_;
+    if (!c.db) throw InvalidRequestError("This Connection is closed");
+    if (static_cast<int>(values.size()) != ps->param_count)
+        detail::raise_binding_count(*ps, values.size(), values, c.db->pipelines());
+    if (c.engine->echo()) {
+        c.log_statement(compiled_->sql,
+                        hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
+                        detail::repr_params(values));
+        hit_ = true;
+    }
+    for (const Value* v : values) queue_.push_back(*v);
+    ++queued_count_;
+}
+
+std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts) {
+    if (queued_count_ == 0) return 0;
+    auto* ps = static_cast<DriverStatement*>(stmt_);
+    auto& c = *conn_;
+    std::vector<const Value*> all;
+    all.reserve(queue_.size());
+    for (const Value& v : queue_) all.push_back(&v);
+    const auto per = static_cast<std::size_t>(ps->param_count);
+    struct Clear {  // the queue is spent whether the batch succeeds or not
+        Cursor& cur;
+        ~Clear() {
+            cur.queue_.clear();
+            cur.queued_count_ = 0;
+        }
+    } clear{*this};
+    c.autobegin();
+    if (has_row_) ps->reset();
+    has_row_ = false;
+    if (per == 0) {
+        // No parameters: one execution per queued entry all the same.
+        std::int64_t total = 0;
+        for (std::size_t i = 0; i < queued_count_; ++i) {
+            execute({});
+            total += rowcount_;
+            if (keys) keys->push_back(lastrowid_);
+            if (counts) counts->push_back(rowcount_);
+        }
+        return total;
+    }
+    rowcount_ = c.db->execute_batch(*ps, all, per, compiled_->lastrowid_column, keys, counts);
+    return rowcount_;
 }
 
 Cursor Connection::cursor(std::shared_ptr<const Compiled> compiled, bool cache_hit) {

@@ -295,7 +295,7 @@ DriverStatement* DriverConnection::acquire(const std::string& sql, std::unique_p
 
 std::int64_t DriverConnection::execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
                                              std::size_t per, int lastrowid_column,
-                                             std::vector<std::int64_t>* keys) {
+                                             std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts) {
     std::int64_t total = 0;
     const std::size_t n = per ? all.size() / per : 0;
     for (std::size_t g = 0; g < n; ++g) {
@@ -308,6 +308,7 @@ std::int64_t DriverConnection::execute_batch(DriverStatement& stmt, std::span<co
         }
         total += stmt.rowcount();
         if (keys) keys->push_back(key);
+        if (counts) counts->push_back(stmt.rowcount());
     }
     return total;
 }

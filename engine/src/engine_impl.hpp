@@ -78,12 +78,15 @@ struct DriverConnection {
     virtual bool has_written() const noexcept { return true; }
     /// The connection is lost or unusable: the pool discards it instead of keeping it.
     virtual bool broken() const noexcept { return false; }
-    /// Runs `stmt` once per row of `rows` (each `per` values), adding up the changed rows;
-    /// drivers with pipelining send them in one round trip. `lastrowid_column` >= 0: each
-    /// execution returns a key in that column, stored into `keys` (one per row).
+    /// Runs `stmt` once per row of `all` (each `per` values), returning the changed rows in
+    /// all; drivers with pipelining send many in one round trip. Appends each execution's key
+    /// to `keys` (lastrowid, or the RETURNING column `lastrowid_column` when >= 0) and its
+    /// changed rows to `counts`, when given.
     virtual std::int64_t execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
                                        std::size_t per, int lastrowid_column,
-                                       std::vector<std::int64_t>* keys);
+                                       std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts = nullptr);
+    /// Whether execute_batch sends executions together (worth queueing them).
+    virtual bool pipelines() const noexcept { return false; }
     /// Called after COMMIT / ROLLBACK (PostgreSQL: deallocates statements evicted meanwhile).
     virtual void after_transaction() noexcept {}
     /// Statements dropped from the cache (PostgreSQL deallocates them).

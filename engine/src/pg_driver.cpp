@@ -397,7 +397,9 @@ struct PgConnection final : DriverConnection {
     }
 
     std::int64_t execute_batch(DriverStatement& stmt, std::span<const Value* const> all, std::size_t per,
-                               int lastrowid_column, std::vector<std::int64_t>* keys) override;
+                               int lastrowid_column, std::vector<std::int64_t>* keys,
+                               std::vector<std::int64_t>* counts) override;
+    bool pipelines() const noexcept override { return true; }
 
     PGconn* conn = nullptr;
     std::uint64_t statement_seq = 0;
@@ -523,10 +525,11 @@ bool PgStatement::execute(std::span<const Value* const> values, bool) {
 }
 
 std::int64_t PgConnection::execute_batch(DriverStatement& s, std::span<const Value* const> all, std::size_t per,
-                                         int lastrowid_column, std::vector<std::int64_t>* keys) {
+                                         int lastrowid_column, std::vector<std::int64_t>* keys,
+                                         std::vector<std::int64_t>* counts) {
     auto& stmt = static_cast<PgStatement&>(s);
     const std::size_t n = per ? all.size() / per : (all.empty() ? 0 : 1);
-    if (n <= 1) return DriverConnection::execute_batch(s, all, per, lastrowid_column, keys);
+    if (n <= 1) return DriverConnection::execute_batch(s, all, per, lastrowid_column, keys, counts);
     if (static_cast<int>(per) != stmt.param_count) raise_binding_count(stmt, per, all.subspan(0, per), true);
     for (std::size_t g = 0; g < n; ++g) stmt.validate(all.subspan(g * per, per));  // before anything is sent
     // Pipeline mode: a chunk of executions is sent, then its results read. Chunks keep the
@@ -580,6 +583,7 @@ std::int64_t PgConnection::execute_batch(DriverStatement& s, std::span<const Val
             std::int64_t c = 0;
             if (tuples && *tuples) parse_int(tuples, std::strlen(tuples), c);
             total += c;
+            if (counts) counts->push_back(c);
             if (keys) {
                 std::int64_t key = 0;
                 if (lastrowid_column >= 0 && PQntuples(r) > 0 && !PQgetisnull(r, 0, lastrowid_column)) {

@@ -415,6 +415,34 @@ void SessionImpl::flush() {
                     it->second = std::move(sorted);
                     for (Work& w : it->second) all_inserts.push_back(&w);
                 }
+                // On a pipelining driver (PostgreSQL) rows of one shape are queued and sent
+                // together, their new keys coming back by RETURNING in the same round trips.
+                // Not for adjacency lists (a child's key needs its parent's first), rows whose
+                // server defaults are fetched, or mappers with after_insert listeners.
+                const Column* ai = t.autoincrement_column();
+                const int ai_idx = ai ? m->index_of(ai->name()) : -1;
+                auto assign_key = [&](Work& w, std::int64_t key) {
+                    if (ai_idx < 0) return;
+                    auto idx = static_cast<std::size_t>(ai_idx);
+                    if (!is_unassigned_key(*ai, w.values[idx])) return;
+                    w.undo.emplace_back(idx, w.values[idx]);
+                    w.values[idx] = Value(key);
+                    props[idx].set(w.st->obj.get(), w.values[idx]);
+                };
+                const bool may_queue = parent_of.empty() && !m->has_listeners(MapperEvent::after_insert);
+                ShapeCursor* batch = nullptr;
+                std::vector<Work*> batch_rows;
+                std::vector<std::int64_t> batch_keys;
+                auto drain = [&] {
+                    if (!batch) return;
+                    batch_keys.clear();
+                    ShapeCursor* b = batch;
+                    batch = nullptr;
+                    b->cursor.flush_queue(&batch_keys);
+                    for (std::size_t i = 0; i < batch_rows.size() && i < batch_keys.size(); ++i)
+                        assign_key(*batch_rows[i], batch_keys[i]);
+                    batch_rows.clear();
+                };
                 for (Work& w : it->second) {
                     if (!parent_of.empty()) {
                         if (auto p = parent_of.find(w.st->obj.get()); p != parent_of.end()) {
@@ -423,6 +451,7 @@ void SessionImpl::flush() {
                         }
                     }
                     if (w.replaces) {
+                        drain();
                         // Row switch: UPDATE the deleted row's columns that differ.
                         const Values old = w.replaces->snapshot.values();
                         ValuesMap set;
@@ -498,8 +527,17 @@ void SessionImpl::flush() {
                             ptrs.push_back(&defaults.back());
                         }
                     }
+                    const bool fetches = shape.find('S') != std::string::npos;
+                    if (may_queue && !fetches && sc.cursor.pipelined()) {
+                        if (batch != &sc) drain();  // one statement's queue at a time keeps the order
+                        batch = &sc;
+                        sc.cursor.queue(ptrs);
+                        batch_rows.push_back(&w);
+                        continue;
+                    }
+                    drain();
                     sc.cursor.execute(ptrs);
-                    if (shape.find('S') != std::string::npos && sc.cursor.fetch_into(returned)) {
+                    if (fetches && sc.cursor.fetch_into(returned)) {
                         std::size_t r = 0;
                         for (std::size_t i = 0; i < props.size() && r < returned.size(); ++i) {
                             if (shape[i + 1] != 'S') continue;
@@ -510,17 +548,11 @@ void SessionImpl::flush() {
                         while (sc.cursor.fetch_into(returned)) {
                         }
                     }
-                    if (const Column* ai = t.autoincrement_column()) {
-                        int idx = m->index_of(ai->name());
-                        if (idx >= 0 && is_unassigned_key(*ai, w.values[static_cast<std::size_t>(idx)])) {
-                            w.undo.emplace_back(static_cast<std::size_t>(idx), w.values[static_cast<std::size_t>(idx)]);
-                            w.values[static_cast<std::size_t>(idx)] = Value(sc.cursor.lastrowid());
-                            props[static_cast<std::size_t>(idx)].set(w.st->obj.get(), w.values[static_cast<std::size_t>(idx)]);
-                        }
-                    }
+                    assign_key(w, sc.cursor.lastrowid());
                     if (m->has_listeners(MapperEvent::after_insert))
                         m->dispatch(MapperEvent::after_insert, w.st->obj.get());
                 }
+                drain();
             }
         }
 

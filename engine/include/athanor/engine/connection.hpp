@@ -70,6 +70,19 @@ public:
     /// with fetch_into. Throws the DBAPIError subclass of a failure.
     void execute(const std::vector<const Value*>& values);
     bool fetch_into(std::vector<Value>& out);
+    /// Whether queue() pays off: the driver sends queued executions together (PostgreSQL's
+    /// pipeline mode: many executions per network round trip). False for SQLite, where
+    /// execute() is as fast.
+    bool pipelined() const noexcept;
+    /// Queues one execution; `values` are copied. Queued executions run, in order, at
+    /// flush_queue(); echo logs each one when queued.
+    void queue(const std::vector<const Value*>& values);
+    std::size_t queued() const noexcept { return queued_count_; }
+    /// Runs the queued executions: appends each one's new key (lastrowid) to `keys` and its
+    /// changed rows to `counts` when given, and returns the rows changed in all. On error
+    /// (the DBAPIError of the first failing execution, with its parameters) the queue is
+    /// emptied; what ran before it is in the transaction, to be rolled back.
+    std::int64_t flush_queue(std::vector<std::int64_t>* keys = nullptr, std::vector<std::int64_t>* counts = nullptr);
     /// Rows changed by the last execution.
     std::int64_t rowcount() const noexcept { return rowcount_; }
     std::int64_t lastrowid() const noexcept { return lastrowid_; }
@@ -84,6 +97,8 @@ private:
     bool hit_ = false;
     bool has_row_ = false;
     int columns_ = 0;  // result columns shown (not a key fetched for lastrowid alone)
+    std::vector<Value> queue_;  // queued executions' values, param_count each
+    std::size_t queued_count_ = 0;
     std::int64_t rowcount_ = 0;
     std::int64_t lastrowid_ = 0;
 };
