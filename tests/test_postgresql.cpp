@@ -255,3 +255,55 @@ TEST_F(Postgres, RunTransactionGivesUpAfterMaxRetries) {
     }), sa::ProgrammingError);
     EXPECT_EQ(attempts, 1);  // not a conflict: never retried
 }
+
+TEST_F(Postgres, FlushAndBulkPathsPipelineAndGetTheirKeys) {
+    sa::DeclarativeBase Base;
+    Base.declare<Acct>("accts", sa::mapped_column("id", &Acct::id, sa::primary_key()),
+                       sa::mapped_column("owner", &Acct::owner, sa::String(20)),
+                       sa::mapped_column("balance", &Acct::balance));
+    Base.metadata.create_all(*engine);
+    auto key_of = [&](sa::Session& s, const std::string& owner) {
+        return s.scalar<std::int64_t>(sa::text("SELECT id FROM accts WHERE owner = :o"), {{"o", owner}});
+    };
+    // The unit of work: 1200 new objects of one shape, sent in pipelined chunks; each object
+    // gets the key its own row got.
+    sa::Session s(engine);
+    std::vector<std::shared_ptr<Acct>> objs;
+    for (int i = 0; i < 1200; ++i) objs.push_back(std::make_shared<Acct>(Acct{.owner = "o" + std::to_string(i), .balance = i}));
+    for (auto& o : objs) s.add(o);
+    s.commit();
+    for (int i : {0, 1, 599, 1199}) EXPECT_EQ(objs[static_cast<std::size_t>(i)]->id, key_of(s, "o" + std::to_string(i)));
+    EXPECT_EQ(s.get<Acct>(objs[700]->id), objs[700]);  // in the identity map under its key
+    // bulk_save_objects and bulk_insert_mappings(return_defaults) write the keys back too.
+    std::vector<std::shared_ptr<Acct>> more;
+    for (int i = 0; i < 600; ++i) more.push_back(std::make_shared<Acct>(Acct{.owner = "b" + std::to_string(i)}));
+    s.bulk_save_objects(more);
+    std::vector<sa::Params> rows;
+    for (int i = 0; i < 600; ++i) rows.push_back({{"owner", "m" + std::to_string(i)}, {"balance", 1}});
+    s.bulk_insert_mappings<Acct>(rows, true);
+    s.commit();
+    EXPECT_EQ(more[599]->id, key_of(s, "b599"));
+    EXPECT_EQ(rows[599].find("id")->as_int(), key_of(s, "m599"));
+    std::vector<sa::Params> ups;
+    for (int i = 0; i < 600; ++i) ups.push_back({{"id", more[static_cast<std::size_t>(i)]->id}, {"balance", -7}});
+    s.bulk_update_mappings<Acct>(ups);
+    s.commit();
+    EXPECT_EQ(s.scalar<std::int64_t>(sa::text("SELECT count(*) FROM accts WHERE balance = -7")), 600);
+    // A failure inside a pipelined flush: nothing written, keys undone, rollback recovers.
+    auto a = std::make_shared<Acct>(Acct{.owner = "x1"});
+    auto dup = std::make_shared<Acct>(Acct{.id = objs[3]->id, .owner = "dup"});
+    auto b = std::make_shared<Acct>(Acct{.owner = "x2"});
+    s.add_all({a, b});
+    s.merge(dup);  // an UPDATE of the persistent row, not an insert
+    s.add(std::make_shared<Acct>(Acct{.id = objs[5]->id + 100000, .owner = "late"}));
+    s.commit();
+    EXPECT_GT(a->id, 0);
+    sa::Session s2(engine);
+    auto c1 = std::make_shared<Acct>(Acct{.owner = "c1"});
+    auto clash = std::make_shared<Acct>(Acct{.id = objs[0]->id, .owner = "clash"});  // duplicate key
+    s2.add_all({c1, clash});
+    EXPECT_THROW(s2.flush(), sa::IntegrityError);
+    EXPECT_EQ(c1->id, 0);
+    s2.rollback();
+    EXPECT_EQ(count("accts") , 1200 + 600 + 600 + 3);
+}

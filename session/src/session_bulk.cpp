@@ -40,6 +40,21 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
     std::vector<const Value*> ptrs;
     std::vector<Value> defaults;
     const Column* autoinc = m.table().autoincrement_column();
+    Group* batch = nullptr;
+    std::vector<const Params*> batch_rows;
+    std::vector<std::int64_t> keys;
+    auto drain = [&] {
+        if (!batch) return;
+        Group* b = batch;
+        batch = nullptr;
+        keys.clear();
+        b->cursor.flush_queue(&keys);
+        if (return_defaults && autoinc)
+            for (std::size_t i = 0; i < batch_rows.size() && i < keys.size(); ++i)
+                if (!batch_rows[i]->contains(autoinc->name()))
+                    const_cast<Params*>(batch_rows[i])->set(autoinc->name(), Value(keys[i]));
+        batch_rows.clear();
+    };
     for (const Params& row : rows) {
         std::string shape = shape_of(m, row, idx);
         auto it = groups.find(shape);
@@ -61,10 +76,19 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
             }
             ptrs.push_back(v);
         }
+        if (g.cursor.pipelined()) {
+            // PostgreSQL: rows of one shape go together (pipeline), keys back by RETURNING.
+            if (batch != &g) drain();  // one statement's queue at a time keeps the order
+            batch = &g;
+            g.cursor.queue(ptrs);
+            batch_rows.push_back(&row);
+            continue;
+        }
         g.cursor.execute(ptrs);
         if (return_defaults && autoinc && !row.contains(autoinc->name()))
             const_cast<Params&>(row).set(autoinc->name(), Value(g.cursor.lastrowid()));
     }
+    drain();
 }
 
 void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows) {
@@ -80,6 +104,7 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
     std::unordered_map<std::string, Group> groups;
     std::vector<int> idx;
     std::vector<const Value*> ptrs;
+    Group* batch = nullptr;  // pipelining driver: the group whose executions are queued
     for (std::size_t r = 0; r < rows.size(); ++r) {
         const Params& row = rows[r];
         for (std::size_t k : pk)
@@ -104,8 +129,17 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
         Group& g = it->second;
         ptrs.clear();
         for (const auto& k : g.keys) ptrs.push_back(row.find(k));
+        if (g.cursor.pipelined()) {
+            if (batch != &g) {
+                if (batch) batch->cursor.flush_queue();
+                batch = &g;
+            }
+            g.cursor.queue(ptrs);
+            continue;
+        }
         g.cursor.execute(ptrs);
     }
+    if (batch) batch->cursor.flush_queue();
 }
 
 void Session::bulk_save_impl(const Mapper* m, const std::vector<void*>& objects) {
