@@ -346,6 +346,23 @@ void SessionImpl::flush() {
                 });
             }
             if (auto it = updates.find(m); it != updates.end()) {
+                // On a pipelining driver UPDATEs of one shape are queued and sent together;
+                // each one's row count is still checked (StaleDataError), once the batch ran.
+                const bool may_queue_updates = !m->has_listeners(MapperEvent::after_update);
+                ShapeCursor* ubatch = nullptr;
+                std::vector<std::int64_t> counts;
+                auto drain_updates = [&] {
+                    if (!ubatch) return;
+                    ShapeCursor* b = ubatch;
+                    ubatch = nullptr;
+                    counts.clear();
+                    b->cursor.flush_queue(nullptr, &counts);
+                    for (std::int64_t n : counts)
+                        if (n != 1)
+                            throw StaleDataError("UPDATE statement on table '" + t.name() +
+                                                 "' expected to update 1 row(s); " + std::to_string(n) +
+                                                 " were matched.");
+                };
                 for (Work& w : it->second) {
                     all_updates.push_back(&w);
                     const Snapshot& snap = w.st->snapshot;
@@ -386,6 +403,12 @@ void SessionImpl::flush() {
                     for (int src : sc.sources)
                         ptrs.push_back(src >= 0 ? &w.values[static_cast<std::size_t>(src)]
                                                 : &key_scratch[static_cast<std::size_t>(-src - 1)]);
+                    if (may_queue_updates && sc.cursor.pipelined()) {
+                        if (ubatch != &sc) drain_updates();  // one statement's queue at a time
+                        ubatch = &sc;
+                        sc.cursor.queue(ptrs);
+                        continue;
+                    }
                     sc.cursor.execute(ptrs);
                     if (sc.cursor.rowcount() != 1)
                         throw StaleDataError("UPDATE statement on table '" + t.name() +
@@ -394,6 +417,7 @@ void SessionImpl::flush() {
                     if (m->has_listeners(MapperEvent::after_update))
                         m->dispatch(MapperEvent::after_update, w.st->obj.get());
                 }
+                drain_updates();
             }
             if (auto it = inserts.find(m); it != inserts.end()) {
                 // An adjacency list (a relationship of m to m): parents before children, each
