@@ -1,8 +1,9 @@
 // athanor-bench: bulk-operation benchmarks after SQLAlchemy's examples/performance. Every ORM
-// and Core figure is printed beside a raw sqlite3 figure measured in the same run, as a ratio.
+// and Core figure is printed beside a raw figure measured in the same run, as a ratio: raw
+// sqlite3 on SQLite, raw libpq on PostgreSQL (--db postgresql://...), doing the same work.
 //
-//   athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory] [--repeat R]
-//                 [--json FILE] [--echo]
+//   athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory|postgresql://...]
+//                 [--repeat R] [--json FILE] [--echo]
 #include <athanor/athanor.hpp>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <libpq-fe.h>
 #include <malloc.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -51,6 +53,7 @@ struct Options {
     std::string suite, test;
     std::int64_t n = 100000;
     bool file = true;
+    std::string pg_url;  // --db postgresql://...: the server under test
     int repeat = 3;
     int warmup = 1;  // untimed rounds per suite before the timed ones
     std::string json;
@@ -59,11 +62,14 @@ struct Options {
 
 // ---- the database under test ------------------------------------------------------------------
 
-// Both kinds are files so the raw sqlite3 baseline and athanor see the same database; "memory"
-// puts the file on tmpfs (/dev/shm), so no disk is involved.
+// SQLite: both kinds are files so the raw sqlite3 baseline and athanor see the same database;
+// "memory" puts the file on tmpfs (/dev/shm), so no disk is involved. PostgreSQL: the server
+// of the URL, its tables dropped and created again before each test.
 struct Db {
     std::string path;
-    std::string url() const { return "sqlite:///" + path; }
+    std::string pg;  // non-empty: the PostgreSQL URL
+    std::string url() const { return pg.empty() ? "sqlite:///" + path : pg; }
+    bool postgres() const { return !pg.empty(); }
 };
 
 struct Schema {
@@ -121,6 +127,84 @@ struct Raw {
     }
 };
 
+// A raw libpq connection for the PostgreSQL baselines: what a careful hand-written client
+// does, prepared statements, text parameters, pipeline mode for batches.
+struct RawPg {
+    PGconn* conn = nullptr;
+    explicit RawPg(const Db& d) {
+        sa::URL u = sa::make_url(d.pg);
+        std::vector<std::pair<std::string, std::string>> kw;
+        if (!u.host.empty()) kw.emplace_back("host", u.host);
+        if (u.port) kw.emplace_back("port", std::to_string(*u.port));
+        if (!u.username.empty()) kw.emplace_back("user", u.username);
+        if (u.password) kw.emplace_back("password", *u.password);
+        if (!u.database.empty()) kw.emplace_back("dbname", u.database);
+        for (auto& [k, v] : u.query) kw.emplace_back(k, v);
+        std::vector<const char*> keys, vals;
+        for (auto& [k, v] : kw) {
+            keys.push_back(k.c_str());
+            vals.push_back(v.c_str());
+        }
+        keys.push_back(nullptr);
+        vals.push_back(nullptr);
+        conn = PQconnectdbParams(keys.data(), vals.data(), 0);
+        if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
+    }
+    ~RawPg() { PQfinish(conn); }
+    static void check(PGresult* r) {
+        auto st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            std::string m = PQresultErrorMessage(r);
+            PQclear(r);
+            throw std::runtime_error(m);
+        }
+    }
+    void exec(const char* sql) {
+        PGresult* r = PQexec(conn, sql);
+        check(r);
+        PQclear(r);
+    }
+    void prepare(const char* name, const char* sql) {
+        PGresult* r = PQprepare(conn, name, sql, 0, nullptr);
+        check(r);
+        PQclear(r);
+    }
+    PGresult* run(const char* name, std::initializer_list<const char*> params) {
+        std::vector<const char*> v(params);
+        PGresult* r = PQexecPrepared(conn, name, static_cast<int>(v.size()), v.data(), nullptr, nullptr, 0);
+        check(r);
+        return r;
+    }
+    // Pipeline mode: `send(i)` queues execution i of n; every result is read (and handed to
+    // `take(i, result)` when given) after each 1000 executions' sync.
+    template <class Send, class Take>
+    void pipeline(std::int64_t n, Send send, Take take) {
+        for (std::int64_t from = 0; from < n; from += 1000) {
+            std::int64_t to = std::min(n, from + 1000);
+            PQenterPipelineMode(conn);
+            for (std::int64_t i = from; i < to; ++i) send(i);
+            PQpipelineSync(conn);
+            std::int64_t i = from;
+            for (;;) {
+                PGresult* r = PQgetResult(conn);
+                if (!r) continue;
+                if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+                    PQclear(r);
+                    break;
+                }
+                check(r);
+                take(i++, r);
+                PQclear(r);
+            }
+            PQexitPipelineMode(conn);
+        }
+    }
+    void send(const char* name, std::initializer_list<const char*> params) {
+        std::vector<const char*> v(params);
+        PQsendQueryPrepared(conn, name, static_cast<int>(v.size()), v.data(), nullptr, nullptr, 0);
+    }
+};
+
 // ---- one test ----------------------------------------------------------------------------------
 
 struct Context {
@@ -131,11 +215,14 @@ struct Context {
     Schema* schema;
 };
 
+enum class On { any, sqlite, pg };
+
 struct Test {
     std::string name;
-    bool baseline;  // the raw sqlite3 figure of its suite
+    bool baseline;  // the raw figure of its suite (raw sqlite3 / raw libpq)
     std::function<void(Context&)> setup;  // not timed
     std::function<void(Context&)> run;    // timed
+    On on = On::any;
 };
 
 struct Suite {
@@ -163,6 +250,18 @@ std::vector<Suite> suites() {
     std::vector<Suite> out;
 
     out.push_back({"bulk_inserts", "Insert n customers in batches of 1000", 1, {
+        {"raw_libpq", true, create_table, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             r.prepare("ins", "INSERT INTO customer (name, description) VALUES ($1, $2)");
+             std::string a, b;
+             r.pipeline(c.n, [&](std::int64_t i) {
+                 a = name_of(i + 1);
+                 b = desc_of(i + 1);
+                 r.send("ins", {a.c_str(), b.c_str()});
+             }, [](std::int64_t, PGresult*) {});
+             r.exec("COMMIT");
+         }, On::pg},
         {"raw_sqlite3", true, create_table, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
@@ -177,7 +276,7 @@ std::vector<Suite> suites() {
              }
              sqlite3_finalize(st);
              r.exec("COMMIT");
-         }},
+         }, On::sqlite},
         {"flush_no_pk", false, create_table, [](Context& c) {
              sa::Session s(c.engine);
              for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
@@ -232,6 +331,28 @@ std::vector<Suite> suites() {
     }});
 
     out.push_back({"bulk_updates", "Update n customers in batches of 1000", 1, {
+        {"raw_libpq", true, fill, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             r.prepare("sel", "SELECT id, name, description FROM customer WHERE id BETWEEN $1 AND $2");
+             r.prepare("up", "UPDATE customer SET description=$1 WHERE id = $2");
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::string lo = std::to_string(chunk + 1), hi = std::to_string(chunk + 1000);
+                 PGresult* res = r.run("sel", {lo.c_str(), hi.c_str()});
+                 std::vector<Customer> batch;
+                 for (int i = 0; i < PQntuples(res); ++i)
+                     batch.push_back({std::strtoll(PQgetvalue(res, i, 0), nullptr, 10), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)});
+                 PQclear(res);
+                 std::string id;
+                 r.pipeline(static_cast<std::int64_t>(batch.size()), [&](std::int64_t i) {
+                     auto& cu = batch[static_cast<std::size_t>(i)];
+                     cu.description = "updated " + std::to_string(cu.id);
+                     id = std::to_string(cu.id);
+                     r.send("up", {cu.description.c_str(), id.c_str()});
+                 }, [](std::int64_t, PGresult*) {});
+             }
+             r.exec("COMMIT");
+         }, On::pg},
         {"raw_sqlite3", true, fill, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
@@ -259,7 +380,7 @@ std::vector<Suite> suites() {
              sqlite3_finalize(sel);
              sqlite3_finalize(up);
              r.exec("COMMIT");
-         }},
+         }, On::sqlite},
         {"orm_flush", false, fill, [](Context& c) {
              sa::Session s(c.engine);
              auto id = sa::attr(&Customer::id);
@@ -297,6 +418,16 @@ std::vector<Suite> suites() {
     }});
 
     out.push_back({"single_inserts", "One customer per session and commit (n/100 rows)", 100, {
+        {"raw_libpq", true, create_table, [](Context& c) {
+             RawPg r(c.db);
+             r.prepare("ins", "INSERT INTO customer (name, description) VALUES ($1, $2)");
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 r.exec("BEGIN");
+                 std::string a = name_of(i), b = desc_of(i);
+                 PQclear(r.run("ins", {a.c_str(), b.c_str()}));
+                 r.exec("COMMIT");
+             }
+         }, On::pg},
         {"raw_sqlite3", true, create_table, [](Context& c) {
              Raw r(c.db);
              sqlite3_stmt* st = nullptr;
@@ -311,7 +442,7 @@ std::vector<Suite> suites() {
                  r.exec("COMMIT");
              }
              sqlite3_finalize(st);
-         }},
+         }, On::sqlite},
         {"orm_commit", false, create_table, [](Context& c) {
              for (std::int64_t i = 1; i <= c.n; ++i) {
                  sa::Session s(c.engine);
@@ -330,6 +461,21 @@ std::vector<Suite> suites() {
     }});
 
     out.push_back({"short_selects", "n lookups of one customer by primary key / by a column", 1, {
+        {"raw_libpq", true, fill, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");  // one read transaction, as athanor's connection holds one
+             r.prepare("sel", "SELECT id, name, description FROM customer WHERE id = $1");
+             for (std::int64_t i = 1; i <= c.n; ++i) {
+                 std::string id = std::to_string(i);
+                 PGresult* res = r.run("sel", {id.c_str()});
+                 if (PQntuples(res) == 1) {
+                     Customer cu{std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)};
+                     (void)cu;
+                 }
+                 PQclear(res);
+             }
+             r.exec("COMMIT");
+         }, On::pg},
         {"raw_sqlite3", true, fill, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");  // one read transaction, as athanor's connection holds one
@@ -346,7 +492,7 @@ std::vector<Suite> suites() {
              }
              sqlite3_finalize(st);
              r.exec("COMMIT");
-         }},
+         }, On::sqlite},
         {"orm_get", false, fill, [](Context& c) {
              sa::Session s(c.engine);
              for (std::int64_t i = 1; i <= c.n; ++i)
@@ -381,30 +527,38 @@ std::vector<Suite> suites() {
     constexpr int kKids = 10;
     auto fill_tree = [](Context& c) {
         create_table(c);
-        Raw r(c.db);
-        r.exec("BEGIN");
-        sqlite3_stmt* p = nullptr;
-        sqlite3_stmt* k = nullptr;
-        sqlite3_prepare_v2(r.db, "INSERT INTO parent (id, name) VALUES (?, ?)", -1, &p, nullptr);
-        sqlite3_prepare_v2(r.db, "INSERT INTO child (parent_id, name) VALUES (?, ?)", -1, &k, nullptr);
+        auto conn = c.engine->connect();
+        const auto& parent = c.schema->Base.metadata.get_table("parent");
+        const auto& child = c.schema->Base.metadata.get_table("child");
+        std::vector<sa::Params> ps, ks;
         for (std::int64_t i = 1; i <= c.n / kKids; ++i) {
-            std::string nm = name_of(i);
-            sqlite3_bind_int64(p, 1, i);
-            sqlite3_bind_text(p, 2, nm.c_str(), static_cast<int>(nm.size()), SQLITE_TRANSIENT);
-            sqlite3_step(p);
-            sqlite3_reset(p);
-            for (int j = 0; j < kKids; ++j) {
-                sqlite3_bind_int64(k, 1, i);
-                sqlite3_bind_text(k, 2, nm.c_str(), static_cast<int>(nm.size()), SQLITE_TRANSIENT);
-                sqlite3_step(k);
-                sqlite3_reset(k);
-            }
+            ps.push_back({{"id", i}, {"name", name_of(i)}});
+            for (int j = 0; j < kKids; ++j) ks.push_back({{"parent_id", i}, {"name", name_of(i)}});
         }
-        sqlite3_finalize(p);
-        sqlite3_finalize(k);
-        r.exec("COMMIT");
+        conn.execute(parent.insert(), ps);
+        conn.execute(child.insert(), ks);
+        conn.commit();
     };
     out.push_back({"relationships", "Insert n/10 parents with 10 children each through the cascade", 1, {
+        {"raw_libpq", true, create_table, [](Context& c) {
+             // The parents with their keys back by RETURNING, then the children, pipelined.
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             r.prepare("par", "INSERT INTO parent (name) VALUES ($1) RETURNING id");
+             r.prepare("kid", "INSERT INTO child (parent_id, name) VALUES ($1, $2)");
+             const std::int64_t parents = c.n / kKids;
+             std::vector<std::string> names, ids(static_cast<std::size_t>(parents));
+             for (std::int64_t i = 1; i <= parents; ++i) names.push_back(name_of(i));
+             r.pipeline(parents, [&](std::int64_t i) { r.send("par", {names[static_cast<std::size_t>(i)].c_str()}); },
+                        [&](std::int64_t i, PGresult* res) { ids[static_cast<std::size_t>(i)] = PQgetvalue(res, 0, 0); });
+             std::string cn;
+             r.pipeline(parents * kKids, [&](std::int64_t k) {
+                 auto p = static_cast<std::size_t>(k / kKids);
+                 cn = names[p] + " child " + std::to_string(k % kKids);
+                 r.send("kid", {ids[p].c_str(), cn.c_str()});
+             }, [](std::int64_t, PGresult*) {});
+             r.exec("COMMIT");
+         }, On::pg},
         {"raw_sqlite3", true, create_table, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
@@ -429,7 +583,7 @@ std::vector<Suite> suites() {
              sqlite3_finalize(p);
              sqlite3_finalize(k);
              r.exec("COMMIT");
-         }},
+         }, On::sqlite},
         {"orm_cascade_insert", false, create_table, [](Context& c) {
              sa::Session s(c.engine);
              for (std::int64_t i = 1; i <= c.n / kKids; ++i) {
@@ -448,6 +602,56 @@ std::vector<Suite> suites() {
     out.push_back({"relationships_load", "Load n/10 parents and their n children", 1, {
         // The baseline runs what selectinload runs: the parents, then the children by
         // "parent_id IN (...)" 500 keys at a time, grouped under their parents.
+        {"raw_libpq", true, fill_tree, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             struct Kid {
+                 std::int64_t id;
+                 std::string name;
+             };
+             struct Par {
+                 std::int64_t id;
+                 std::string name;
+                 std::vector<Kid> kids;
+             };
+             std::vector<Par> parents;
+             std::unordered_map<std::int64_t, std::size_t> at;
+             PGresult* res = PQexec(r.conn, "SELECT id, name FROM parent");
+             RawPg::check(res);
+             for (int i = 0; i < PQntuples(res); ++i) {
+                 std::int64_t id = std::strtoll(PQgetvalue(res, i, 0), nullptr, 10);
+                 at.emplace(id, parents.size());
+                 parents.push_back({id, PQgetvalue(res, i, 1), {}});
+             }
+             PQclear(res);
+             constexpr std::size_t kBatch = 500;
+             bool prepared = false;
+             for (std::size_t from = 0; from < parents.size(); from += kBatch) {
+                 std::size_t n = std::min(kBatch, parents.size() - from);
+                 std::string sql = "SELECT id, parent_id, name FROM child WHERE parent_id IN (";
+                 for (std::size_t i = 0; i < n; ++i) sql += (i ? ", $" : "$") + std::to_string(i + 1);
+                 sql += ")";
+                 std::vector<std::string> keys;
+                 for (std::size_t i = 0; i < n; ++i) keys.push_back(std::to_string(parents[from + i].id));
+                 std::vector<const char*> vals;
+                 for (auto& k : keys) vals.push_back(k.c_str());
+                 if (n == kBatch && !prepared) {
+                     r.prepare("kids", sql.c_str());
+                     prepared = true;
+                 }
+                 res = n == kBatch ? PQexecPrepared(r.conn, "kids", static_cast<int>(n), vals.data(), nullptr, nullptr, 0)
+                                   : PQexecParams(r.conn, sql.c_str(), static_cast<int>(n), nullptr, vals.data(), nullptr, nullptr, 0);
+                 RawPg::check(res);
+                 for (int i = 0; i < PQntuples(res); ++i)
+                     parents[at[std::strtoll(PQgetvalue(res, i, 1), nullptr, 10)]].kids.push_back(
+                         {std::strtoll(PQgetvalue(res, i, 0), nullptr, 10), PQgetvalue(res, i, 2)});
+                 PQclear(res);
+             }
+             r.exec("COMMIT");
+             std::size_t kids = 0;
+             for (const auto& p : parents) kids += p.kids.size();
+             if (static_cast<std::int64_t>(kids) != c.n / kKids * kKids) throw std::runtime_error("short read");
+         }, On::pg},
         {"raw_sqlite3", true, fill_tree, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
@@ -491,7 +695,7 @@ std::vector<Suite> suites() {
              std::size_t kids = 0;
              for (const auto& p : parents) kids += p.kids.size();
              if (static_cast<std::int64_t>(kids) != c.n / kKids * kKids) throw std::runtime_error("short read");
-         }},
+         }, On::sqlite},
         // For reference: the two full scans a hand-written loader would do instead.
         {"raw_two_scans", false, fill_tree, [](Context& c) {
              Raw r(c.db);
@@ -510,7 +714,7 @@ std::vector<Suite> suites() {
              sqlite3_finalize(st);
              r.exec("COMMIT");
              if (static_cast<std::int64_t>(parents.size()) != c.n / kKids) throw std::runtime_error("short read");
-         }},
+         }, On::sqlite},
         {"orm_selectinload", false, fill_tree, [](Context& c) {
              sa::Session s(c.engine);
              auto all = s.query<BParent>().options(sa::selectinload(&BParent::children)).all();
@@ -521,6 +725,18 @@ std::vector<Suite> suites() {
     }});
 
     out.push_back({"large_resultsets", "Load all n customers", 1, {
+        {"raw_libpq", true, fill, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             PGresult* res = PQexec(r.conn, "SELECT id, name, description FROM customer");
+             RawPg::check(res);
+             std::vector<Customer> all;
+             for (int i = 0; i < PQntuples(res); ++i)
+                 all.push_back({std::strtoll(PQgetvalue(res, i, 0), nullptr, 10), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)});
+             PQclear(res);
+             r.exec("COMMIT");
+             if (static_cast<std::int64_t>(all.size()) != c.n) throw std::runtime_error("short read");
+         }, On::pg},
         {"raw_sqlite3", true, fill, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
@@ -533,7 +749,7 @@ std::vector<Suite> suites() {
              sqlite3_finalize(st);
              r.exec("COMMIT");
              if (static_cast<std::int64_t>(all.size()) != c.n) throw std::runtime_error("short read");
-         }},
+         }, On::sqlite},
         {"orm_query_all", false, fill, [](Context& c) {
              sa::Session s(c.engine);
              auto all = s.query<Customer>().all();
@@ -588,17 +804,19 @@ int main(int argc, char** argv) {
         else if (a == "-n") opt.n = std::stoll(next());
         else if (a == "--db") {
             std::string v = next();
-            if (v != "file" && v != "memory") {
-                std::cerr << "--db takes file or memory\n";
+            if (v.rfind("postgresql", 0) == 0) {
+                opt.pg_url = v;
+            } else if (v != "file" && v != "memory") {
+                std::cerr << "--db takes file, memory or a postgresql:// URL\n";
                 return 2;
             }
-            opt.file = v == "file";
+            opt.file = v != "memory";
         } else if (a == "--repeat") opt.repeat = std::max(1, std::stoi(next()));
         else if (a == "--warmup") opt.warmup = std::max(0, std::stoi(next()));
         else if (a == "--json") opt.json = next();
         else if (a == "--echo") opt.echo = true;
         else if (a == "-h" || a == "--help") {
-            std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory] [--repeat R] "
+            std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory|postgresql://...] [--repeat R] "
                          "[--warmup W] [--json FILE] [--echo]\nsuites:";
             for (auto& s : suites()) std::cout << " " << s.name;
             std::cout << "\n";
@@ -618,16 +836,30 @@ int main(int argc, char** argv) {
     std::filesystem::path dir = std::filesystem::temp_directory_path();
     if (!opt.file && std::filesystem::is_directory("/dev/shm")) dir = "/dev/shm";
     auto path = (dir / "athanor_bench.db").string();
-    std::cout << "athanor-bench: n=" << opt.n << ", db=" << (opt.file ? "file" : "memory") << ", repeat=" << opt.repeat
-              << " (median of repeats; ratio = median of time / raw sqlite3 time of the same repeat)\n";
+    const bool pg = !opt.pg_url.empty();
+    const std::string db_name = pg ? sa::make_url(opt.pg_url).render() : opt.file ? "file" : "memory";
+    std::cout << "athanor-bench: n=" << opt.n << ", db=" << db_name << ", repeat=" << opt.repeat
+              << " (median of repeats; ratio = median of time / raw " << (pg ? "libpq" : "sqlite3")
+              << " time of the same repeat)\n";
+    // A fresh database for each test: a new file, or the server's tables dropped.
+    auto reset = [&](Schema& schema) {
+        if (!pg) {
+            std::filesystem::remove(path);
+            return;
+        }
+        auto e = sa::create_engine(opt.pg_url);
+        schema.Base.metadata.drop_all(*e);
+    };
     for (auto& suite : all) {
         if (!opt.suite.empty() && suite.name != opt.suite) continue;
         std::cout << "\n" << suite.name << ": " << suite.doc << "\n";
         // Repeats are interleaved (raw, orm, core, raw, orm, core, ...) so that a slow moment of
         // the machine falls on every test of the suite alike, not on one.
         std::vector<const Test*> chosen;
-        for (auto& t : suite.tests)
+        for (auto& t : suite.tests) {
+            if (t.on == (pg ? On::sqlite : On::pg)) continue;
             if (opt.test.empty() || t.name == opt.test || t.baseline) chosen.push_back(&t);
+        }
         std::vector<Figure> figs;
         for (const Test* t : chosen) figs.push_back({suite.name, t->name, std::max<std::int64_t>(1, opt.n / suite.n_divisor), 0, {}});
         // Warm-up rounds (default 1) are run and thrown away: a fresh process's first rounds pay
@@ -641,8 +873,8 @@ int main(int argc, char** argv) {
                               << (r < 0 ? std::string("warm-up") : std::to_string(r + 1) + "/" + std::to_string(opt.repeat))
                               << "        " << std::flush;
                 Schema schema;
-                Context c{opt, f.n, Db{path}, nullptr, &schema};
-                std::filesystem::remove(path);
+                Context c{opt, f.n, Db{path, opt.pg_url}, nullptr, &schema};
+                reset(schema);
                 c.engine = sa::create_engine(c.db.url(), {.echo = opt.echo});
                 t.setup(c);
                 if (t.baseline) c.engine->dispose();  // the baseline runs on its own connection
@@ -688,8 +920,8 @@ int main(int argc, char** argv) {
     long session_bytes = 0, object_bytes = 0;
     if (opt.suite.empty() || opt.suite == "large_resultsets") {
         Schema schema;
-        Context c{opt, opt.n, Db{path}, nullptr, &schema};
-        std::filesystem::remove(path);
+        Context c{opt, opt.n, Db{path, opt.pg_url}, nullptr, &schema};
+        reset(schema);
         c.engine = sa::create_engine(c.db.url());
         fill(c);
         malloc_trim(0);
@@ -719,7 +951,7 @@ int main(int argc, char** argv) {
     if (!opt.json.empty()) {
         nlohmann::json j;
         j["n"] = opt.n;
-        j["db"] = opt.file ? "file" : "memory";
+        j["db"] = db_name;
         j["repeat"] = opt.repeat;
         j["memory_object_bytes"] = object_bytes;
         j["memory_session_bytes_per_object"] = session_bytes;
