@@ -21,5 +21,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;  // render() is for display; not every URL text round-trips through it
     }
     if (again.database != url.database && url.query.empty()) std::abort();
+    // A server URL keeps its parts through render(false) (the password is %-escaped, not lost).
+    if (url.backend() == "postgresql") {
+        athanor::URL full;
+        try {
+            full = athanor::make_url(url.render(false));
+        } catch (const athanor::ArgumentError&) {
+            std::abort();  // what make_url produced must parse again
+        }
+        if (full.username != url.username || full.password != url.password || full.host != url.host ||
+            full.port != url.port || full.database != url.database || full.query != url.query)
+            std::abort();
+    }
     return 0;
 }

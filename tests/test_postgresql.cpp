@@ -307,3 +307,19 @@ TEST_F(Postgres, FlushAndBulkPathsPipelineAndGetTheirKeys) {
     s2.rollback();
     EXPECT_EQ(count("accts") , 1200 + 600 + 600 + 3);
 }
+
+TEST_F(Postgres, DroppedStatementsAreDeallocatedOnTheServer) {
+    // Prepared statements live on the server until DEALLOCATE: the ones the cache drops (and
+    // one-off copies) go between transactions, so a long-lived connection does not pile them up.
+    auto small = sa::create_engine(testdb::pg_url(), {.statement_cache_size = 3});
+    auto c = small->connect();
+    for (int i = 0; i < 20; ++i) c.execute(sa::text("SELECT " + std::to_string(i)));
+    c.commit();
+    auto held = c.execute(sa::text("SELECT count(*) FROM pg_prepared_statements")).scalar<std::int64_t>();
+    EXPECT_LE(held, 4);  // at most the cache's three and this query
+    // A statement still streaming rows is not dropped: a second, nested use gets its own copy.
+    auto outer = c.execute(sa::select(users.c["id"]));
+    auto inner = c.execute(sa::select(users.c["id"]));
+    EXPECT_FALSE(outer.fetchone());
+    EXPECT_FALSE(inner.fetchone());
+}

@@ -42,7 +42,7 @@ std::string quote_part(const std::string& s, bool server) {
 std::string URL::render(bool hide_password) const {
     const bool server = backend() != "sqlite";
     std::string s = drivername + "://";
-    if (!username.empty()) {
+    if (!username.empty() || password) {
         s += quote_part(username, server);
         if (password) s += ":" + (hide_password ? std::string("***") : quote_part(*password, server));
         s += "@";
@@ -274,14 +274,8 @@ DriverStatement* DriverConnection::acquire(const std::string& sql, std::unique_p
     }
     if (cache.size() >= cache_limit) {
         // Drop the statements not in use; simple and rare (the limit is per distinct SQL).
-        for (auto i = cache.begin(); i != cache.end();) {
-            if (i->second->in_use) {
-                ++i;
-            } else {
-                evicted(*i->second);
-                i = cache.erase(i);
-            }
-        }
+        for (auto i = cache.begin(); i != cache.end();)
+            i = i->second->in_use ? std::next(i) : cache.erase(i);
     }
     if (cache_limit == 0) {
         owned = prepare(sql);

@@ -87,10 +87,8 @@ struct DriverConnection {
                                        std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts = nullptr);
     /// Whether execute_batch sends executions together (worth queueing them).
     virtual bool pipelines() const noexcept { return false; }
-    /// Called after COMMIT / ROLLBACK (PostgreSQL: deallocates statements evicted meanwhile).
+    /// Called after COMMIT / ROLLBACK (PostgreSQL: deallocates statements dropped meanwhile).
     virtual void after_transaction() noexcept {}
-    /// Statements dropped from the cache (PostgreSQL deallocates them).
-    virtual void evicted(DriverStatement&) noexcept {}
 
     std::unordered_map<std::string, std::unique_ptr<DriverStatement>> cache;
     std::size_t cache_limit;

@@ -324,7 +324,7 @@ struct PgConnection final : DriverConnection {
         exec("SET datestyle TO ISO");
     }
     ~PgConnection() override {
-        cache.clear();  // statements deallocate nothing on a connection about to close
+        cache.clear();  // the statements go with the connection
         if (conn) PQfinish(conn);
     }
 
@@ -383,9 +383,6 @@ struct PgConnection final : DriverConnection {
     }
     bool broken() const noexcept override { return !conn || PQstatus(conn) == CONNECTION_BAD; }
 
-    void evicted(DriverStatement& s) noexcept override {
-        dead.push_back(static_cast<PgStatement&>(s).name);
-    }
     void after_transaction() noexcept override {
         if (broken()) return;
         for (const auto& n : dead) {
@@ -403,7 +400,7 @@ struct PgConnection final : DriverConnection {
 
     PGconn* conn = nullptr;
     std::uint64_t statement_seq = 0;
-    std::vector<std::string> dead;  // evicted statements, deallocated between transactions
+    std::vector<std::string> dead;  // statements dropped, deallocated between transactions
 };
 
 PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(owner) {
@@ -419,7 +416,10 @@ PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(ow
         if (!r.ok()) raise_pg(owner.conn, r.r, text, "()");
     }
     PgResult d(PQdescribePrepared(owner.conn, name.c_str()));
-    if (!d.ok()) raise_pg(owner.conn, d.r, text, "()");
+    if (!d.ok()) {
+        owner.dead.push_back(name);  // prepared, but this object will not exist to drop it
+        raise_pg(owner.conn, d.r, text, "()");
+    }
     param_count = PQnparams(d.r);
     column_count = PQnfields(d.r);
     auto k = std::make_shared<std::vector<std::string>>();
@@ -430,7 +430,15 @@ PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(ow
     keys = std::move(k);
 }
 
-PgStatement::~PgStatement() = default;
+PgStatement::~PgStatement() {
+    // The server keeps a prepared statement until DEALLOCATE: evicted from the cache or a
+    // one-off (the cached one was busy), it is deallocated between transactions.
+    try {
+        conn.dead.push_back(name);
+    } catch (...) {
+        // Out of memory: the statement stays on the server until the connection closes.
+    }
+}
 
 void PgStatement::validate(std::span<const Value* const> values) const {
     for (std::size_t i = 0; i < values.size(); ++i) {
