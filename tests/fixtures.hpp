@@ -26,35 +26,32 @@ namespace sa = athanor;
 namespace testdb {
 inline bool postgres() { return std::getenv("ATHANOR_TEST_PG") != nullptr; }
 
+inline std::string schema_name() { return "t" + std::to_string(::getpid()); }
+
+/// Drops this process's schema with all in it and creates it again, empty.
+inline void recreate_schema(const std::string& url) {
+    auto admin = sa::create_engine(url);
+    auto c = admin->connect();
+    c.execute(sa::text("DROP SCHEMA IF EXISTS " + schema_name() + " CASCADE"));
+    c.execute(sa::text("CREATE SCHEMA " + schema_name()));
+    c.commit();
+}
+
 inline const std::string& pg_url() {
     static const std::string url = [] {
         std::ifstream in(std::getenv("ATHANOR_TEST_PG"));
         std::string u;
         std::getline(in, u);
         if (u.empty()) throw std::runtime_error("ATHANOR_TEST_PG names no URL file (is the pg_cluster fixture up?)");
-        std::string schema = "t" + std::to_string(::getpid());
-        {
-            auto admin = sa::create_engine(u);
-            auto c = admin->connect();
-            c.execute(sa::text("DROP SCHEMA IF EXISTS " + schema + " CASCADE"));
-            c.execute(sa::text("CREATE SCHEMA " + schema));
-            c.commit();
-        }
-        return u + "?options=-csearch_path%3D" + schema;
+        recreate_schema(u);
+        return u + "?options=-csearch_path%3D" + schema_name();
     }();
     return url;
 }
 
 /// Empties this process's schema (PostgreSQL); nothing to do for a fresh in-memory SQLite.
 inline void reset() {
-    if (!postgres()) return;
-    const std::string& url = pg_url();
-    std::string schema = "t" + std::to_string(::getpid());
-    auto admin = sa::create_engine(url);
-    auto c = admin->connect();
-    c.execute(sa::text("DROP SCHEMA IF EXISTS " + schema + " CASCADE"));
-    c.execute(sa::text("CREATE SCHEMA " + schema));
-    c.commit();
+    if (postgres()) recreate_schema(pg_url());
 }
 
 /// A fresh, empty database of the backend under test.

@@ -495,6 +495,7 @@ public:
                 if (n.kind == ExprKind::column && n.column == ai) out_.lastrowid_column = static_cast<int>(i);
             }
             if (out_.lastrowid_column < 0) {
+                if (ins.returning.empty()) out_.sql_without_keys = sql;
                 std::string col = d_.returning_qualified() ? d_.quote(t.name()) + "." + d_.quote(ai->name())
                                                             : d_.quote(ai->name());
                 sql += ins.returning.empty() ? " RETURNING " + col : ", " + col;

@@ -223,17 +223,21 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
         }
     }
     autobegin();
+    // executemany reports no new keys (as DBAPI's executemany): a RETURNING added only to fetch
+    // them is left off, which spares the server a result row per execution.
+    const bool plain = !c.sql_without_keys.empty();
+    const std::string& sql = plain ? c.sql_without_keys : c.sql;
     std::unique_ptr<DriverStatement> owned;
-    DriverStatement* ps = db->acquire(c.sql, owned);
+    DriverStatement* ps = db->acquire(sql, owned);
     auto row = [&](std::size_t g) { return std::span<const Value* const>(all.data() + g * per, per); };
     if (engine->echo()) {
         std::vector<std::string> tuples;
         tuples.reserve(sets.size());
         for (std::size_t g = 0; g < sets.size(); ++g) tuples.push_back(repr_params(row(g)));
-        log_statement(c.sql, hit ? stats_cached(c.created) : stats_generated(c.created), repr_multi(tuples));
+        log_statement(sql, hit ? stats_cached(c.created) : stats_generated(c.created), repr_multi(tuples));
     }
     std::vector<std::int64_t> keys;
-    std::int64_t total = db->execute_batch(*ps, all, per, c.lastrowid_column, &keys);
+    std::int64_t total = db->execute_batch(*ps, all, per, plain ? -1 : c.lastrowid_column, &keys);
     auto r = std::make_shared<ResultImpl>();
     r->rowcount = total;
     r->lastrowid = keys.empty() ? 0 : keys.back();

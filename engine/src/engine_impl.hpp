@@ -220,6 +220,9 @@ struct ResultImpl {
     std::vector<Value> inserted_pk;
 };
 
+/// Whether [p, end) holds only whitespace, comments and semicolons (what may follow the one
+/// statement of a text; all of an empty one).
+bool only_trailing_noise(const char* p, const char* end);
 /// "Incorrect number of bindings supplied..." as a ProgrammingError (SQLite's code, or the
 /// SQLSTATE 08P01 for a server).
 [[noreturn]] void raise_binding_count(const DriverStatement& ps, std::size_t given,

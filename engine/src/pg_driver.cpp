@@ -130,25 +130,7 @@ double parse_double(const char* p) {
 }
 
 // Whether the text holds no statement: whitespace, semicolons and comments only.
-bool no_statement(const std::string& sql) {
-    const char* p = sql.data();
-    const char* end = p + sql.size();
-    while (p < end) {
-        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
-            ++p;
-        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n') ++p;
-        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-            const char* close = p + 2;
-            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
-            if (close + 1 >= end) return true;
-            p = close + 2;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
+bool no_statement(const std::string& sql) { return only_trailing_noise(sql.data(), sql.data() + sql.size()); }
 
 struct PgConnection;
 

@@ -54,26 +54,6 @@ namespace {
     }
 }
 
-// What follows a statement: whitespace, comments and semicolons may; anything else is a
-// second statement.
-bool only_trailing_noise(const char* p, const char* end) {
-    while (p < end) {
-        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
-            ++p;
-        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n') ++p;
-        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-            const char* close = p + 2;
-            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
-            if (close + 1 >= end) return true;  // an unterminated comment runs to the end
-            p = close + 2;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
 struct SqliteStatement final : DriverStatement {
     SqliteStatement(sqlite3* db, const std::string& text) : db(db) {
         sql = text;
@@ -284,6 +264,26 @@ struct SqliteConnection final : DriverConnection {
 };
 
 }  // namespace
+
+// What follows a statement: whitespace, comments and semicolons may; anything else is a
+// second statement.
+bool only_trailing_noise(const char* p, const char* end) {
+    while (p < end) {
+        if (*p == ';' || std::isspace(static_cast<unsigned char>(*p))) {
+            ++p;
+        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n') ++p;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            const char* close = p + 2;
+            while (close + 1 < end && !(close[0] == '*' && close[1] == '/')) ++close;
+            if (close + 1 >= end) return true;  // an unterminated comment runs to the end
+            p = close + 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
 
 std::shared_ptr<DriverConnection> open_sqlite(const URL& url, const EngineOptions& options) {
     return std::make_shared<SqliteConnection>(url, options);

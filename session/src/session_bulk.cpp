@@ -60,6 +60,13 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         auto it = groups.find(shape);
         if (it == groups.end()) {
             Group g{c.cursor(m.table().insert(), &row), {}};
+            if (!return_defaults && !g.cursor.compiled().sql_without_keys.empty()) {
+                // No keys wanted: the INSERT without the RETURNING that would fetch them.
+                auto plain = std::make_shared<Compiled>(g.cursor.compiled());
+                plain->sql = plain->sql_without_keys;
+                plain->lastrowid_column = -1;
+                g.cursor = c.cursor(std::move(plain), true);
+            }
             for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
             it = groups.emplace(std::move(shape), std::move(g)).first;
         }

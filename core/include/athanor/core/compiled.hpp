@@ -47,6 +47,9 @@ struct Compiled {
     /// the new autoincrement key, read as the execution's lastrowid; -1 when none. A column
     /// at or past keys.size() was added for that alone and is not shown as a result column.
     int lastrowid_column = -1;
+    /// When the RETURNING was added only for lastrowid: the SQL without it, for executions that
+    /// do not need the new keys (executemany, bulk inserts without return_defaults).
+    std::string sql_without_keys;
     /// When the SQL was generated (echo reports "[generated in ...]", "[cached since ...]").
     std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
 
