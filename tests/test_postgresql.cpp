@@ -323,3 +323,62 @@ TEST_F(Postgres, DroppedStatementsAreDeallocatedOnTheServer) {
     EXPECT_FALSE(outer.fetchone());
     EXPECT_FALSE(inner.fetchone());
 }
+
+TEST_F(Postgres, CommitAfterAFailedStatementIsAnErrorNotASilentRollback) {
+    auto c = engine->connect();
+    c.execute(users.insert(), {{"name", "kept?"}});
+    EXPECT_THROW(c.execute(sa::text("SELECT * FROM nope")), sa::ProgrammingError);
+    // PostgreSQL would answer this COMMIT with ROLLBACK and no error; athanor says so.
+    try {
+        c.commit();
+        FAIL() << "COMMIT of an aborted transaction passed silently";
+    } catch (const sa::InternalError& e) {
+        EXPECT_EQ(e.sqlstate(), "25P02");
+    }
+    c.rollback();
+    EXPECT_EQ(count("users"), 0);
+}
+
+TEST_F(Postgres, QueuedExecutionsStreamAndReportTheFailingRow) {
+    auto c = engine->connect();
+    sa::Params shape{{"name", sa::Value()}};
+    auto cur = c.cursor(users.insert(), &shape);
+    ASSERT_TRUE(cur.pipelined());
+    std::vector<sa::Value> names;
+    for (int i = 0; i < 1100; ++i) names.emplace_back("n" + std::to_string(i));
+    names[1050] = sa::Value("n7");  // a duplicate, in the third window
+    for (auto& v : names) cur.queue({&v});
+    EXPECT_EQ(cur.queued(), 1100u);
+    std::vector<std::int64_t> keys;
+    try {
+        cur.flush_queue(&keys);
+        FAIL() << "the duplicate was accepted";
+    } catch (const sa::IntegrityError& e) {
+        EXPECT_EQ(e.sqlstate(), "23505");
+        EXPECT_EQ(e.params(), "('n7',)");
+    }
+    EXPECT_EQ(cur.queued(), 0u);
+    c.rollback();
+    // Without a failure every key comes back, in order.
+    names[1050] = sa::Value("n1050");
+    for (auto& v : names) cur.queue({&v});
+    keys.clear();
+    EXPECT_EQ(cur.flush_queue(&keys), 1100);
+    ASSERT_EQ(keys.size(), 1100u);
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+    EXPECT_EQ(c.execute(sa::select(users.c["name"]).where(users.c["id"] == keys[500])).scalar<std::string>(), "n500");
+    // Another statement on the connection ends a stream first; its results (here: its
+    // error) are kept for flush_queue.
+    for (int i = 0; i < 5; ++i) cur.queue({&names[i]});  // names this transaction already holds
+    try {
+        c.execute(sa::text("SELECT 1"));
+        FAIL() << "ran in an aborted transaction";
+    } catch (const sa::InternalError& e) {
+        EXPECT_EQ(e.sqlstate(), "25P02");
+    }
+    EXPECT_THROW(cur.flush_queue(), sa::IntegrityError);
+    c.rollback();
+    for (int i = 0; i < 5; ++i) cur.queue({&names[i]});
+    EXPECT_EQ(c.execute(sa::text("SELECT 1")).scalar<std::int64_t>(), 1);  // a clean stream ended first
+    EXPECT_EQ(cur.flush_queue(), 5);
+}

@@ -97,6 +97,15 @@ void Cursor::queue(const std::vector<const Value*>& values) {
                         detail::repr_params(values));
         hit_ = true;
     }
+    if (c.db->pipelines()) {
+        // Sent at once: the server works on it while the caller prepares the next row.
+        c.autobegin();
+        if (has_row_) ps->reset();
+        has_row_ = false;
+        ++queued_count_;
+        c.db->stream(*ps, values, compiled_->lastrowid_column);
+        return;
+    }
     for (const Value* v : values) queue_.push_back(*v);
     ++queued_count_;
 }
@@ -116,6 +125,10 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
             cur.queued_count_ = 0;
         }
     } clear{*this};
+    if (c.db->pipelines()) {
+        rowcount_ = c.db->finish_stream(*ps, keys, counts);
+        return rowcount_;
+    }
     c.autobegin();
     if (has_row_) ps->reset();
     has_row_ = false;

@@ -87,6 +87,18 @@ struct DriverConnection {
                                        std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts = nullptr);
     /// Whether execute_batch sends executions together (worth queueing them).
     virtual bool pipelines() const noexcept { return false; }
+    /// Pipelining drivers: sends one execution of `stmt` now, its results read later (by
+    /// finish_stream, or by any other use of the connection, which ends the stream first).
+    virtual void stream(DriverStatement& stmt, std::span<const Value* const> values, int lastrowid_column) {
+        (void)stmt, (void)values, (void)lastrowid_column;
+    }
+    /// Ends `stmt`'s stream: appends each execution's key and row count, returns the rows
+    /// changed in all, and throws the first failing execution's error.
+    virtual std::int64_t finish_stream(DriverStatement& stmt, std::vector<std::int64_t>* keys,
+                                       std::vector<std::int64_t>* counts) {
+        (void)stmt, (void)keys, (void)counts;
+        return 0;
+    }
     /// Called after COMMIT / ROLLBACK (PostgreSQL: deallocates statements dropped meanwhile).
     virtual void after_transaction() noexcept {}
 

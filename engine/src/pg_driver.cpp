@@ -14,6 +14,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <utility>
 
 namespace athanor::detail {
 
@@ -271,6 +273,13 @@ struct PgStatement final : DriverStatement {
     std::vector<std::string> text_;
     std::string scratch;
     std::vector<std::string> view_buffers;
+    // A stream of pipelined executions (Cursor::queue): the values of the executions sent
+    // since the last sync (for the message of one that fails), and what came back so far.
+    std::vector<Value> window_values;
+    std::size_t window = 0;
+    int stream_key_column = -1;
+    std::vector<std::int64_t> stream_keys, stream_counts;
+    std::exception_ptr stream_error;
 };
 
 struct PgConnection final : DriverConnection {
@@ -315,6 +324,7 @@ struct PgConnection final : DriverConnection {
     }
 
     PGresult* run_plain(const std::string& sql) {
+        settle();
         if (sql.find('\0') != std::string::npos)
             throw ProgrammingError("ProgrammingError", "the SQL text contains a NUL character", sql, "()", "42601",
                                    kDriver);
@@ -326,7 +336,16 @@ struct PgConnection final : DriverConnection {
         return r;
     }
 
-    void exec(const std::string& sql) override { PgResult r(run_plain(sql)); }
+    void exec(const std::string& sql) override {
+        settle();
+        if (sql == "COMMIT" && PQtransactionStatus(conn) == PQTRANS_INERROR)
+            // The server would answer COMMIT with a silent ROLLBACK: say so instead.
+            throw InternalError("InternalError",
+                                "current transaction is aborted by an earlier error; COMMIT would roll it back "
+                                "(call rollback())",
+                                sql, "()", "25P02", kDriver);
+        PgResult r(run_plain(sql));
+    }
 
     std::vector<std::vector<Value>> query(const std::string& sql) override {
         PgResult r(run_plain(sql));
@@ -366,6 +385,7 @@ struct PgConnection final : DriverConnection {
     bool broken() const noexcept override { return !conn || PQstatus(conn) == CONNECTION_BAD; }
 
     void after_transaction() noexcept override {
+        settle();
         if (broken()) return;
         for (const auto& n : dead) {
             // Our own generated names: "athanor_<n>".
@@ -379,8 +399,17 @@ struct PgConnection final : DriverConnection {
                                int lastrowid_column, std::vector<std::int64_t>* keys,
                                std::vector<std::int64_t>* counts) override;
     bool pipelines() const noexcept override { return true; }
+    void stream(DriverStatement& stmt, std::span<const Value* const> values, int lastrowid_column) override;
+    std::int64_t finish_stream(DriverStatement& stmt, std::vector<std::int64_t>* keys,
+                               std::vector<std::int64_t>* counts) override;
+    /// Reads the results of the executions sent since the last sync into the statement.
+    void read_window(PgStatement& st) noexcept;
+    /// Ends the open stream, if any, keeping its results and first error in its statement for
+    /// finish_stream; every other use of the connection calls this first. Never throws.
+    void settle() noexcept;
 
     PGconn* conn = nullptr;
+    PgStatement* streaming = nullptr;  // the statement whose executions are in the pipeline
     std::uint64_t statement_seq = 0;
     std::vector<std::string> dead;  // statements dropped, deallocated between transactions
 };
@@ -392,6 +421,7 @@ PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(ow
                                kDriver);
     if (no_statement(text))
         throw ProgrammingError("ProgrammingError", "the SQL text holds no statement", text, "()", "42601", kDriver);
+    owner.settle();
     name = "athanor_" + std::to_string(++owner.statement_seq);
     {
         PgResult r(PQprepare(owner.conn, name.c_str(), text.c_str(), 0, nullptr));
@@ -413,6 +443,7 @@ PgStatement::PgStatement(PgConnection& owner, const std::string& text) : conn(ow
 }
 
 PgStatement::~PgStatement() {
+    if (conn.streaming == this) conn.settle();
     // The server keeps a prepared statement until DEALLOCATE: evicted from the cache or a
     // one-off (the cached one was busy), it is deallocated between transactions.
     try {
@@ -507,6 +538,7 @@ bool PgStatement::take(PGresult* res, std::span<const Value* const> values) {
 bool PgStatement::execute(std::span<const Value* const> values, bool) {
     if (static_cast<int>(values.size()) != param_count) raise_binding_count(*this, values.size(), values, true);
     validate(values);
+    conn.settle();
     encode(values);
     reset();
     PGresult* r = PQexecPrepared(conn.conn, name.c_str(), static_cast<int>(values.size()), values_.data(),
@@ -518,6 +550,7 @@ std::int64_t PgConnection::execute_batch(DriverStatement& s, std::span<const Val
                                          int lastrowid_column, std::vector<std::int64_t>* keys,
                                          std::vector<std::int64_t>* counts) {
     auto& stmt = static_cast<PgStatement&>(s);
+    settle();
     const std::size_t n = per ? all.size() / per : (all.empty() ? 0 : 1);
     if (n <= 1) return DriverConnection::execute_batch(s, all, per, lastrowid_column, keys, counts);
     if (static_cast<int>(per) != stmt.param_count) raise_binding_count(stmt, per, all.subspan(0, per), true);
@@ -596,6 +629,123 @@ std::int64_t PgConnection::execute_batch(DriverStatement& s, std::span<const Val
     return total;
 }
 
+
+void PgConnection::read_window(PgStatement& st) noexcept {
+    std::size_t g = 0;
+    for (;;) {
+        PGresult* r = PQgetResult(conn);
+        if (!r) {
+            if (PQstatus(conn) == CONNECTION_BAD) break;
+            continue;  // the end of one execution's results
+        }
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+            std::int64_t c = 0;
+            const char* tuples = PQcmdTuples(r);
+            if (tuples && *tuples) parse_int(tuples, std::strlen(tuples), c);
+            std::int64_t key = 0;
+            if (st.stream_key_column >= 0 && PQntuples(r) > 0 && !PQgetisnull(r, 0, st.stream_key_column))
+                parse_int(PQgetvalue(r, 0, st.stream_key_column),
+                          static_cast<std::size_t>(PQgetlength(r, 0, st.stream_key_column)), key);
+            try {
+                st.stream_counts.push_back(c);
+                st.stream_keys.push_back(key);
+            } catch (...) {
+                if (!st.stream_error) st.stream_error = std::current_exception();
+            }
+        } else if (status != PGRES_PIPELINE_ABORTED && !st.stream_error) {
+            try {
+                const std::size_t per = static_cast<std::size_t>(st.param_count);
+                std::vector<const Value*> vals;
+                for (std::size_t i = 0; i < per && (g * per + i) < st.window_values.size(); ++i)
+                    vals.push_back(&st.window_values[g * per + i]);
+                raise_pg(conn, r, st.sql, repr_params(vals));
+            } catch (...) {
+                st.stream_error = std::current_exception();
+            }
+        }
+        PQclear(r);
+        ++g;
+    }
+    st.window = 0;
+}
+
+void PgConnection::settle() noexcept {
+    if (!streaming) return;
+    PgStatement& st = *streaming;
+    streaming = nullptr;
+    if (st.window > 0) {
+        if (PQpipelineSync(conn) == 1) read_window(st);
+        else st.window = 0;
+    }
+    PQexitPipelineMode(conn);
+    if (PQstatus(conn) == CONNECTION_BAD && !st.stream_error) {
+        try {
+            raise_pg(conn, nullptr, st.sql, "()");
+        } catch (...) {
+            st.stream_error = std::current_exception();
+        }
+    }
+}
+
+void PgConnection::stream(DriverStatement& s, std::span<const Value* const> values, int lastrowid_column) {
+    auto& st = static_cast<PgStatement&>(s);
+    if (static_cast<int>(values.size()) != st.param_count) raise_binding_count(st, values.size(), values, true);
+    st.validate(values);
+    if (streaming != &st) {
+        settle();
+        if (PQenterPipelineMode(conn) != 1) raise_pg(conn, nullptr, st.sql, "()");
+        streaming = &st;
+        st.window = 0;
+        st.stream_key_column = lastrowid_column;
+        st.stream_keys.clear();
+        st.stream_counts.clear();
+        st.stream_error = nullptr;
+        st.reset();
+    }
+    // Keep the values of this window for the message of an execution that fails.
+    const std::size_t per = values.size();
+    if (st.window_values.size() < (st.window + 1) * per) st.window_values.resize((st.window + 1) * per);
+    for (std::size_t i = 0; i < per; ++i) st.window_values[st.window * per + i] = *values[i];
+    st.encode(values);
+    if (PQsendQueryPrepared(conn, st.name.c_str(), static_cast<int>(per), st.values_.data(), st.lengths_.data(),
+                            st.formats_.data(), 0) != 1) {
+        settle();
+        raise_pg(conn, nullptr, st.sql, repr_params(values));
+    }
+    ++st.window;
+    // Hand the server work early, so it runs while we prepare the next rows; read a window's
+    // results before its results could fill the socket (which would block both sides).
+    constexpr std::size_t kFlushEvery = 64, kWindow = 512;
+    if (st.window % kFlushEvery == 0) PQflush(conn);
+    if (st.window >= kWindow) {
+        if (PQpipelineSync(conn) != 1) {
+            settle();
+            raise_pg(conn, nullptr, st.sql, "()");
+        }
+        read_window(st);
+    }
+}
+
+std::int64_t PgConnection::finish_stream(DriverStatement& s, std::vector<std::int64_t>* keys,
+                                         std::vector<std::int64_t>* counts) {
+    auto& st = static_cast<PgStatement&>(s);
+    if (streaming == &st) settle();
+    std::exception_ptr error = std::exchange(st.stream_error, nullptr);
+    std::int64_t total = 0;
+    for (std::int64_t c : st.stream_counts) total += c;
+    if (keys) keys->insert(keys->end(), st.stream_keys.begin(), st.stream_keys.end());
+    if (counts) counts->insert(counts->end(), st.stream_counts.begin(), st.stream_counts.end());
+    st.stream_keys.clear();
+    st.stream_counts.clear();
+    st.changes = total;
+    if (error) std::rethrow_exception(error);
+    return total;
+}
 }  // namespace
 
 std::shared_ptr<DriverConnection> open_postgresql(const URL& url, const EngineOptions& options) {
