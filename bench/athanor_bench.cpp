@@ -262,6 +262,21 @@ std::vector<Suite> suites() {
              }, [](std::int64_t, PGresult*) {});
              r.exec("COMMIT");
          }, On::pg},
+        // For reference: the same, fetching each new key by RETURNING, as the flush and
+        // bulk_save_objects must (SQLite hands out the last rowid for nothing).
+        {"raw_libpq_returning", false, create_table, [](Context& c) {
+             RawPg r(c.db);
+             r.exec("BEGIN");
+             r.prepare("ins", "INSERT INTO customer (name, description) VALUES ($1, $2) RETURNING id");
+             std::string a, b;
+             std::vector<std::int64_t> ids(static_cast<std::size_t>(c.n));
+             r.pipeline(c.n, [&](std::int64_t i) {
+                 a = name_of(i + 1);
+                 b = desc_of(i + 1);
+                 r.send("ins", {a.c_str(), b.c_str()});
+             }, [&](std::int64_t i, PGresult* res) { ids[static_cast<std::size_t>(i)] = std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10); });
+             r.exec("COMMIT");
+         }, On::pg},
         {"raw_sqlite3", true, create_table, [](Context& c) {
              Raw r(c.db);
              r.exec("BEGIN");
