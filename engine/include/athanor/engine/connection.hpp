@@ -74,8 +74,11 @@ public:
     /// pipeline mode: many executions per network round trip). False for SQLite, where
     /// execute() is as fast.
     bool pipelined() const noexcept;
-    /// Queues one execution; `values` are copied. Queued executions run, in order, at
-    /// flush_queue(); echo logs each one when queued.
+    /// Queues one execution; `values` are copied or sent. On a pipelining driver it is sent at
+    /// once and its result read later; otherwise it runs at flush_queue(). Either way the
+    /// executions run in order, and their results, keys and first error are reported by
+    /// flush_queue(). Another statement on the same connection ends a pipelined stream first
+    /// (its results kept for flush_queue()). Echo logs each execution when queued.
     void queue(const std::vector<const Value*>& values);
     std::size_t queued() const noexcept { return queued_count_; }
     /// Runs the queued executions: appends each one's new key (lastrowid) to `keys` and its
