@@ -57,6 +57,7 @@ struct Options {
     int repeat = 3;
     int warmup = 1;  // untimed rounds per suite before the timed ones
     std::string json;
+    std::string compare;  // an earlier --json file to compare ratios with
     bool echo = false;
 };
 
@@ -796,9 +797,77 @@ struct Figure {
     double rate = 0;   // special: gets per second
 };
 
+// What the figures were measured on: CPU model, cores, kernel.
+std::string machine() {
+    std::string cpu = "unknown CPU";
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+            cpu = line.substr(line.find(':') + 2);
+            break;
+        }
+    std::string kernel;
+    std::ifstream os("/proc/sys/kernel/osrelease");
+    std::getline(os, kernel);
+    return cpu + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, Linux " + kernel;
+}
+
+// The commit of the source tree the bench was built from (git at run time, else the one
+// recorded when it was configured).
+std::string commit_of_source() {
+    std::string out;
+    std::string cmd = std::string("git -C '") + ATHANOR_SOURCE_DIR + "' rev-parse HEAD 2>/dev/null";
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+        char buf[128];
+        while (fgets(buf, sizeof buf, p)) out += buf;
+        pclose(p);
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out.empty() ? std::string(ATHANOR_CONFIGURED_COMMIT) : out;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Prints each ratio beside the one in an earlier --json file and flags the ones that grew by
+// more than the noise of this kind of machine (15%; the README says ratios move by about +-10%).
+void compare_with(const std::string& file, const std::vector<Figure>& figures) {
+    nlohmann::json old;
+    try {
+        std::ifstream in(file);
+        old = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+        std::cerr << "--compare: cannot read " << file << ": " << e.what() << "\n";
+        return;
+    }
+    std::map<std::pair<std::string, std::string>, nlohmann::json> before;
+    if (old.contains("results"))
+        for (const auto& e : old["results"]) before[{e.value("suite", ""), e.value("test", "")}] = e;
+    std::cout << "\ncompared with " << file << " (commit " << old.value("commit", std::string("?")) << "):\n";
+    int regressions = 0;
+    for (const auto& f : figures) {
+        auto it = before.find({f.suite, f.test});
+        char line[256];
+        if (it == before.end()) {
+            std::snprintf(line, sizeof line, "  %-20s %-24s new", f.suite.c_str(), f.test.c_str());
+        } else if (f.rate > 0) {
+            double was = it->second.value("gets_per_s", 0.0);
+            bool worse = was > 0 && f.rate < was / 1.15;
+            regressions += worse;
+            std::snprintf(line, sizeof line, "  %-20s %-24s %10.0f gets/s (was %10.0f)%s", f.suite.c_str(),
+                          f.test.c_str(), f.rate, was, worse ? "  REGRESSION" : "");
+        } else {
+            double was = it->second.value("ratio_vs_raw", 0.0);
+            bool worse = was > 0 && f.ratio > was * 1.15;
+            regressions += worse;
+            std::snprintf(line, sizeof line, "  %-20s %-24s %6.2fx (was %6.2fx)%s", f.suite.c_str(), f.test.c_str(),
+                          f.ratio, was, worse ? "  REGRESSION" : "");
+        }
+        std::cout << line << "\n";
+    }
+    std::cout << "  " << regressions << " regression(s) beyond 15%\n";
 }
 
 }  // namespace
@@ -829,10 +898,11 @@ int main(int argc, char** argv) {
         } else if (a == "--repeat") opt.repeat = std::max(1, std::stoi(next()));
         else if (a == "--warmup") opt.warmup = std::max(0, std::stoi(next()));
         else if (a == "--json") opt.json = next();
+        else if (a == "--compare") opt.compare = next();
         else if (a == "--echo") opt.echo = true;
         else if (a == "-h" || a == "--help") {
             std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory|postgresql://...] [--repeat R] "
-                         "[--warmup W] [--json FILE] [--echo]\nsuites:";
+                         "[--warmup W] [--json FILE] [--compare OLD.json] [--echo]\nsuites:";
             for (auto& s : suites()) std::cout << " " << s.name;
             std::cout << "\n";
             return 0;
@@ -963,11 +1033,17 @@ int main(int argc, char** argv) {
         std::filesystem::remove(path);
     }
 
+    if (!opt.compare.empty()) compare_with(opt.compare, figures);
+
     if (!opt.json.empty()) {
         nlohmann::json j;
         j["n"] = opt.n;
         j["db"] = db_name;
         j["repeat"] = opt.repeat;
+        j["machine"] = machine();
+        j["sqlite_version"] = sqlite3_libversion();
+        j["libpq_version"] = PQlibVersion();
+        j["commit"] = commit_of_source();
         j["memory_object_bytes"] = object_bytes;
         j["memory_session_bytes_per_object"] = session_bytes;
         for (auto& f : figures) {
