@@ -29,6 +29,7 @@ Cursor& Cursor::operator=(Cursor&& o) noexcept {
         owned_ = o.owned_;
         hit_ = o.hit_;
         has_row_ = o.has_row_;
+        reset_pending_ = o.reset_pending_;
         columns_ = o.columns_;
         queue_ = std::move(o.queue_);
         queued_count_ = o.queued_count_;
@@ -57,8 +58,8 @@ void Cursor::execute(const std::vector<const Value*>& values) {
     auto& c = *conn_;
     if (!c.db) throw InvalidRequestError("This Connection is closed");
     c.autobegin();
-    if (has_row_) ps->reset();
-    has_row_ = false;
+    if (has_row_ || reset_pending_) ps->reset();
+    has_row_ = reset_pending_ = false;
     if (c.engine->echo()) {
         c.log_statement(compiled_->sql,
                         hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
@@ -145,6 +146,20 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
     }
     rowcount_ = c.db->execute_batch(*ps, all, per, compiled_->lastrowid_column, keys, counts);
     return rowcount_;
+}
+
+void Cursor::reset_row() noexcept {
+    if (!stmt_ || !(has_row_ || reset_pending_)) return;
+    static_cast<DriverStatement*>(stmt_)->reset();
+    has_row_ = reset_pending_ = false;
+}
+
+bool Cursor::row_views(std::vector<ValueView>& out) {
+    if (!has_row_) return false;
+    static_cast<DriverStatement*>(stmt_)->read_views(columns_, out);
+    has_row_ = false;
+    reset_pending_ = true;
+    return true;
 }
 
 Cursor Connection::cursor(std::shared_ptr<const Compiled> compiled, bool cache_hit) {

@@ -847,6 +847,7 @@ void Session::expunge_all() {
 
 void Session::close() {
     if (!impl_) return;
+    impl_->get_cursors.clear();  // they hold the connection
     if (impl_->conn) {
         impl_->conn->close();  // rolls back; the savepoints end with it
         impl_->frames.clear();
@@ -880,16 +881,28 @@ std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> p
     // Like SQLAlchemy's get(), no autoflush: the key is looked up in the database as it is.
     // One prepared statement per mapper, values bound by position.
     Connection& c = impl_->connection();
-    Cursor cur = c.cursor(m.select_by_pk());
-    std::vector<const Value*> ptrs;
-    for (const auto& slot : cur.compiled().binds) ptrs.push_back(&pk[static_cast<std::size_t>(std::stoi(slot.key.substr(2)))]);
-    cur.execute(ptrs);
-    std::vector<Value> row;
-    if (!cur.fetch_into(row)) {
+    auto gc = get_cursors.find(&m);
+    if (gc == get_cursors.end()) {
+        GetCursor fresh{c.cursor(m.select_by_pk()), {}};
+        for (const auto& slot : fresh.cursor.compiled().binds)
+            fresh.slots.push_back(static_cast<std::size_t>(std::stoi(slot.key.substr(2))));
+        gc = get_cursors.emplace(&m, std::move(fresh)).first;
+    }
+    Cursor& cur = gc->second.cursor;
+    get_ptrs.clear();
+    for (std::size_t k : gc->second.slots) get_ptrs.push_back(&pk[k]);
+    cur.execute(get_ptrs);
+    // Members are set straight from the row's views (no copy of the row), as Query's loads do.
+    std::vector<ValueView> row;
+    struct Done {  // the statement's read ends with this call, also when loading throws
+        Cursor& c;
+        ~Done() { c.reset_row(); }
+    } done{cur};
+    if (!cur.row_views(row)) {
         if (known) impl_->untrack(known);  // its row was deleted elsewhere: no stale object
         return nullptr;
     }
-    return impl_->load_row(m, row);
+    return impl_->load_row(m, it != impl_->identity.end() ? it->second : impl_->identity[&m], row);
 }
 }  // namespace detail
 

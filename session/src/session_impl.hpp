@@ -188,6 +188,15 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::shared_ptr<Engine> engine;
     SessionOptions options;
     std::optional<Connection> conn;
+    /// get()'s prepared statement per mapper on `conn`, with the key position of each bind
+    /// slot: kept for the session's life (cleared when conn closes), so a get() that misses
+    /// the identity map costs one execution, not a statement lookup and a Cursor.
+    struct GetCursor {
+        Cursor cursor;
+        std::vector<std::size_t> slots;
+    };
+    std::unordered_map<const Mapper*, GetCursor> get_cursors;
+    std::vector<const Value*> get_ptrs;
     SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;

@@ -70,6 +70,13 @@ public:
     /// with fetch_into. Throws the DBAPIError subclass of a failure.
     void execute(const std::vector<const Value*>& values);
     bool fetch_into(std::vector<Value>& out);
+    /// The current row as views into the driver's buffers, without copying (a lookup by key:
+    /// one row). The views stay valid until reset_row(), the next execute() or the Cursor's
+    /// end; rows after this one are dropped. False when there is no row.
+    bool row_views(std::vector<ValueView>& out);
+    /// Ends the current execution: its rows are dropped and the database's read of them
+    /// released (call it when done with row_views()). Never throws.
+    void reset_row() noexcept;
     /// Whether queue() pays off: the driver sends queued executions together (PostgreSQL's
     /// pipeline mode: many executions per network round trip). False for SQLite, where
     /// execute() is as fast.
@@ -99,6 +106,7 @@ private:
     void* owned_ = nullptr;  // detail::DriverStatement owned when the cached one was busy
     bool hit_ = false;
     bool has_row_ = false;
+    bool reset_pending_ = false;  // row_views() left the statement on a row
     int columns_ = 0;  // result columns shown (not a key fetched for lastrowid alone)
     std::vector<Value> queue_;  // queued executions' values, param_count each
     std::size_t queued_count_ = 0;
