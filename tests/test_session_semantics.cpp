@@ -199,6 +199,35 @@ TEST_F(Semantics, ConcurrentChangeIsAStaleDataErrorNotALostUpdate) {
     EXPECT_THROW(d.commit(), sa::StaleDataError);
 }
 
+TEST_F(Semantics, AGetHoldsNoReadLockOnceItReturns) {
+    SQLITE_ONLY("SQLite's file locks");
+    // get() keeps its prepared statement for the next call; the statement's read of the file
+    // must still end with the call, or a writer elsewhere would find the file locked.
+    std::string path = ::testing::TempDir() + "athanor_getlock_" + std::to_string(::getpid()) + ".db";
+    std::remove(path.c_str());
+    auto file = sa::create_engine("sqlite:///" + path);
+    Base.metadata.create_all(*file);
+    std::int64_t id = 0;
+    {
+        sa::Session s(file);
+        auto acc = account("ann", 100);
+        s.add(acc);
+        s.commit();
+        id = acc->id;
+    }
+    sa::Session reader(file, {.expire_on_commit = false});
+    auto held = reader.get<Account>(id);
+    ASSERT_TRUE(held);
+    reader.commit();  // ends the read transaction; the session (and its statement) lives on
+    auto writer = sa::create_engine("sqlite:///" + path, {.busy_timeout = 0.05});
+    auto w = writer->connect();
+    EXPECT_NO_THROW(w.execute(accounts.update().where(accounts.c["id"] == id).values({{"balance", 5}})));
+    EXPECT_NO_THROW(w.commit());
+    EXPECT_EQ(reader.get<Account>(id), held);  // from the identity map, no SQL
+    EXPECT_EQ(held->balance, 100);
+    std::remove(path.c_str());
+}
+
 TEST_F(Semantics, VersionIdColAcrossProcessesOnOneFile) {
     std::string path = ::testing::TempDir() + "athanor_version_" + std::to_string(::getpid()) + ".db";
     std::remove(path.c_str());
