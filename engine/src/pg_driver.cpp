@@ -554,81 +554,12 @@ std::int64_t PgConnection::execute_batch(DriverStatement& s, std::span<const Val
     const std::size_t n = per ? all.size() / per : (all.empty() ? 0 : 1);
     if (n <= 1) return DriverConnection::execute_batch(s, all, per, lastrowid_column, keys, counts);
     if (static_cast<int>(per) != stmt.param_count) raise_binding_count(stmt, per, all.subspan(0, per), true);
-    for (std::size_t g = 0; g < n; ++g) stmt.validate(all.subspan(g * per, per));  // before anything is sent
-    // Pipeline mode: a chunk of executions is sent, then its results read. Chunks keep the
-    // results the server writes from filling the socket while we are still sending (which
-    // would block both sides).
-    constexpr std::size_t chunk = 512;
-    std::int64_t total = 0;
-    stmt.reset();
-    for (std::size_t start = 0; start < n; start += chunk) {
-        const std::size_t end = std::min(n, start + chunk);
-        if (PQenterPipelineMode(conn) != 1) raise_pg(conn, nullptr, stmt.sql, "()");
-        bool sent = true;
-        for (std::size_t g = start; g < end && sent; ++g) {
-            auto vals = all.subspan(g * per, per);
-            stmt.encode(vals);
-            sent = PQsendQueryPrepared(conn, stmt.name.c_str(), static_cast<int>(per), stmt.values_.data(),
-                                       stmt.lengths_.data(), stmt.formats_.data(), 0) == 1;
-        }
-        if (PQpipelineSync(conn) != 1) sent = false;
-        // Read every result up to the sync, keeping the first error to raise after draining.
-        std::size_t g = start;
-        PGresult* failed = nullptr;
-        std::size_t failed_group = start;
-        for (;;) {
-            PGresult* r = PQgetResult(conn);
-            if (!r) {
-                if (PQstatus(conn) == CONNECTION_BAD) break;
-                continue;  // the end of one execution's results
-            }
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_PIPELINE_SYNC) {
-                PQclear(r);
-                break;
-            }
-            if (st == PGRES_PIPELINE_ABORTED) {
-                PQclear(r);
-                ++g;
-                continue;
-            }
-            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                if (!failed) {
-                    failed = r;
-                    failed_group = g;
-                } else {
-                    PQclear(r);
-                }
-                ++g;
-                continue;
-            }
-            const char* tuples = PQcmdTuples(r);
-            std::int64_t c = 0;
-            if (tuples && *tuples) parse_int(tuples, std::strlen(tuples), c);
-            total += c;
-            if (counts) counts->push_back(c);
-            if (keys) {
-                std::int64_t key = 0;
-                if (lastrowid_column >= 0 && PQntuples(r) > 0 && !PQgetisnull(r, 0, lastrowid_column)) {
-                    const char* p = PQgetvalue(r, 0, lastrowid_column);
-                    parse_int(p, static_cast<std::size_t>(PQgetlength(r, 0, lastrowid_column)), key);
-                }
-                keys->push_back(key);
-            }
-            PQclear(r);
-            ++g;
-        }
-        PQexitPipelineMode(conn);
-        if (failed) {
-            PgResult guard(failed);
-            raise_pg(conn, failed, stmt.sql, repr_params(all.subspan(failed_group * per, per)));
-        }
-        if (!sent || PQstatus(conn) == CONNECTION_BAD) raise_pg(conn, nullptr, stmt.sql, "()");
-    }
-    stmt.changes = total;
-    return total;
+    // Every row is checked before the first is sent: a bad value fails the batch, not half of it.
+    for (std::size_t g = 0; g < n; ++g) stmt.validate(all.subspan(g * per, per));
+    // The executions go through the pipeline as one stream (see stream()).
+    for (std::size_t g = 0; g < n; ++g) stream(stmt, all.subspan(g * per, per), lastrowid_column);
+    return finish_stream(stmt, keys, counts);
 }
-
 
 void PgConnection::read_window(PgStatement& st) noexcept {
     std::size_t g = 0;
