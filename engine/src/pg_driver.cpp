@@ -145,7 +145,7 @@ struct PgStatement final : DriverStatement {
     /// Fills values_/lengths_/formats_ for one execution (validated first).
     void encode(std::span<const Value* const> values) noexcept;
     bool execute(std::span<const Value* const> values, bool rows_outlive_values) override;
-    /// Takes a finished result of this statement (from execute or a pipeline).
+    /// Takes the finished result of execute() (pipelined results are read by read_window).
     bool take(PGresult* res, std::span<const Value* const> values);
 
     void read_row(int n, std::vector<Value>& out) override {
