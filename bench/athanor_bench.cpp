@@ -3,7 +3,10 @@
 // sqlite3 on SQLite, raw libpq on PostgreSQL (--db postgresql://...), doing the same work.
 //
 //   athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory|postgresql://...]
-//                 [--repeat R] [--json FILE] [--echo]
+//                 [--repeat R] [--json FILE] [--compare OLD.json] [--scale N1,N2,...] [--echo]
+//
+// --scale runs the suites at each size and prints each test's cost per row at each: a path
+// whose cost grows faster than its rows shows as a rising line (bench/plot.py draws it).
 #include <athanor/athanor.hpp>
 
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +62,7 @@ struct Options {
     int warmup = 1;  // untimed rounds per suite before the timed ones
     std::string json;
     std::string compare;  // an earlier --json file to compare ratios with
+    std::vector<std::int64_t> scale;  // --scale: the sizes to run at (else just n)
     bool echo = false;
 };
 
@@ -842,13 +847,14 @@ void compare_with(const std::string& file, const std::vector<Figure>& figures) {
         std::cerr << "--compare: cannot read " << file << ": " << e.what() << "\n";
         return;
     }
-    std::map<std::pair<std::string, std::string>, nlohmann::json> before;
+    std::map<std::tuple<std::string, std::string, std::int64_t>, nlohmann::json> before;
     if (old.contains("results"))
-        for (const auto& e : old["results"]) before[{e.value("suite", ""), e.value("test", "")}] = e;
+        for (const auto& e : old["results"])
+            before[{e.value("suite", ""), e.value("test", ""), e.value("n", std::int64_t{0})}] = e;
     std::cout << "\ncompared with " << file << " (commit " << old.value("commit", std::string("?")) << "):\n";
     int regressions = 0;
     for (const auto& f : figures) {
-        auto it = before.find({f.suite, f.test});
+        auto it = before.find({f.suite, f.test, f.n});
         char line[256];
         if (it == before.end()) {
             std::snprintf(line, sizeof line, "  %-20s %-24s new", f.suite.c_str(), f.test.c_str());
@@ -868,6 +874,40 @@ void compare_with(const std::string& file, const std::vector<Figure>& figures) {
         std::cout << line << "\n";
     }
     std::cout << "  " << regressions << " regression(s) beyond 15%\n";
+}
+
+// Per-row cost of each test at each size, and its ratio to raw: a cost per row that grows with
+// n is a path that is not linear.
+void print_scale(const std::vector<std::int64_t>& sizes, const std::vector<Figure>& figures) {
+    std::cout << "\nscaling: microseconds per row (ratio to raw) at each n\n";
+    std::vector<std::pair<std::string, std::string>> order;
+    for (const auto& f : figures)
+        if (f.rate == 0 && std::find(order.begin(), order.end(), std::make_pair(f.suite, f.test)) == order.end())
+            order.emplace_back(f.suite, f.test);
+    char cell[64];
+    std::cout << "  " << std::string(45, ' ');
+    for (auto n : sizes) {
+        std::snprintf(cell, sizeof cell, " %18lld", static_cast<long long>(n));
+        std::cout << cell;
+    }
+    std::cout << "\n";
+    for (const auto& [suite, test] : order) {
+        std::snprintf(cell, sizeof cell, "  %-20s %-24s", suite.c_str(), test.c_str());
+        std::cout << cell;
+        for (std::size_t k = 0; k < sizes.size(); ++k) {
+            // Figures come size by size, in the same order each time: the k-th one of this test.
+            std::size_t seen = 0;
+            const Figure* hit = nullptr;
+            for (const auto& f : figures)
+                if (f.suite == suite && f.test == test && seen++ == k) hit = &f;
+            if (!hit) std::snprintf(cell, sizeof cell, " %18s", "-");
+            else
+                std::snprintf(cell, sizeof cell, " %9.3f (%5.2fx)", 1e6 * hit->median / static_cast<double>(hit->n),
+                              hit->ratio);
+            std::cout << cell;
+        }
+        std::cout << "\n";
+    }
 }
 
 }  // namespace
@@ -899,10 +939,28 @@ int main(int argc, char** argv) {
         else if (a == "--warmup") opt.warmup = std::max(0, std::stoi(next()));
         else if (a == "--json") opt.json = next();
         else if (a == "--compare") opt.compare = next();
-        else if (a == "--echo") opt.echo = true;
+        else if (a == "--scale") {
+            std::string v = next();
+            for (std::size_t pos = 0; pos <= v.size();) {
+                std::size_t comma = v.find(',', pos);
+                if (comma == std::string::npos) comma = v.size();
+                std::int64_t n = 0;
+                try {
+                    n = std::stoll(v.substr(pos, comma - pos));
+                } catch (const std::exception&) {
+                }
+                if (n <= 0) {
+                    std::cerr << "--scale takes sizes separated by commas: 10000,100000,1000000\n";
+                    return 2;
+                }
+                opt.scale.push_back(n);
+                pos = comma + 1;
+            }
+            std::sort(opt.scale.begin(), opt.scale.end());
+        } else if (a == "--echo") opt.echo = true;
         else if (a == "-h" || a == "--help") {
             std::cout << "athanor-bench [--suite NAME] [--test NAME] [-n N] [--db file|memory|postgresql://...] [--repeat R] "
-                         "[--warmup W] [--json FILE] [--compare OLD.json] [--echo]\nsuites:";
+                         "[--warmup W] [--json FILE] [--compare OLD.json] [--scale N1,N2,...] [--echo]\nsuites:";
             for (auto& s : suites()) std::cout << " " << s.name;
             std::cout << "\n";
             return 0;
@@ -935,69 +993,75 @@ int main(int argc, char** argv) {
         auto e = sa::create_engine(opt.pg_url);
         schema.Base.metadata.drop_all(*e);
     };
-    for (auto& suite : all) {
-        if (!opt.suite.empty() && suite.name != opt.suite) continue;
-        std::cout << "\n" << suite.name << ": " << suite.doc << "\n";
-        // Repeats are interleaved (raw, orm, core, raw, orm, core, ...) so that a slow moment of
-        // the machine falls on every test of the suite alike, not on one.
-        std::vector<const Test*> chosen;
-        for (auto& t : suite.tests) {
-            if (t.on == (pg ? On::sqlite : On::pg)) continue;
-            if (opt.test.empty() || t.name == opt.test || t.baseline) chosen.push_back(&t);
-        }
-        std::vector<Figure> figs;
-        for (const Test* t : chosen) figs.push_back({suite.name, t->name, std::max<std::int64_t>(1, opt.n / suite.n_divisor), 0, {}});
-        // Warm-up rounds (default 1) are run and thrown away: a fresh process's first rounds pay
-        // for first-touch page faults of the heap, which a running application does not.
-        for (int r = -opt.warmup; r < opt.repeat; ++r) {
+    if (opt.scale.empty()) opt.scale.push_back(opt.n);
+    opt.n = opt.scale.back();  // the memory figure and the JSON's "n": the largest size
+    for (const std::int64_t size : opt.scale) {
+        if (opt.scale.size() > 1) std::cout << "\n==== n=" << size << "\n";
+        for (auto& suite : all) {
+            if (!opt.suite.empty() && suite.name != opt.suite) continue;
+            std::cout << "\n" << suite.name << ": " << suite.doc << "\n";
+            // Repeats are interleaved (raw, orm, core, raw, orm, core, ...) so that a slow moment of
+            // the machine falls on every test of the suite alike, not on one.
+            std::vector<const Test*> chosen;
+            for (auto& t : suite.tests) {
+                if (t.on == (pg ? On::sqlite : On::pg)) continue;
+                if (opt.test.empty() || t.name == opt.test || t.baseline) chosen.push_back(&t);
+            }
+            std::vector<Figure> figs;
+            for (const Test* t : chosen) figs.push_back({suite.name, t->name, std::max<std::int64_t>(1, size / suite.n_divisor), 0, {}});
+            // Warm-up rounds (default 1) are run and thrown away: a fresh process's first rounds pay
+            // for first-touch page faults of the heap, which a running application does not.
+            for (int r = -opt.warmup; r < opt.repeat; ++r) {
+                for (std::size_t k = 0; k < chosen.size(); ++k) {
+                    const Test& t = *chosen[k];
+                    Figure& f = figs[k];
+                    if (progress)
+                        std::cerr << "\r  [" << suite.name << "] " << t.name << " "
+                                  << (r < 0 ? std::string("warm-up") : std::to_string(r + 1) + "/" + std::to_string(opt.repeat))
+                                  << "        " << std::flush;
+                    Schema schema;
+                    Context c{opt, f.n, Db{path, opt.pg_url}, nullptr, &schema};
+                    reset(schema);
+                    c.engine = sa::create_engine(c.db.url(), {.echo = opt.echo});
+                    t.setup(c);
+                    if (t.baseline) c.engine->dispose();  // the baseline runs on its own connection
+                    auto t0 = Clock::now();
+                    t.run(c);
+                    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+                    if (c.n < 0 && r >= 0) f.rate = std::max(f.rate, static_cast<double>(-c.n));
+                    if (r >= 0) f.runs.push_back(secs);
+                }
+            }
+            if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r";
+            // The ratio is the median of the per-repeat ratios (each run against the baseline run
+            // beside it), which a slow phase of the machine moves less than a ratio of medians.
+            const std::vector<double>* base_runs = nullptr;
+            for (std::size_t k = 0; k < chosen.size(); ++k)
+                if (chosen[k]->baseline) base_runs = &figs[k].runs;
             for (std::size_t k = 0; k < chosen.size(); ++k) {
-                const Test& t = *chosen[k];
                 Figure& f = figs[k];
-                if (progress)
-                    std::cerr << "\r  [" << suite.name << "] " << t.name << " "
-                              << (r < 0 ? std::string("warm-up") : std::to_string(r + 1) + "/" + std::to_string(opt.repeat))
-                              << "        " << std::flush;
-                Schema schema;
-                Context c{opt, f.n, Db{path, opt.pg_url}, nullptr, &schema};
-                reset(schema);
-                c.engine = sa::create_engine(c.db.url(), {.echo = opt.echo});
-                t.setup(c);
-                if (t.baseline) c.engine->dispose();  // the baseline runs on its own connection
-                auto t0 = Clock::now();
-                t.run(c);
-                double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-                if (c.n < 0 && r >= 0) f.rate = std::max(f.rate, static_cast<double>(-c.n));
-                if (r >= 0) f.runs.push_back(secs);
+                f.median = median(f.runs);
+                f.ratio = 0;
+                if (base_runs && base_runs->size() == f.runs.size()) {
+                    std::vector<double> ratios;
+                    for (std::size_t r = 0; r < f.runs.size(); ++r)
+                        if ((*base_runs)[r] > 0) ratios.push_back(f.runs[r] / (*base_runs)[r]);
+                    if (!ratios.empty()) f.ratio = median(ratios);
+                }
+                char line[256];
+                if (f.rate > 0)
+                    std::snprintf(line, sizeof line, "  %-24s %10lld gets  %12.0f gets/s (identity map hits)", f.test.c_str(),
+                                  static_cast<long long>(10 * f.n), f.rate);
+                else
+                    std::snprintf(line, sizeof line, "  %-24s %10lld rows  %9.4f s  %7.2fx raw", f.test.c_str(),
+                                  static_cast<long long>(f.n), f.median, f.ratio);
+                std::cout << line << std::endl;
+                figures.push_back(f);
             }
-        }
-        if (progress) std::cerr << "\r" << std::string(70, ' ') << "\r";
-        // The ratio is the median of the per-repeat ratios (each run against the baseline run
-        // beside it), which a slow phase of the machine moves less than a ratio of medians.
-        const std::vector<double>* base_runs = nullptr;
-        for (std::size_t k = 0; k < chosen.size(); ++k)
-            if (chosen[k]->baseline) base_runs = &figs[k].runs;
-        for (std::size_t k = 0; k < chosen.size(); ++k) {
-            Figure& f = figs[k];
-            f.median = median(f.runs);
-            f.ratio = 0;
-            if (base_runs && base_runs->size() == f.runs.size()) {
-                std::vector<double> ratios;
-                for (std::size_t r = 0; r < f.runs.size(); ++r)
-                    if ((*base_runs)[r] > 0) ratios.push_back(f.runs[r] / (*base_runs)[r]);
-                if (!ratios.empty()) f.ratio = median(ratios);
-            }
-            char line[256];
-            if (f.rate > 0)
-                std::snprintf(line, sizeof line, "  %-24s %10lld gets  %12.0f gets/s (identity map hits)", f.test.c_str(),
-                              static_cast<long long>(10 * f.n), f.rate);
-            else
-                std::snprintf(line, sizeof line, "  %-24s %10lld rows  %9.4f s  %7.2fx raw", f.test.c_str(),
-                              static_cast<long long>(f.n), f.median, f.ratio);
-            std::cout << line << std::endl;
-            figures.push_back(f);
         }
     }
     std::filesystem::remove(path);
+    if (opt.scale.size() > 1) print_scale(opt.scale, figures);
 
     // Memory held by a session: load n customers and keep them; heap growth / n, split into the
     // objects themselves (measured by building the same objects without a session) and the
@@ -1038,6 +1102,7 @@ int main(int argc, char** argv) {
     if (!opt.json.empty()) {
         nlohmann::json j;
         j["n"] = opt.n;
+        j["scale"] = opt.scale;
         j["db"] = db_name;
         j["repeat"] = opt.repeat;
         j["machine"] = machine();
@@ -1048,7 +1113,8 @@ int main(int argc, char** argv) {
         j["memory_session_bytes_per_object"] = session_bytes;
         for (auto& f : figures) {
             nlohmann::json e = {{"suite", f.suite}, {"test", f.test}, {"n", f.n}, {"median_s", f.median},
-                                {"runs_s", f.runs}, {"ratio_vs_raw", f.ratio}};
+                                {"runs_s", f.runs}, {"ratio_vs_raw", f.ratio},
+                                {"per_row_us", 1e6 * f.median / static_cast<double>(std::max<std::int64_t>(1, f.n))}};
             if (f.rate > 0) e["gets_per_s"] = f.rate;
             j["results"].push_back(e);
         }

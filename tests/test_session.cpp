@@ -738,6 +738,59 @@ TEST_F(QueryTest, CountAndExists) {
               st.end());
 }
 
+// filter_by() queries run by a prepared statement the session keeps (a baked query): the SQL
+// is the general path's, compiled once; values are bound per call.
+TEST_F(QueryTest, FilterByQueriesReuseOneStatementWithTheSameSql) {
+    sa::Session s(engine);
+    for (const char* n : {"ed", "wendy", "mary", "ed"}) EXPECT_EQ(s.query<User>().filter_by({{"name", n}}).first()->name, n);
+    auto st = log.statements();
+    ASSERT_EQ(st.size(), 4u);
+    for (const auto& x : st) EXPECT_EQ(x, st[0]);
+    EXPECT_EQ(log.count_starting("[generated in"), 1u) << log.text();
+    EXPECT_EQ(log.count_starting("[cached since"), 3u) << log.text();
+    // The statement a simple query shows is the one it runs.
+    auto q = s.query<User>().filter_by({{"name", "ed"}}).filter_by({{"fullname", "ed full"}});
+    EXPECT_EQ(q.all().size(), 1u);
+    EXPECT_NE(q.statement().compile(engine->dialect())->sql.find("users.name = "), std::string::npos);
+    EXPECT_NE(log.statements().back().find("WHERE users.name = ? AND users.fullname = ?"), std::string::npos)
+        << log.text();
+}
+
+TEST_F(QueryTest, FilterByKeepsIdentityOrderingNullsAndMultipleRows) {
+    sa::Session s(engine);
+    auto ed = s.query<User>().filter_by({{"name", "ed"}}).one();
+    EXPECT_EQ(s.query<User>().filter_by({{"id", ed->id}}).first(), ed);  // the identity map's object
+    EXPECT_EQ(s.get<User>(ed->id), ed);
+    // A NULL compares with IS NULL (the general path), not "= NULL".
+    s.add(std::make_shared<Address>(Address{.id = 0, .email = "nobody@x", .user_id = std::nullopt}));
+    s.add(std::make_shared<Address>(Address{.id = 0, .email = "ed@x", .user_id = ed->id}));
+    log.clear();
+    auto nulls = s.query<Address>().filter_by({{"user_id", nullptr}}).all();
+    ASSERT_EQ(nulls.size(), 1u);
+    EXPECT_EQ(nulls[0]->email, "nobody@x");
+    EXPECT_NE(log.text().find("addresses.user_id IS NULL"), std::string::npos) << log.text();
+    EXPECT_EQ(s.query<Address>().filter_by({{"user_id", ed->id}}).one()->email, "ed@x");
+    // Several rows: all() returns each, one() refuses them.
+    s.add(mk("ed2", "ed full"));
+    EXPECT_EQ(s.query<User>().filter_by({{"fullname", "ed full"}}).all().size(), 2u);  // autoflushed first
+    EXPECT_THROW(s.query<User>().filter_by({{"fullname", "ed full"}}).one(), sa::MultipleResultsFound);
+    // filter_by after filter stays in order: both criteria apply.
+    auto r = s.query<User>().filter(users.c["name"] == "ed2").filter_by({{"fullname", "ed full"}}).all();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0]->name, "ed2");
+    EXPECT_EQ(s.query<User>().filter_by({{"fullname", "ed full"}}).order_by(users.c["id"].desc()).first()->name, "ed2");
+}
+
+TEST_F(QueryTest, FilterByStatementsEndWithTheSession) {
+    // The prepared statements are the session's: closing it lets the connection go, and the
+    // next use prepares again.
+    sa::Session s(engine);
+    EXPECT_NE(s.query<User>().filter_by({{"name", "ed"}}).first(), nullptr);
+    s.close();
+    EXPECT_NE(s.query<User>().filter_by({{"name", "mary"}}).first(), nullptr);
+    s.close();
+}
+
 TEST_F(QueryTest, FilterByUnknownNameIsError) {
     sa::Session s(engine);
     EXPECT_THROW(s.query<User>().filter_by({{"nope", 1}}), sa::InvalidRequestError);

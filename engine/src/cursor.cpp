@@ -162,6 +162,23 @@ bool Cursor::row_views(std::vector<ValueView>& out) {
     return true;
 }
 
+bool Cursor::next_views(std::vector<ValueView>& out) {
+    auto* ps = static_cast<DriverStatement*>(stmt_);
+    if (reset_pending_ && !has_row_) {  // the previous row was read: on to the next one
+        has_row_ = ps->step();
+        if (!has_row_) {  // the end: the read is over
+            ps->reset();
+            reset_pending_ = false;
+            return false;
+        }
+    }
+    if (!has_row_) return false;
+    ps->read_views(columns_, out);
+    has_row_ = false;
+    reset_pending_ = true;
+    return true;
+}
+
 Cursor Connection::cursor(std::shared_ptr<const Compiled> compiled, bool cache_hit) {
     live();
     return Cursor(impl_, std::move(compiled), cache_hit);

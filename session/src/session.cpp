@@ -848,6 +848,7 @@ void Session::expunge_all() {
 void Session::close() {
     if (!impl_) return;
     impl_->get_cursors.clear();  // they hold the connection
+    impl_->eq_cursors.clear();
     if (impl_->conn) {
         impl_->conn->close();  // rolls back; the savepoints end with it
         impl_->frames.clear();

@@ -111,11 +111,18 @@ public:
     void clear() noexcept;
     std::size_t size() const noexcept { return count_; }
 
+    /// Calls f on every live state. f may erase states, never add one. Stops at the last live
+    /// state: a session holding a few objects in a large table scans few slots.
     template <class F>
     void for_each(F&& f) {
+        std::size_t left = count_;
+        if (left == 0) return;
         for (auto& chunk : chunks_)
             for (std::size_t i = 0; i < kChunk; ++i)
-                if (chunk[i].mapper) f(chunk[i]);
+                if (chunk[i].mapper) {
+                    f(chunk[i]);
+                    if (--left == 0) return;
+                }
     }
 
 private:
@@ -197,6 +204,18 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     };
     std::unordered_map<const Mapper*, GetCursor> get_cursors;
     std::vector<const Value*> get_ptrs;
+    /// Query's prepared statements for filter_by() equalities (detail::query_eq): one per
+    /// mapper, columns and LIMIT 1 or not, on `conn` (cleared with get_cursors); slots[i] is
+    /// the term bound to placeholder i, or -1 for a value of the statement (LIMIT).
+    struct EqCursor {
+        const Mapper* mapper = nullptr;
+        std::vector<std::size_t> columns;
+        bool first = false;
+        Cursor cursor;
+        std::vector<int> slots;
+    };
+    std::vector<EqCursor> eq_cursors;
+    std::vector<ValueView> eq_row;
     SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;

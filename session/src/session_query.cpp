@@ -3,6 +3,8 @@
 
 #include <athanor/core/exc.hpp>
 
+#include <algorithm>
+
 namespace athanor::detail {
 
 Select query_select(const Mapper& m) { return m.select_all(); }
@@ -17,6 +19,87 @@ ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
     }
     if (parts.empty()) return true_();
     return and_(parts);
+}
+
+bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) {
+    std::size_t before = terms.size();
+    for (const auto& [k, v] : criteria) {
+        int i = m.index_of(k);
+        if (i < 0)
+            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + k + "\"");
+        if (v.is_null()) {  // "IS NULL": another statement shape, built the general way
+            terms.resize(before);
+            return false;
+        }
+        terms.emplace_back(static_cast<std::size_t>(i), v);
+    }
+    return true;
+}
+
+ColumnElement eq_clause(const Mapper& m, const EqTerms& terms) {
+    std::vector<ColumnElement> parts;
+    parts.reserve(terms.size());
+    for (const auto& [i, v] : terms) parts.push_back(m.columns()[i].column->expr() == v);
+    if (parts.empty()) return true_();
+    return and_(parts);
+}
+
+void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
+              void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
+    SessionImpl& impl = s.impl();
+    impl.check_usable();
+    impl.autoflush();
+    Connection& c = impl.connection();
+    auto& cache = impl.eq_cursors;
+    auto same = [&](const SessionImpl::EqCursor& e) {
+        if (e.mapper != &m || e.first != first || e.columns.size() != terms.size()) return false;
+        for (std::size_t k = 0; k < terms.size(); ++k)
+            if (e.columns[k] != terms[k].first) return false;
+        return true;
+    };
+    auto it = std::find_if(cache.begin(), cache.end(), same);
+    if (it == cache.end()) {
+        // The statement the general path would build, each value a parameter "eq<k>" (the same
+        // SQL text: a literal and a parameter both render as a placeholder).
+        std::vector<ColumnElement> parts;
+        SessionImpl::EqCursor e;
+        e.mapper = &m;
+        e.first = first;
+        for (std::size_t k = 0; k < terms.size(); ++k) {
+            const Column& col = *m.columns()[terms[k].first].column;
+            parts.push_back(col.expr() == bindparam("eq" + std::to_string(k), col.type()));
+            e.columns.push_back(terms[k].first);
+        }
+        Select stmt = query_select(m);
+        if (!parts.empty()) stmt = stmt.where(and_(parts));
+        if (first) stmt = stmt.limit(1);
+        e.cursor = c.cursor(stmt);
+        for (const BindSlot& slot : e.cursor.compiled().binds)
+            e.slots.push_back(slot.source == BindSlot::Source::param ? std::stoi(slot.key.substr(2)) : -1);
+        constexpr std::size_t kMaxEqCursors = 64;
+        if (cache.size() >= kMaxEqCursors) cache.erase(cache.begin());
+        cache.push_back(std::move(e));
+        it = cache.end() - 1;
+    }
+    Cursor& cur = it->cursor;
+    const auto& binds = cur.compiled().binds;
+    auto& ptrs = impl.get_ptrs;
+    ptrs.clear();
+    for (std::size_t i = 0; i < it->slots.size(); ++i)
+        ptrs.push_back(it->slots[i] >= 0 ? &terms[static_cast<std::size_t>(it->slots[i])].second : &binds[i].value);
+    cur.execute(ptrs);
+    struct Done {  // the statement's read ends with this call, also when loading throws
+        Cursor& c;
+        ~Done() { c.reset_row(); }
+    } done{cur};
+    IdentityMap& map = impl.identity[&m];
+    SessionImpl::Loading loading(impl);
+    auto& row = impl.eq_row;
+    if (first) {  // LIMIT 1: one row at most, no step to the end
+        if (cur.row_views(row)) sink(ctx, impl.load_row(m, map, row));
+        return;
+    }
+    while (cur.next_views(row)) sink(ctx, impl.load_row(m, map, row));
 }
 
 namespace {

@@ -77,6 +77,9 @@ public:
     /// Ends the current execution: its rows are dropped and the database's read of them
     /// released (call it when done with row_views()). Never throws.
     void reset_row() noexcept;
+    /// The execution's rows in turn, as views valid until the next call, reset_row(), the
+    /// next execute() or the Cursor's end. False after the last row (the read is then over).
+    bool next_views(std::vector<ValueView>& out);
     /// Whether queue() pays off: the driver sends queued executions together (PostgreSQL's
     /// pipeline mode: many executions per network round trip). False for SQLite, where
     /// execute() is as fast.

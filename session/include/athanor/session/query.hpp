@@ -38,6 +38,21 @@ void apply_loaders(Session& s, const Mapper& m, const std::vector<std::shared_pt
 std::vector<std::shared_ptr<void>> query_load(Session& s, const Mapper& m, const Select& stmt,
                                               const std::vector<LoaderOption>& opts);
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
+
+/// filter_by() equalities a Query keeps as values until a statement is needed: (index into
+/// Mapper::columns(), value), in the order given.
+using EqTerms = std::vector<std::pair<std::size_t, Value>>;
+/// Appends `criteria` to `terms`. False (terms unchanged) when one cannot be kept as "col =
+/// value" (a NULL compares with IS NULL); throws InvalidRequestError for an unknown name.
+bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms);
+/// The WHERE clause of `terms`, as filter_by_clause() would build it.
+ColumnElement eq_clause(const Mapper& m, const EqTerms& terms);
+/// Loads the objects of "SELECT <m's columns> FROM <m's table> WHERE <terms> [LIMIT 1]"
+/// (autoflushing first), handing each to `sink`. The session keeps one prepared statement per
+/// mapper, set of columns and limit (SQLAlchemy's baked queries): after the first call nothing
+/// is built or compiled, the values are bound by position.
+void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
+              void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx);
 }  // namespace detail
 
 /// Rows of chosen columns over a Query's FROM and criteria (Query::with_entities()).
@@ -80,34 +95,39 @@ class Query {
 public:
     Query(Session& s, const Mapper& m) : s_(&s), m_(&m), stmt_(detail::query_select(m)) {}
 
-    Query filter(const ColumnElement& criterion) const { return with(stmt_.where(criterion)); }
+    Query filter(const ColumnElement& criterion) const { return with(full().where(criterion)); }
     /// Equality on mapped column names: filter_by({{"name", "ed"}}).
     Query filter_by(const Params& criteria) const {
-        return with(stmt_.where(detail::filter_by_clause(*m_, criteria)));
+        if (simple_) {
+            Query q = *this;
+            q.full_.reset();
+            if (detail::add_eq_terms(*m_, criteria, q.eq_)) return q;
+        }
+        return with(full().where(detail::filter_by_clause(*m_, criteria)));
     }
     template <class... C>
     Query order_by(const ColumnElement& first, const C&... rest) const {
-        return with(stmt_.order_by(first, rest...));
+        return with(full().order_by(first, rest...));
     }
-    Query limit(std::int64_t n) const { return with(stmt_.limit(n)); }
-    Query offset(std::int64_t n) const { return with(stmt_.offset(n)); }
-    Query distinct() const { return with(stmt_.distinct()); }
+    Query limit(std::int64_t n) const { return with(full().limit(n)); }
+    Query offset(std::int64_t n) const { return with(full().offset(n)); }
+    Query distinct() const { return with(full().distinct()); }
     /// JOIN to another table on an explicit ON clause (or the one foreign key between them);
     /// the objects loaded are still T's.
-    Query join(const FromClause& target, const ColumnElement& on = {}) const { return with(stmt_.join(target, on)); }
+    Query join(const FromClause& target, const ColumnElement& on = {}) const { return with(full().join(target, on)); }
     Query outerjoin(const FromClause& target, const ColumnElement& on = {}) const {
-        return with(stmt_.outerjoin(target, on));
+        return with(full().outerjoin(target, on));
     }
     template <class... C>
     Query group_by(const ColumnElement& first, const C&... rest) const {
-        return with(stmt_.group_by(first, rest...));
+        return with(full().group_by(first, rest...));
     }
-    Query having(const ColumnElement& criterion) const { return with(stmt_.having(criterion)); }
+    Query having(const ColumnElement& criterion) const { return with(full().having(criterion)); }
     /// The query's FROM and criteria with other columns selected: rows instead of objects
     /// (SQLAlchemy's Query.with_entities()).
     template <class... C>
     RowQuery with_entities(const SelectItem& first, const C&... rest) const {
-        return RowQuery(*s_, stmt_.with_only_columns(std::vector<SelectItem>{first, SelectItem(rest)...}));
+        return RowQuery(*s_, full().with_only_columns(std::vector<SelectItem>{first, SelectItem(rest)...}));
     }
 
     /// Loader options: .options(sa::selectinload(&User::addresses), sa::raiseload(...)).
@@ -122,47 +142,51 @@ public:
     /// "JOIN addresses ON users.id = addresses.user_id".
     template <class O, class U>
     Query join(Collection<U> O::*member) const {
-        return with(attr(member).join_from(stmt_));
+        return with(attr(member).join_from(full()));
     }
     /// LEFT OUTER JOIN along a relationship.
     template <class O, class U>
     Query outerjoin(Collection<U> O::*member) const {
-        return with(attr(member).join_from(stmt_, true));
+        return with(attr(member).join_from(full(), true));
     }
     template <class O, class U>
     Query outerjoin(Ref<U> O::*member) const {
-        return with(attr(member).join_from(stmt_, true));
+        return with(attr(member).join_from(full(), true));
     }
     template <class O, class U>
     Query join(WriteOnly<U> O::*member) const {
-        return with(attr(member).join_from(stmt_));
+        return with(attr(member).join_from(full()));
     }
     template <class O, class U>
     Query join(Ref<U> O::*member) const {
-        return with(attr(member).join_from(stmt_));
+        return with(attr(member).join_from(full()));
     }
 
     std::vector<std::shared_ptr<T>> all() const {
+        std::vector<std::shared_ptr<T>> out;
+        if (baked()) {
+            detail::query_eq(*s_, *m_, eq_, false, &push<T>, &out);
+            return out;
+        }
         if (m_->has_relationships() || !opts_.empty()) {
-            auto objs = detail::query_load(*s_, *m_, stmt_, opts_);
+            auto objs = detail::query_load(*s_, *m_, full(), opts_);
             std::vector<std::shared_ptr<T>> typed;
             typed.reserve(objs.size());
             for (auto& o : objs) typed.push_back(std::static_pointer_cast<T>(std::move(o)));
             return typed;
         }
-        std::vector<std::shared_ptr<T>> out;
-        detail::query_each(
-            *s_, *m_, stmt_,
-            [](void* ctx, std::shared_ptr<void>&& obj) {
-                static_cast<std::vector<std::shared_ptr<T>>*>(ctx)->push_back(std::static_pointer_cast<T>(std::move(obj)));
-            },
-            &out);
+        detail::query_each(*s_, *m_, full(), &push<T>, &out);
         return out;
     }
     /// The first object (LIMIT 1), or null.
     std::shared_ptr<T> first() const {
-        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, stmt_.limit(1), opts_)
-                                                            : detail::query_all(*s_, *m_, stmt_.limit(1));
+        if (baked()) {
+            std::shared_ptr<T> one;
+            detail::query_eq(*s_, *m_, eq_, true, &keep<T>, &one);
+            return one;
+        }
+        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, full().limit(1), opts_)
+                                                            : detail::query_all(*s_, *m_, full().limit(1));
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// Exactly one: NoResultFound / MultipleResultsFound otherwise. Like SQLAlchemy, the
@@ -173,37 +197,65 @@ public:
         return r;
     }
     std::shared_ptr<T> one_or_none() const {
-        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, stmt_, opts_)
-                                                            : detail::query_all(*s_, *m_, stmt_);
+        if (baked()) {
+            auto r = all();
+            if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
+            return r.empty() ? nullptr : std::move(r.front());
+        }
+        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, full(), opts_)
+                                                            : detail::query_all(*s_, *m_, full());
         if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
     /// SELECT count(*) FROM (the query).
-    std::int64_t count() const { return detail::query_count(*s_, stmt_); }
+    std::int64_t count() const { return detail::query_count(*s_, full()); }
     /// SELECT EXISTS (the query).
-    bool exists() const { return detail::query_exists(*s_, stmt_); }
+    bool exists() const { return detail::query_exists(*s_, full()); }
     /// Bulk DELETE of the matching rows; with fetch, matching objects in the session become
     /// deleted (their keys come back through RETURNING). Returns the rows deleted.
     std::int64_t delete_(SynchronizeSession sync = SynchronizeSession::fetch) const {
-        return detail::query_delete(*s_, *m_, stmt_, sync);
+        return detail::query_delete(*s_, *m_, full(), sync);
     }
     /// Bulk UPDATE of the matching rows; with fetch, matching objects in the session are
     /// reloaded. Returns the rows updated.
     std::int64_t update(const ValuesMap& values, SynchronizeSession sync = SynchronizeSession::fetch) const {
-        return detail::query_update(*s_, *m_, stmt_, values, sync);
+        return detail::query_update(*s_, *m_, full(), values, sync);
     }
 
-    const Select& statement() const noexcept { return stmt_; }
+    const Select& statement() const { return full(); }
 
 private:
     Query with(Select s) const {
         Query q = *this;
         q.stmt_ = std::move(s);
+        q.simple_ = false;
+        q.eq_.clear();
+        q.full_.reset();
         return q;
+    }
+    /// The whole statement: stmt_, with the filter_by() terms kept as values when simple_.
+    const Select& full() const {
+        if (!simple_ || eq_.empty()) return stmt_;
+        if (!full_) full_ = stmt_.where(detail::eq_clause(*m_, eq_));
+        return *full_;
+    }
+    /// Runs by the session's prepared statement for (mapper, columns, limit), see query_eq().
+    bool baked() const noexcept { return simple_ && opts_.empty() && !m_->has_relationships(); }
+    template <class U>
+    static void push(void* ctx, std::shared_ptr<void>&& obj) {
+        static_cast<std::vector<std::shared_ptr<U>>*>(ctx)->push_back(std::static_pointer_cast<U>(std::move(obj)));
+    }
+    template <class U>
+    static void keep(void* ctx, std::shared_ptr<void>&& obj) {
+        *static_cast<std::shared_ptr<U>*>(ctx) = std::static_pointer_cast<U>(std::move(obj));
     }
     Session* s_;
     const Mapper* m_;
+    /// The statement; while simple_, the mapper's plain SELECT, its criteria in eq_ only.
     Select stmt_;
+    bool simple_ = true;
+    detail::EqTerms eq_;
+    mutable std::optional<Select> full_;  // full() of a simple query, built once when asked
     std::vector<LoaderOption> opts_;
 };
 
