@@ -894,7 +894,7 @@ std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> p
     for (std::size_t k : gc->second.slots) get_ptrs.push_back(&pk[k]);
     cur.execute(get_ptrs);
     // Members are set straight from the row's views (no copy of the row), as Query's loads do.
-    std::vector<ValueView> row;
+    std::vector<ValueView>& row = eq_row;  // the session's scratch: no allocation per call
     struct Done {  // the statement's read ends with this call, also when loading throws
         Cursor& c;
         ~Done() { c.reset_row(); }

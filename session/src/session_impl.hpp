@@ -215,7 +215,8 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
         std::vector<int> slots;
     };
     std::vector<EqCursor> eq_cursors;
-    std::vector<ValueView> eq_row;
+    std::vector<ValueView> eq_row;  // scratch row of get() and query_eq() (not reentrant: a
+                                    // load runs no query of its own before it is done with it)
     SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;

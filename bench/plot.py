@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Draws athanor-bench --json results as a PNG.
+
+    /usr/bin/python3 bench/plot.py results.json [chart.png]
+
+Left: one bar per test, its time as a ratio to the raw driver measured in the same run (1.0 is
+raw sqlite3 / raw libpq), with the performance target of the test marked where it has one.
+Right (when the JSON holds several sizes, from --scale): each test's cost per row against n;
+a line that rises is a path whose cost grows faster than its rows.
+
+Needs Debian's python3-matplotlib (cmake/install_deps.sh plot).
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: write the file only
+import matplotlib.pyplot as plt  # noqa: E402
+
+# The targets of issue 13 (ratio to raw sqlite3, n = 100000, file database).
+TARGETS = {
+    "orm_query_first": 1.6,
+    "orm_get": 1.4,
+    "orm_query_all": 1.5,
+    "flush_no_pk": 1.4,
+    "orm_flush": 1.4,
+    "bulk_insert_mappings": 1.1,
+    "core_insert": 1.1,
+}
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    src = argv[1]
+    out = argv[2] if len(argv) > 2 else src.rsplit(".", 1)[0] + ".png"
+    with open(src) as f:
+        data = json.load(f)
+    results = [r for r in data.get("results", []) if "gets_per_s" not in r]
+    if not results:
+        print(f"{src}: no results", file=sys.stderr)
+        return 1
+    # The bars: the run at the largest size of --scale (or the one n).
+    scale = data.get("scale") or [data.get("n")]
+    runs_by_size = split_by_size(results, scale)
+    bars = runs_by_size[-1]
+    bars = [r for r in bars if not r["test"].startswith("raw_")]
+
+    two = len(scale) > 1
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(15 if two else 9, 7), squeeze=False)
+    ax = axes[0][0]
+    labels = [f'{r["suite"]}\n{r["test"]}' for r in bars]
+    ratios = [r["ratio_vs_raw"] for r in bars]
+    colors = []
+    for r in bars:
+        t = TARGETS.get(r["test"])
+        colors.append("#999999" if t is None else ("#2e7d32" if r["ratio_vs_raw"] <= t else "#c62828"))
+    y = range(len(bars))
+    ax.barh(list(y), ratios, color=colors)
+    for i, r in enumerate(bars):
+        ax.text(r["ratio_vs_raw"] + 0.03, i, f'{r["ratio_vs_raw"]:.2f}x', va="center", fontsize=8)
+        t = TARGETS.get(r["test"])
+        if t is not None:
+            ax.plot([t, t], [i - 0.4, i + 0.4], color="black", linewidth=2)
+    ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time / raw driver time in the same run (lower is better)")
+    ax.set_title(f'ratio to raw at n={scale[-1]:,} ({data.get("db", "?")}); '
+                 "black tick: target (green met, red not)", fontsize=9)
+
+    if two:
+        ax2 = axes[0][1]
+        tests = []
+        for r in results:
+            key = (r["suite"], r["test"])
+            if key not in tests:
+                tests.append(key)
+        for key in tests:
+            xs, ys = [], []
+            for size, rs in zip(scale, runs_by_size):
+                for r in rs:
+                    if (r["suite"], r["test"]) == key:
+                        xs.append(size)
+                        ys.append(r["per_row_us"] if "per_row_us" in r else 1e6 * r["median_s"] / max(1, r["n"]))
+            if xs:
+                style = "--" if key[1].startswith("raw_") else "-"
+                ax2.plot(xs, ys, style, marker="o", label=f"{key[0]}/{key[1]}", linewidth=1)
+        ax2.set_xscale("log")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("n (rows)")
+        ax2.set_ylabel("microseconds per row")
+        ax2.set_title("cost per row by size (flat is linear; dashed: raw)", fontsize=9)
+        ax2.legend(fontsize=6, ncol=2)
+
+    machine = data.get("machine", {})
+    fig.suptitle(f'athanor-bench, commit {data.get("commit", "?")}, SQLite {data.get("sqlite_version", "?")}, '
+                 f'{machine.get("cpu", "") if isinstance(machine, dict) else machine}', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+    return 0
+
+
+def split_by_size(results, scale):
+    """The results of each --scale size, in order: the bench writes them size by size, each
+    size's tests in the same order, so the k-th occurrence of a test is size k."""
+    seen = {}
+    out = [[] for _ in scale]
+    for r in results:
+        key = (r["suite"], r["test"])
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        if k < len(out):
+            out[k].append(r)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
