@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Draws athanor-bench --json results as a PNG.
 
-    /usr/bin/python3 bench/plot.py results.json [chart.png]
+    /usr/bin/python3 bench/plot.py results.json [chart.png] [--bars-n N]
 
 Left: one bar per test, its time as a ratio to the raw driver measured in the same run (1.0 is
 raw sqlite3 / raw libpq), with the performance target of the test marked where it has one.
@@ -31,21 +31,34 @@ TARGETS = {
 
 
 def main(argv):
-    if len(argv) < 2:
+    args = list(argv[1:])
+    bars_n = None
+    if "--bars-n" in args:
+        i = args.index("--bars-n")
+        if i + 1 >= len(args):
+            print("--bars-n takes a size", file=sys.stderr)
+            return 2
+        bars_n = int(args[i + 1])
+        del args[i:i + 2]
+    if not args:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    src = argv[1]
-    out = argv[2] if len(argv) > 2 else src.rsplit(".", 1)[0] + ".png"
+    src = args[0]
+    out = args[1] if len(args) > 1 else src.rsplit(".", 1)[0] + ".png"
     with open(src) as f:
         data = json.load(f)
     results = [r for r in data.get("results", []) if "gets_per_s" not in r]
     if not results:
         print(f"{src}: no results", file=sys.stderr)
         return 1
-    # The bars: the run at the largest size of --scale (or the one n).
+    # The bars: the run at --bars-n, else at the largest size of --scale (or the one n).
     scale = data.get("scale") or [data.get("n")]
     runs_by_size = split_by_size(results, scale)
-    bars = runs_by_size[-1]
+    if bars_n is not None and bars_n not in scale:
+        print(f"--bars-n {bars_n}: the run has sizes {scale}", file=sys.stderr)
+        return 2
+    bar_size = bars_n if bars_n is not None else scale[-1]
+    bars = runs_by_size[scale.index(bar_size)]
     bars = [r for r in bars if not r["test"].startswith("raw_")]
 
     two = len(scale) > 1
@@ -69,7 +82,7 @@ def main(argv):
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("time / raw driver time in the same run (lower is better)")
-    ax.set_title(f'ratio to raw at n={scale[-1]:,} ({data.get("db", "?")}); '
+    ax.set_title(f'ratio to raw at n={bar_size:,} ({data.get("db", "?")}); '
                  "black tick: target (green met, red not)", fontsize=9)
 
     if two:
