@@ -643,16 +643,24 @@ std::string fk_sql(const Dialect& d, const ForeignKeyConstraint& fk) {
 }
 }  // namespace
 
+std::string column_default_sql(const Column& c) {
+    const auto& sd = c.server_default();
+    if (!sd) return {};
+    return sd->is_sql ? default_expression_sql(sd->text) : sql_string_literal(sd->text);
+}
+
+std::string column_ddl(const Column& c, const Dialect& d) {
+    std::string s = d.quote(c.name()) + " " + d.column_type_ddl(c);
+    if (c.server_default()) s += " DEFAULT " + column_default_sql(c);
+    if (!c.nullable()) s += " NOT NULL";
+    return s;
+}
+
+std::string foreign_key_sql(const ForeignKeyConstraint& fk, const Dialect& d) { return fk_sql(d, fk); }
+
 std::string create_table_sql(const Table& t, const Dialect& d) {
     std::vector<std::string> lines;
-    for (const auto& colp : t.columns()) {
-        const Column& c = *colp;
-        std::string s = d.quote(c.name()) + " " + d.column_type_ddl(c);
-        if (const auto& sd = c.server_default())
-            s += " DEFAULT " + (sd->is_sql ? default_expression_sql(sd->text) : sql_string_literal(sd->text));
-        if (!c.nullable()) s += " NOT NULL";
-        lines.push_back(std::move(s));
-    }
+    for (const auto& colp : t.columns()) lines.push_back(column_ddl(*colp, d));
     if (!t.primary_key().empty()) {
         std::vector<std::string> names;
         for (const Column* c : t.primary_key()) names.push_back(c->name());

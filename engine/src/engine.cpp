@@ -446,6 +446,48 @@ void Engine::run_schema_work(const std::function<void(SchemaConnection&)>& work)
     c.commit();
 }
 
+namespace {
+bool sqlite_enforces_foreign_keys(detail::DriverConnection& db) {
+    auto rows = db.query("PRAGMA foreign_keys");
+    return !rows.empty() && !rows[0].empty() && rows[0][0].kind() == Value::Kind::integer && rows[0][0].as<std::int64_t>() != 0;
+}
+}  // namespace
+
+void Engine::run_schema_work(const std::function<void(SchemaConnection&)>& work, const SchemaWorkOptions& options) {
+    if (!options.foreign_keys_off || dialect().name() != "sqlite") return run_schema_work(work);
+    Connection c = connect();
+    auto& db = *c.impl()->db;
+    // PRAGMA foreign_keys is a no-op inside a transaction: it is switched before BEGIN and
+    // back after COMMIT / ROLLBACK, on this connection only.
+    const bool enforced = sqlite_enforces_foreign_keys(db);
+    if (enforced) {
+        if (db.in_db_transaction())
+            throw MigrationError("foreign keys cannot be switched off for this migration while another "
+                                 "transaction is open on the engine's shared connection");
+        db.exec("PRAGMA foreign_keys=OFF");
+    }
+    auto restore = [&]() noexcept {
+        if (!enforced) return;
+        try {
+            db.exec("PRAGMA foreign_keys=ON");
+        } catch (...) {
+        }
+    };
+    try {
+        c.impl()->autobegin();
+        work(*c.impl());
+        c.commit();
+    } catch (...) {
+        try {
+            c.rollback();
+        } catch (...) {
+        }
+        restore();
+        throw;
+    }
+    restore();
+}
+
 std::shared_ptr<Engine> create_engine(const std::string& url, EngineOptions options) {
     return std::make_shared<Engine>(make_url(url), options);
 }

@@ -166,11 +166,12 @@ ReflectedTable PGDialect::reflect_table(SchemaConnection& conn, std::string_view
     }
 
     for (const auto& fk_row : conn.execute_raw(
-             "SELECT con.oid, cl.relname, con.confupdtype, con.confdeltype FROM pg_catalog.pg_constraint con "
+             "SELECT con.oid, cl.relname, con.confupdtype, con.confdeltype, con.conname FROM pg_catalog.pg_constraint con "
              "JOIN pg_catalog.pg_class cl ON cl.oid = con.confrelid WHERE con.conrelid = " + oid +
              " AND con.contype = 'f' ORDER BY con.conname")) {
         ReflectedForeignKey fk;
         fk.referred_table = text_of(fk_row[1]);
+        fk.name = text_of(fk_row[4]);
         fk.onupdate = ref_action(text_of(fk_row[2]));
         fk.ondelete = ref_action(text_of(fk_row[3]));
         for (const auto& r : conn.execute_raw(

@@ -6,6 +6,13 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${ATHANOR_BINARY_DIR} --prefi
 if(rc)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
+# The installed command-line tool runs.
+if(EXISTS ${ATHANOR_BINARY_DIR}/tools)
+  execute_process(COMMAND ${WORK_DIR}/prefix/bin/athanor-schema --help RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "athanor-schema reflect URL")
+    message(FATAL_ERROR "the installed athanor-schema failed: ${rc} ${out}")
+  endif()
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${ATHANOR_SOURCE_DIR}/tests/cmake_import/project
                         -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
                         -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}

@@ -7,6 +7,7 @@
 #include <athanor/core/dialect.hpp>
 #include <athanor/core/elements.hpp>
 #include <athanor/core/exc.hpp>
+#include <athanor/core/migration.hpp>
 #include <athanor/core/schema.hpp>
 #include <athanor/core/selectable.hpp>
 #include <athanor/core/types.hpp>

@@ -7,4 +7,5 @@
 #include <athanor/engine/postgresql_dialect.hpp>
 #include <athanor/engine/result.hpp>
 #include <athanor/engine/sqlite_dialect.hpp>
+#include <athanor/engine/upgrade.hpp>
 #include <athanor/engine/url.hpp>

@@ -25,6 +25,7 @@ struct ReflectedColumn {
     int primary_key_position = 0;            // 1-based position in the primary key, 0 if none
 };
 struct ReflectedForeignKey {
+    std::string name;  // the constraint's name where the database has one (PostgreSQL)
     std::vector<std::string> columns;
     std::string referred_table;
     std::vector<std::string> referred_columns;

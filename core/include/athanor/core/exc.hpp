@@ -91,6 +91,15 @@ public:
     using Error::Error;
 };
 
+/// A schema migration that cannot be carried out as asked: it would lose data without
+/// allow_data_loss, a precondition fails (NULLs in a column made NOT NULL, rows in a table
+/// gaining a NOT NULL column without a default), or a statement of it failed. Nothing of the
+/// migration is left in the database when it is raised by MigrationPlan::apply().
+class MigrationError : public Error {
+public:
+    using Error::Error;
+};
+
 /// An UPDATE or DELETE of a flushed object matched a different number of rows than expected.
 class StaleDataError : public Error {
 public:

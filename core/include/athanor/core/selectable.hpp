@@ -289,5 +289,12 @@ std::string drop_table_sql(const Table& table, const Dialect& dialect);
 /// tables; empty where the dialect keeps them inside CREATE TABLE (SQLite).
 std::vector<std::string> add_constraints_sql(const Table& table, const Dialect& dialect);
 std::vector<std::string> drop_constraints_sql(const Table& table, const Dialect& dialect);
+/// One column as CREATE TABLE writes it: name, type, DEFAULT, NOT NULL (for ADD COLUMN).
+std::string column_ddl(const Column& column, const Dialect& dialect);
+/// The DEFAULT clause's SQL of a column's server default ("'x'", "CURRENT_TIMESTAMP"), or ""
+/// when it has none.
+std::string column_default_sql(const Column& column);
+/// "[CONSTRAINT name ]FOREIGN KEY(a) REFERENCES t (b)[ ON DELETE ...]".
+std::string foreign_key_sql(const ForeignKeyConstraint& fk, const Dialect& dialect);
 
 }  // namespace athanor

@@ -149,6 +149,8 @@ public:
     const Dialect& dialect() const;
 
     void run_schema_work(const std::function<void(SchemaConnection&)>& work) override;
+    void run_schema_work(const std::function<void(SchemaConnection&)>& work,
+                         const SchemaWorkOptions& options) override;
 
     const std::shared_ptr<detail::ConnectionImpl>& impl() const noexcept { return impl_; }
 

@@ -87,6 +87,8 @@ public:
     void dispose();
 
     void run_schema_work(const std::function<void(SchemaConnection&)>& work) override;
+    void run_schema_work(const std::function<void(SchemaConnection&)>& work,
+                         const SchemaWorkOptions& options) override;
 
     const std::shared_ptr<detail::EngineImpl>& impl() const noexcept { return impl_; }
 
