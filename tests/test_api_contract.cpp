@@ -193,3 +193,57 @@ TEST(ApiContract, Section9PostgreSQL) {
     }
     Base.metadata.drop_all(*engine);
 }
+
+// ---- 10. Schema evolution, as written, on a database holding rows (v1 -> v2 of a class).
+namespace {
+struct Profile { std::int64_t id = 0; std::string name; std::optional<std::string> nickname; };
+}  // namespace
+
+TEST(ApiContract, Section10SchemaEvolution) {
+    auto engine = sa::create_engine("sqlite://");
+    {
+        sa::DeclarativeBase V1;  // the application's version 1, with a row
+        V1.declare<Profile>("api10_users", sa::mapped_column("id", &Profile::id, sa::primary_key()),
+                            sa::mapped_column("name", &Profile::name, sa::String(30)));
+        V1.metadata.create_all(*engine);
+        sa::Session s(engine);
+        s.add(std::make_shared<Profile>(Profile{.name = "ed"}));
+        s.commit();
+    }
+    sa::DeclarativeBase Base;  // version 2: a new column
+    Base.declare<Profile>("api10_users", sa::mapped_column("id", &Profile::id, sa::primary_key()),
+                          sa::mapped_column("name", &Profile::name, sa::String(30)),
+                          sa::mapped_column("nickname", &Profile::nickname, sa::String(30)));
+
+    sa::MigrationPlan plan = sa::plan_migration(*engine, Base.metadata);  // live database vs metadata
+    std::vector<std::string> said;
+    for (const sa::MigrationOp& op : plan.operations()) said.push_back(op.describe());
+    EXPECT_EQ(said, std::vector<std::string>{"add column api10_users.nickname"});
+    EXPECT_FALSE(plan.destructive());
+    EXPECT_EQ(plan.sql(), std::vector<std::string>{"ALTER TABLE api10_users ADD COLUMN nickname VARCHAR(30)"});
+    plan.apply(*engine);                                                  // one transaction
+    {
+        sa::Session s(engine);
+        auto ed = s.query<Profile>().filter_by({{"name", "ed"}}).one();  // the row is still there
+        EXPECT_EQ(ed->nickname, std::nullopt);
+        ed->nickname = "eddie";
+        s.commit();
+    }
+    // A plan that would lose data throws and changes nothing unless explicitly allowed.
+    sa::MetaData v3;  // version 3 drops the column again (a class maps in one registry at a time)
+    v3.table("api10_users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(30)));
+    sa::MigrationPlan drop = sa::plan_migration(*engine, v3);
+    EXPECT_TRUE(drop.destructive());
+    EXPECT_THROW(drop.apply(*engine), sa::MigrationError);
+    EXPECT_TRUE(sa::plan_migration(*engine, Base.metadata).empty());  // nothing changed
+    // sa::upgrade: plan + apply of what is safe, and the schema version recorded in the database.
+    auto r = sa::upgrade(*engine, Base.metadata);
+    EXPECT_TRUE(r.applied.empty());
+    EXPECT_EQ(sa::schema_version(*engine), 0);
+    auto conn = engine->connect();
+    EXPECT_EQ(conn.execute(sa::text("SELECT description FROM athanor_schema_version WHERE version = 0")).scalar<std::string>(),
+              "schema " + sa::schema_fingerprint(Base.metadata));
+    conn.close();
+    drop.apply(*engine, {.allow_data_loss = true});  // ... explicitly allowed
+    EXPECT_TRUE(sa::plan_migration(*engine, v3).empty());
+}

@@ -55,10 +55,10 @@ inline Rename rename_column(std::string table, std::string from, std::string to)
 }
 
 struct MigrationOptions {
-    std::vector<Rename> renames;
+    std::vector<Rename> renames{};
     /// Tables of the database the plan leaves alone (never dropped or changed), besides
     /// athanor's own athanor_schema_version.
-    std::vector<std::string> exclude_tables;
+    std::vector<std::string> exclude_tables{};
     /// Only what loses nothing (sa::upgrade()): ops that would drop a table or a column or
     /// narrow a type are left out and listed by MigrationPlan::deferred(); on SQLite, where a
     /// table is rebuilt to change it, a table with such an op is rebuilt later, with it.
@@ -101,7 +101,7 @@ struct ApplyOptions {
     bool allow_data_loss = false;
     /// Called before each operation's statements run (progress; it may throw to abort, which
     /// rolls everything back).
-    std::function<void(const MigrationOp&)> on_op;
+    std::function<void(const MigrationOp&)> on_op{};
 };
 
 class MigrationPlan {

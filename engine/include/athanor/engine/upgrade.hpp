@@ -55,9 +55,9 @@ struct UpgradeOptions {
     /// Without it those are left in UpgradeResult::deferred.
     bool allow_data_loss = false;
     /// Tables upgrade() never touches (see MigrationOptions::exclude_tables).
-    std::vector<std::string> exclude_tables;
+    std::vector<std::string> exclude_tables{};
     /// Called before each automatic operation runs.
-    std::function<void(const MigrationOp&)> on_op;
+    std::function<void(const MigrationOp&)> on_op{};
 };
 
 struct UpgradeResult {
