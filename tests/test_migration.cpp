@@ -454,3 +454,37 @@ TEST_F(Migration, AFailedStepIsRolledBackAndRunsAgainNextTime) {
     EXPECT_THROW(sa::Migrations().step(1, "a", [](sa::Connection&) {}).step(1, "b", [](sa::Connection&) {}),
                  sa::ArgumentError);
 }
+
+TEST_F(Migration, DefaultsPrimaryKeysAndDroppedIndexesAndUniquesOverRows) {
+    sa::MetaData a;
+    a.table("pairs", sa::Column("k", sa::Integer(), sa::primary_key(), sa::autoincrement(false)),
+            sa::Column("b", sa::String(10), sa::nullable(false)), sa::Column("code", sa::String(10), sa::unique()),
+            sa::Column("v", sa::String(10), sa::server_default("old")), sa::Index{"ix_pairs_v", {"v"}});
+    a.create_all(*engine);
+    {
+        auto c = engine->connect();
+        c.execute(sa::text("INSERT INTO pairs (k, b, code) VALUES (1, 'x', 'c1')"));
+        c.execute(sa::text("INSERT INTO pairs (k, b, code, v) VALUES (1 + 1, 'y', 'c2', 'set')"));
+        c.commit();
+    }
+    sa::MetaData b;
+    b.table("pairs", sa::Column("k", sa::Integer(), sa::primary_key(), sa::autoincrement(false)),
+            sa::Column("b", sa::String(10), sa::primary_key()), sa::Column("code", sa::String(10)),
+            sa::Column("v", sa::String(10), sa::server_default("new")));
+    auto plan = sa::plan_migration(*engine, b);
+    EXPECT_EQ(describe(plan), (std::vector<std::string>{"change server default of pairs.v to 'new'",
+                                                         "change primary key of pairs to (k, b)",
+                                                         "drop index ix_pairs_v on pairs",
+                                                         "drop unique constraint on pairs (code)"}))
+        << plan.to_string();
+    EXPECT_FALSE(plan.destructive());
+    plan.apply(*engine);
+    EXPECT_TRUE(sa::plan_migration(*engine, b).empty()) << sa::plan_migration(*engine, b).to_string();
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::text("SELECT v FROM pairs WHERE k = 1")).scalar<std::string>(), "old");  // values kept
+    EXPECT_EQ(c.execute(sa::text("SELECT v FROM pairs WHERE k = 2")).scalar<std::string>(), "set");
+    c.execute(sa::text("INSERT INTO pairs (k, b, code) VALUES (1, 'z', 'c1')"));  // (k, b) is the key now; code not unique
+    EXPECT_EQ(c.execute(sa::text("SELECT v FROM pairs WHERE b = 'z'")).scalar<std::string>(), "new");
+    EXPECT_THROW(c.execute(sa::text("INSERT INTO pairs (k, b) VALUES (1, 'z')")), sa::IntegrityError);
+    c.rollback();
+}

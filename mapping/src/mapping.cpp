@@ -88,7 +88,10 @@ std::vector<Value> Mapper::identity(const void* obj) const {
 
 void Mapper::read(const void* obj, std::vector<Value>& out) const {
     out.resize(props_.size());
-    for (std::size_t i = 0; i < props_.size(); ++i) out[i] = props_[i].get(obj);
+    for (std::size_t i = 0; i < props_.size(); ++i) {
+        if (props_[i].read_into) props_[i].read_into(obj, out[i]);
+        else out[i] = props_[i].get(obj);
+    }
 }
 
 void Mapper::write(void* obj, const std::vector<Value>& values) const {

@@ -174,6 +174,18 @@ void SessionImpl::flush() {
     }
     // ---- gather
     std::map<const Mapper*, std::vector<Work>> inserts, updates;
+    // The rows' value buffers go back to the session when the flush ends (either way): the
+    // next flush reads members into them without allocating.
+    struct Recycle {
+        SessionImpl& s;
+        std::map<const Mapper*, std::vector<Work>>& a;
+        std::map<const Mapper*, std::vector<Work>>& b;
+        ~Recycle() {
+            for (auto* m : {&a, &b})
+                for (auto& [mapper, works] : *m)
+                    for (Work& w : works) s.recycle_values(std::move(w.values));
+        }
+    } recycle{*this, inserts, updates};
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
     std::vector<InstanceState*> pending;
     // Clean persistent objects that nobody outside the session holds any more are let go, as
@@ -188,7 +200,7 @@ void SessionImpl::flush() {
         else if (st->state == ObjectState::persistent) {
             bool unobserved = st->obj.use_count() == 1 && frames.empty();
             if (st->reattached || has_changes(*st)) {
-                Work w{st, {}, {}, nullptr};
+                Work w{st, spare_values(), {}, nullptr};
                 st->mapper->read(st->obj.get(), w.values);
                 updates[st->mapper].push_back(std::move(w));
             }
@@ -254,7 +266,7 @@ void SessionImpl::flush() {
             const Mapper* last = nullptr;
             std::vector<Work>* into = nullptr;
             for (InstanceState* st : pending) {
-                Work w{st, {}, {}, nullptr};
+                Work w{st, spare_values(), {}, nullptr};
                 if (st->mapper->has_listeners(MapperEvent::before_insert))
                     st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
                 st->mapper->read(st->obj.get(), w.values);
@@ -339,7 +351,7 @@ void SessionImpl::flush() {
                     if (st.mapper != m || st.state != ObjectState::persistent || st.marked_deleted) return;
                     if (queued.contains(&st)) return;
                     if (has_changes(st)) {
-                        Work w{&st, {}, {}, nullptr};
+                        Work w{&st, spare_values(), {}, nullptr};
                         m->read(st.obj.get(), w.values);
                         ups.push_back(std::move(w));
                     }

@@ -215,7 +215,23 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
         std::vector<int> slots;
     };
     std::vector<EqCursor> eq_cursors;
-    std::vector<ValueView> eq_row;  // scratch row of get() and query_eq() (not reentrant: a
+    std::vector<ValueView> eq_row;
+    /// Value buffers of flushed rows, kept for the next flush (bounded).
+    std::vector<Values> spare_values_;
+    Values spare_values() {
+        if (spare_values_.empty()) return {};
+        Values v = std::move(spare_values_.back());
+        spare_values_.pop_back();
+        return v;
+    }
+    void recycle_values(Values&& v) noexcept {
+        constexpr std::size_t kMaxSpare = 1024;
+        if (v.empty() || spare_values_.size() >= kMaxSpare) return;
+        try {
+            spare_values_.push_back(std::move(v));
+        } catch (...) {
+        }
+    }  // scratch row of get() and query_eq() (not reentrant: a
                                     // load runs no query of its own before it is done with it)
     SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;

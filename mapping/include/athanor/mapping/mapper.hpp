@@ -33,6 +33,9 @@ struct ColumnProperty {
     const Column* column = nullptr;
     std::string key;                                  // the column name
     std::function<Value(const void*)> get;            // object -> Value
+    /// object -> an existing Value, reusing its text buffer (no allocation when it fits);
+    /// empty where get() is all there is.
+    std::function<void(const void*, Value&)> read_into;
     std::function<void(void*, const Value&)> set;     // Value -> object (throws ArgumentError)
     std::function<bool(const void*, const ValueView&)> equals;  // object's value == stored one
     std::function<void(void*, const ValueView&)> set_view;      // stored value -> object

@@ -51,6 +51,12 @@ public:
         ColumnProperty p = checked_property<Traits>(name);
         const Column& col = *p.column;
         p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
+        if constexpr (std::is_same_v<M, std::string>)
+            p.read_into = [member](const void* obj, Value& v) {
+                const std::string& s = static_cast<const T*>(obj)->*member;
+                if (auto t = const_cast<std::string*>(v.if_text())) t->assign(s);
+                else v = Value(s);
+            };
         p.set = [member, &col](void* obj, const Value& v) {
             if constexpr (!Traits::nullable)
                 if (v.is_null()) detail::throw_null_into_member(col);
