@@ -28,10 +28,10 @@ bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) {
         if (i < 0)
             throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + k + "\"");
         if (v.is_null()) {  // "IS NULL": another statement shape, built the general way
-            terms.resize(before);
+            terms.truncate(before);
             return false;
         }
-        terms.emplace_back(static_cast<std::size_t>(i), v);
+        terms.push(static_cast<std::size_t>(i), v);
     }
     return true;
 }

@@ -7,6 +7,7 @@
 #include <athanor/core/selectable.hpp>
 #include <athanor/session/session.hpp>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -40,8 +41,41 @@ std::vector<std::shared_ptr<void>> query_load(Session& s, const Mapper& m, const
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 
 /// filter_by() equalities a Query keeps as values until a statement is needed: (index into
-/// Mapper::columns(), value), in the order given.
-using EqTerms = std::vector<std::pair<std::size_t, Value>>;
+/// Mapper::columns(), value), in the order given. Two live inline (no allocation for the
+/// common lookups), more on the heap.
+class EqTerms {
+public:
+    using Term = std::pair<std::size_t, Value>;
+    void push(std::size_t column, Value v) {
+        if (n_ < inline_.size() && heap_.empty()) {
+            inline_[n_++] = Term(column, std::move(v));
+            return;
+        }
+        if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+        heap_.emplace_back(column, std::move(v));
+        ++n_;
+    }
+    /// Keeps the first n terms.
+    void truncate(std::size_t n) {
+        if (n >= n_) return;
+        if (!heap_.empty()) heap_.resize(n);
+        n_ = n;
+    }
+    void clear() noexcept {
+        heap_.clear();
+        n_ = 0;
+    }
+    std::size_t size() const noexcept { return n_; }
+    bool empty() const noexcept { return n_ == 0; }
+    const Term* begin() const noexcept { return heap_.empty() ? inline_.data() : heap_.data(); }
+    const Term* end() const noexcept { return begin() + n_; }
+    const Term& operator[](std::size_t i) const noexcept { return begin()[i]; }
+
+private:
+    std::array<Term, 2> inline_{};
+    std::vector<Term> heap_;
+    std::size_t n_ = 0;
+};
 /// Appends `criteria` to `terms`. False (terms unchanged) when one cannot be kept as "col =
 /// value" (a NULL compares with IS NULL); throws InvalidRequestError for an unknown name.
 bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms);
@@ -93,7 +127,7 @@ private:
 template <class T>
 class Query {
 public:
-    Query(Session& s, const Mapper& m) : s_(&s), m_(&m), stmt_(detail::query_select(m)) {}
+    Query(Session& s, const Mapper& m) : s_(&s), m_(&m) {}
 
     Query filter(const ColumnElement& criterion) const { return with(full().where(criterion)); }
     /// Equality on mapped column names: filter_by({{"name", "ed"}}).
@@ -226,17 +260,20 @@ public:
 
 private:
     Query with(Select s) const {
-        Query q = *this;
+        Query q(*s_, *m_);
         q.stmt_ = std::move(s);
         q.simple_ = false;
-        q.eq_.clear();
-        q.full_.reset();
+        q.opts_ = opts_;
         return q;
     }
-    /// The whole statement: stmt_, with the filter_by() terms kept as values when simple_.
+    /// The whole statement: stmt_, or while simple_ the mapper's SELECT with the filter_by()
+    /// terms, built when first asked for (a baked terminal call never needs it).
     const Select& full() const {
-        if (!simple_ || eq_.empty()) return stmt_;
-        if (!full_) full_ = stmt_.where(detail::eq_clause(*m_, eq_));
+        if (!simple_) return *stmt_;
+        if (!full_) {
+            full_ = detail::query_select(*m_);
+            if (!eq_.empty()) full_ = full_->where(detail::eq_clause(*m_, eq_));
+        }
         return *full_;
     }
     /// Runs by the session's prepared statement for (mapper, columns, limit), see query_eq().
@@ -251,9 +288,9 @@ private:
     }
     Session* s_;
     const Mapper* m_;
-    /// The statement; while simple_, the mapper's plain SELECT, its criteria in eq_ only.
-    Select stmt_;
-    bool simple_ = true;
+    /// The statement once a builder other than filter_by() was called (simple_ false).
+    std::optional<Select> stmt_;
+    bool simple_ = true;  // the mapper's SELECT with eq_ as its only criteria
     detail::EqTerms eq_;
     mutable std::optional<Select> full_;  // full() of a simple query, built once when asked
     std::vector<LoaderOption> opts_;
