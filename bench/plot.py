@@ -5,8 +5,9 @@
 
 Left: one bar per test, its time as a ratio to the raw driver measured in the same run (1.0 is
 raw sqlite3 / raw libpq), with the performance target of the test marked where it has one.
-Right (when the JSON holds several sizes, from --scale): each test's cost per row against n;
-a line that rises is a path whose cost grows faster than its rows.
+Right (when the JSON holds several sizes, from --scale): each test's cost per row against n,
+relative to its cost at the smallest n (the legend gives the cost at the largest); a line that
+rises is a path whose cost grows faster than its rows.
 
 Needs Debian's python3-matplotlib (cmake/install_deps.sh plot).
 """
@@ -99,15 +100,18 @@ def main(argv):
                     if (r["suite"], r["test"]) == key:
                         xs.append(size)
                         ys.append(r["per_row_us"] if "per_row_us" in r else 1e6 * r["median_s"] / max(1, r["n"]))
-            if xs:
+            if len(xs) > 1 and ys[0] > 0:
+                # Each test's cost per row relative to its cost at the smallest n: 1.0 flat is
+                # linear, a rising line a path that costs more per row as n grows.
+                rel = [y / ys[0] for y in ys]
                 style = "--" if key[1].startswith("raw_") else "-"
-                ax2.plot(xs, ys, style, marker="o", label=f"{key[0]}/{key[1]}", linewidth=1)
+                ax2.plot(xs, rel, style, marker="o", label=f"{key[0]}/{key[1]} ({ys[-1]:.2f} us/row)", linewidth=1)
         ax2.set_xscale("log")
-        ax2.set_yscale("log")
+        ax2.axhline(1.0, color="#555555", linestyle=":", linewidth=1)
         ax2.set_xlabel("n (rows)")
-        ax2.set_ylabel("microseconds per row")
-        ax2.set_title("cost per row by size (flat is linear; dashed: raw)", fontsize=9)
-        ax2.legend(fontsize=6, ncol=2)
+        ax2.set_ylabel(f"cost per row / cost per row at n={scale[0]:,}")
+        ax2.set_title("scaling: cost per row relative to the smallest n (flat = linear; dashed: raw)", fontsize=9)
+        ax2.legend(fontsize=6, ncol=2, loc="upper left")
 
     machine = data.get("machine", {})
     fig.suptitle(f'athanor-bench, commit {data.get("commit", "?")}, SQLite {data.get("sqlite_version", "?")}, '

@@ -102,6 +102,9 @@ TEST_F(Migration, AddTableColumnsAndIndexKeepEveryRow) {
     EXPECT_EQ(describe(plan), (std::vector<std::string>{"add table tags", "add column users.nickname",
                                                          "add column users.status", "add index ix_users_name on users (name)"}));
     for (const auto& op : plan.operations()) EXPECT_FALSE(op.batch()) << op.describe();  // ALTER TABLE does these
+    EXPECT_EQ(plan.operations()[1].sql(),
+              std::vector<std::string>{"ALTER TABLE users ADD COLUMN nickname VARCHAR(50)"});
+    EXPECT_EQ(plan.operations()[0].sql().front().rfind("CREATE TABLE tags (", 0), 0u);
     plan.apply(*engine);
 
     EXPECT_TRUE(sa::plan_migration(*engine, m).empty());

@@ -491,7 +491,10 @@ private:
         }
         plan_.ops_ = std::move(kept);
         for (auto& s : steps_) {
-            for (auto& o : s.ops) o = remap[o];
+            for (auto& o : s.ops) {
+                o = remap[o];
+                plan_.ops_[o].sql_ = s.sql;
+            }
             plan_.steps_.push_back(std::move(s));
         }
     }

@@ -85,6 +85,9 @@ public:
     /// Whether it is carried out by rebuilding its table (SQLite: new table, rows copied, old
     /// dropped, new renamed, indexes and triggers recreated).
     bool batch() const noexcept { return batch_; }
+    /// Its statements for the plan's dialect, as apply() runs them; for a batch() op, the whole
+    /// rebuild of its table (shared with the table's other ops). Empty for a deferred op.
+    const std::vector<std::string>& sql() const noexcept { return sql_; }
 
 private:
     friend class MigrationPlanner;
@@ -94,6 +97,7 @@ private:
     std::string detail_;
     bool destructive_;
     bool batch_ = false;
+    std::vector<std::string> sql_;
 };
 
 struct ApplyOptions {
