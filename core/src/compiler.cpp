@@ -623,15 +623,6 @@ std::string quote_list(const Dialect& d, const std::vector<std::string>& names) 
     return join_strings(q, ", ");
 }
 
-std::string sql_string_literal(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
-}
-
 std::string fk_sql(const Dialect& d, const ForeignKeyConstraint& fk) {
     std::string s;
     if (!fk.options.name.empty()) s += "CONSTRAINT " + d.quote(fk.options.name) + " ";

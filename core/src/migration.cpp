@@ -1,6 +1,8 @@
 // plan_migration: the live schema (reflected) against a MetaData, as ordered operations with
 // their SQL; MigrationPlan::apply runs them in one transaction. What SQLite's ALTER TABLE
 // cannot do is done by rebuilding the table (Alembic's batch mode).
+#include "sql_guard.hpp"
+
 #include <athanor/core/connectable.hpp>
 #include <athanor/core/dialect.hpp>
 #include <athanor/core/migration.hpp>
@@ -19,15 +21,6 @@ namespace {
 std::string upper(std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return s;
-}
-
-std::string sql_literal(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
 }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -195,7 +188,7 @@ private:
             for (auto& [name, rt] : db_)
                 for (const auto& row : conn_.execute_raw(
                          "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL AND tbl_name = " +
-                         sql_literal(name)))
+                         detail::sql_string_literal(name)))
                     if (!row.empty() && !row[0].is_null()) triggers_[name].push_back(row[0].as<std::string>());
     }
 

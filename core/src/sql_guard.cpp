@@ -64,6 +64,15 @@ void check_sql_expression(std::string_view sql, std::string_view what) {
     if (depth != 0) fail("a '(' is not closed");
 }
 
+std::string sql_string_literal(std::string_view text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    return out + "'";
+}
+
 std::string default_expression_sql(std::string_view sql) {
     auto single_token = [&] {
         std::size_t i = 0;

@@ -17,6 +17,8 @@ void check_sql_expression(std::string_view sql, std::string_view what);
 /// Renders a checked server default expression: a single token as it is, else in parentheses
 /// (SQLite's DEFAULT takes an expression only parenthesized).
 std::string default_expression_sql(std::string_view sql);
+/// 'text' as a SQL string literal, embedded quotes doubled.
+std::string sql_string_literal(std::string_view text);
 /// A custom operator for op(): symbol characters, or words of letters and single spaces.
 void check_operator(std::string_view op);
 /// A SQL function name: letters, digits and '_', optionally dotted ("schema.fn").
