@@ -153,7 +153,8 @@ public:
                 it = left.erase(it);
                 progress = true;
             }
-            if (!progress) {  // a cycle: any order, foreign keys are off or deferred at the end
+            if (!progress) {  // a cycle: any order (SQLite drops with foreign keys off; PostgreSQL may
+                              // refuse, and then nothing of the plan is changed)
                 ordered.insert(ordered.end(), left.begin(), left.end());
                 left.clear();
             }
