@@ -491,3 +491,25 @@ TEST_F(Migration, DefaultsPrimaryKeysAndDroppedIndexesAndUniquesOverRows) {
     EXPECT_THROW(c.execute(sa::text("INSERT INTO pairs (k, b) VALUES (1, 'z')")), sa::IntegrityError);
     c.rollback();
 }
+
+TEST_F(Migration, APlanAppliedOnAConnectionRunsInItsTransaction) {
+    // On PostgreSQL the ALTERs join the Connection's transaction (the caller commits); a SQLite
+    // table rebuild needs foreign keys off, which cannot change inside a transaction: refused.
+    fill_v1(*engine);
+    sa::MetaData m;
+    v1(m);
+    m.remove("users");
+    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)));
+    auto plan = sa::plan_migration(*engine, m);
+    auto conn = engine->connect();
+    if (!testdb::postgres()) {
+        EXPECT_THROW(plan.apply(conn, {.allow_data_loss = true}), sa::MigrationError);
+        conn.close();
+        EXPECT_EQ(column_names(*engine, "users"), (std::vector<std::string>{"id", "name", "fullname"}));
+        return;
+    }
+    plan.apply(conn, {.allow_data_loss = true});
+    conn.commit();
+    EXPECT_EQ(column_names(*engine, "users"), (std::vector<std::string>{"id", "name"}));
+    EXPECT_EQ(count(*engine, "users"), 3);
+}

@@ -83,6 +83,15 @@ protected:
     std::shared_ptr<Account> account(std::string owner, std::int64_t balance = 0) {
         return std::make_shared<Account>(Account{.id = 0, .owner = std::move(owner), .balance = balance, .version = 0});
     }
+    /// The schema on `file`, with one account (ann, 100) committed; returns its id.
+    std::int64_t ann_on(sa::Engine& file) {
+        Base.metadata.create_all(file);
+        sa::Session s(file.shared_from_this());
+        auto acc = account("ann", 100);
+        s.add(acc);
+        s.commit();
+        return acc->id;
+    }
     void change_elsewhere(const std::string& sql_text) {
         auto c = engine->connect();
         c.execute(sa::text(sql_text));
@@ -206,15 +215,7 @@ TEST_F(Semantics, AGetHoldsNoReadLockOnceItReturns) {
     std::string path = ::testing::TempDir() + "athanor_getlock_" + std::to_string(::getpid()) + ".db";
     std::remove(path.c_str());
     auto file = sa::create_engine("sqlite:///" + path);
-    Base.metadata.create_all(*file);
-    std::int64_t id = 0;
-    {
-        sa::Session s(file);
-        auto acc = account("ann", 100);
-        s.add(acc);
-        s.commit();
-        id = acc->id;
-    }
+    const std::int64_t id = ann_on(*file);
     sa::Session reader(file, {.expire_on_commit = false});
     auto held = reader.get<Account>(id);
     ASSERT_TRUE(held);
@@ -232,15 +233,7 @@ TEST_F(Semantics, VersionIdColAcrossProcessesOnOneFile) {
     std::string path = ::testing::TempDir() + "athanor_version_" + std::to_string(::getpid()) + ".db";
     std::remove(path.c_str());
     auto file = sa::create_engine("sqlite:///" + path);
-    Base.metadata.create_all(*file);
-    std::int64_t id = 0;
-    {
-        sa::Session s(file);
-        auto acc = account("ann", 100);
-        s.add(acc);
-        s.commit();
-        id = acc->id;
-    }
+    const std::int64_t id = ann_on(*file);
     sa::Session a(file, {.autoflush = true, .expire_on_commit = false});
     auto in_a = a.get<Account>(id);
     a.rollback();  // release the read lock while the other process writes

@@ -261,69 +261,66 @@ private:
     void diff_table(const Table& t, const ReflectedTable& rt) {
         const std::string& tn = t.name();
         const std::string qt = d_.quote(tn);
-        std::vector<std::size_t> ops;  // this table's, in order
-        std::vector<Step> alters;      // their statements where ALTER TABLE can do them
-        bool needs_rebuild = false;
+        // This table's changes in order, each with its statements where ALTER TABLE can do them
+        // (PostgreSQL), and whether SQLite must rebuild the table for it.
+        struct Change {
+            Step step;
+            bool rebuilds;
+        };
+        std::vector<Change> changes;
+        auto change = [&](MigrationOpKind k, std::string name, std::string detail, bool destructive,
+                          bool sqlite_rebuilds, std::vector<std::string> sql) -> Step& {
+            std::size_t op = add_op(k, tn, std::move(name), std::move(detail), destructive);
+            changes.push_back({{{op}, {}, std::move(sql)}, sqlite_rebuilds && rebuild_});
+            return changes.back().step;
+        };
+        auto quote_cols = [&](const std::vector<std::string>& cols) {
+            std::vector<std::string> q;
+            for (const auto& n : cols) q.push_back(d_.quote(n));
+            return join(q, ", ");
+        };
+        const std::string alter_column = "ALTER TABLE " + qt + " ALTER COLUMN ";
         std::map<std::string, const ReflectedColumn*> old;
         for (const auto& rc : rt.columns) old[rc.name] = &rc;
 
         // Columns added and changed.
         for (const auto& cp : t.columns()) {
             const Column& c = *cp;
+            const std::string qc = d_.quote(c.name());
             auto it = old.find(c.name());
             if (it == old.end()) {
-                std::size_t op = add_op(MigrationOpKind::add_column, tn, c.name(), "", false);
-                ops.push_back(op);
+                // SQLite's ADD COLUMN takes no PRIMARY KEY and no NOT NULL without a default.
                 const bool no_default = !c.nullable() && !c.server_default();
-                Step s{{op}, {}, {"ALTER TABLE " + qt + " ADD COLUMN " + column_ddl(c, d_)}};
+                Step& s = change(MigrationOpKind::add_column, c.name(), "", false, no_default || c.primary_key(),
+                                 {"ALTER TABLE " + qt + " ADD COLUMN " + column_ddl(c, d_)});
                 if (no_default)
                     s.checks.push_back({"SELECT count(*) FROM " + qt,
                                         "cannot add column " + tn + "." + c.name() +
                                             ": it is NOT NULL without a server default and " + tn + " holds rows"});
-                // SQLite's ADD COLUMN takes no PRIMARY KEY and no NOT NULL without a default.
-                if (rebuild_ && (no_default || c.primary_key())) needs_rebuild = true;
-                alters.push_back(std::move(s));
                 continue;
             }
             const ReflectedColumn& rc = *it->second;
             const std::string want_type = type_of(c.type()), have_type = type_of(rc.type);
             if (want_type != have_type) {
-                bool loses = !widens(rc.type, c.type());
-                std::size_t op = add_op(MigrationOpKind::alter_type, tn, c.name(),
-                                        have_type + " to " + want_type + (loses ? " (narrowing: values may be lost)" : ""),
-                                        loses);
-                ops.push_back(op);
-                needs_rebuild = needs_rebuild || rebuild_;
-                alters.push_back({{op},
-                                  {},
-                                  {"ALTER TABLE " + qt + " ALTER COLUMN " + d_.quote(c.name()) + " TYPE " +
-                                   d_.type_ddl(c.type()) + " USING " + d_.quote(c.name()) + "::" + d_.type_ddl(c.type())}});
+                const bool loses = !widens(rc.type, c.type());
+                const std::string ddl = d_.type_ddl(c.type());
+                change(MigrationOpKind::alter_type, c.name(),
+                       have_type + " to " + want_type + (loses ? " (narrowing: values may be lost)" : ""), loses, true,
+                       {alter_column + qc + " TYPE " + ddl + " USING " + qc + "::" + ddl});
             }
             // A primary key column is NOT NULL whatever the database says of it.
             if (!c.primary_key() && c.nullable() != rc.nullable) {
-                std::size_t op = add_op(MigrationOpKind::alter_nullable, tn, c.name(),
-                                        c.nullable() ? "NULL allowed" : "NOT NULL", false);
-                ops.push_back(op);
-                needs_rebuild = needs_rebuild || rebuild_;
-                Step s{{op}, {}, {"ALTER TABLE " + qt + " ALTER COLUMN " + d_.quote(c.name()) +
-                                  (c.nullable() ? " DROP NOT NULL" : " SET NOT NULL")}};
+                Step& s = change(MigrationOpKind::alter_nullable, c.name(), c.nullable() ? "NULL allowed" : "NOT NULL",
+                                 false, true, {alter_column + qc + (c.nullable() ? " DROP NOT NULL" : " SET NOT NULL")});
                 if (!c.nullable())
-                    s.checks.push_back({"SELECT count(*) FROM " + qt + " WHERE " + d_.quote(c.name()) + " IS NULL",
+                    s.checks.push_back({"SELECT count(*) FROM " + qt + " WHERE " + qc + " IS NULL",
                                         "cannot make " + tn + "." + c.name() + " NOT NULL: it holds NULLs"});
-                alters.push_back(std::move(s));
             }
             const std::string want_def = column_default_sql(c);
             const std::string have_def = rc.default_sql ? norm_default(*rc.default_sql) : "";
-            if (norm_default(want_def) != have_def) {
-                std::size_t op = add_op(MigrationOpKind::alter_default, tn, c.name(),
-                                        want_def.empty() ? "none" : want_def, false);
-                ops.push_back(op);
-                needs_rebuild = needs_rebuild || rebuild_;
-                alters.push_back({{op},
-                                  {},
-                                  {"ALTER TABLE " + qt + " ALTER COLUMN " + d_.quote(c.name()) +
-                                   (want_def.empty() ? " DROP DEFAULT" : " SET DEFAULT " + want_def)}});
-            }
+            if (norm_default(want_def) != have_def)
+                change(MigrationOpKind::alter_default, c.name(), want_def.empty() ? "none" : want_def, false, true,
+                       {alter_column + qc + (want_def.empty() ? " DROP DEFAULT" : " SET DEFAULT " + want_def)});
         }
         // The primary key.
         std::vector<std::string> want_pk, have_pk;
@@ -334,114 +331,81 @@ private:
         std::sort(pkc.begin(), pkc.end(), [](auto* a, auto* b) { return a->primary_key_position < b->primary_key_position; });
         for (auto* rc : pkc) have_pk.push_back(rc->name);
         if (want_pk != have_pk) {
-            std::size_t op = add_op(MigrationOpKind::alter_primary_key, tn, "", "(" + join(want_pk, ", ") + ")", false);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
-            Step s{{op}, {}, {}};
-            if (!have_pk.empty()) s.sql.push_back("ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(tn + "_pkey"));
-            std::vector<std::string> q;
-            for (const auto& n : want_pk) q.push_back(d_.quote(n));
-            if (!want_pk.empty()) s.sql.push_back("ALTER TABLE " + qt + " ADD PRIMARY KEY (" + join(q, ", ") + ")");
-            alters.push_back(std::move(s));
+            std::vector<std::string> sql;
+            if (!have_pk.empty()) sql.push_back("ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(tn + "_pkey"));
+            if (!want_pk.empty()) sql.push_back("ALTER TABLE " + qt + " ADD PRIMARY KEY (" + quote_cols(want_pk) + ")");
+            change(MigrationOpKind::alter_primary_key, "", "(" + join(want_pk, ", ") + ")", false, true, std::move(sql));
         }
 
         // Constraints and indexes: the old ones go first, the new ones come after the columns.
-        auto quote_cols = [&](const std::vector<std::string>& cols) {
-            std::vector<std::string> q;
-            for (const auto& n : cols) q.push_back(d_.quote(n));
-            return join(q, ", ");
-        };
         std::vector<IndexDef> want_ix = wanted_indexes(t);
         std::vector<const ReflectedIndex*> have_ix, have_uq;
         for (const auto& ix : rt.indexes) (ix.from_constraint ? have_uq : have_ix).push_back(&ix);
-        for (const ReflectedIndex* ix : have_ix) {
-            auto w = std::find_if(want_ix.begin(), want_ix.end(), [&](const IndexDef& d) { return d.name == ix->name; });
-            if (w != want_ix.end() && w->columns == ix->columns && w->unique == ix->unique) continue;
-            std::size_t op = add_op(MigrationOpKind::drop_index, tn, ix->name, "", false);
-            ops.push_back(op);
-            alters.push_back({{op}, {}, {"DROP INDEX " + d_.quote(ix->name)}});
-        }
+        auto same_index = [](const IndexDef& w, const ReflectedIndex& h) {
+            return w.name == h.name && w.columns == h.columns && w.unique == h.unique;
+        };
+        for (const ReflectedIndex* ix : have_ix)
+            if (std::none_of(want_ix.begin(), want_ix.end(), [&](const IndexDef& w) { return same_index(w, *ix); }))
+                change(MigrationOpKind::drop_index, ix->name, "", false, false, {"DROP INDEX " + d_.quote(ix->name)});
         std::vector<std::vector<std::string>> want_uq = wanted_uniques(t);
-        for (const ReflectedIndex* ix : have_uq) {
-            if (std::find(want_uq.begin(), want_uq.end(), ix->columns) != want_uq.end()) continue;
-            std::size_t op = add_op(MigrationOpKind::drop_unique, tn, ix->name, "(" + join(ix->columns, ", ") + ")", false);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
-            alters.push_back({{op}, {}, {"ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(ix->name)}});
-        }
+        for (const ReflectedIndex* ix : have_uq)
+            if (std::find(want_uq.begin(), want_uq.end(), ix->columns) == want_uq.end())
+                change(MigrationOpKind::drop_unique, ix->name, "(" + join(ix->columns, ", ") + ")", false, true,
+                       {"ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(ix->name)});
         std::vector<FkDef> want_fk = wanted_fks(t), have_fk;
         for (const auto& fk : rt.foreign_keys)
             have_fk.push_back({fk.name, fk.columns, fk.referred_table, fk.referred_columns, norm_action(fk.ondelete),
                                norm_action(fk.onupdate)});
-        for (const FkDef& h : have_fk) {
-            if (std::any_of(want_fk.begin(), want_fk.end(), [&](const FkDef& w) { return w.same(h); })) continue;
-            std::size_t op = add_op(MigrationOpKind::drop_foreign_key, tn, h.name,
-                                    "(" + join(h.columns, ", ") + ") -> " + h.target, false);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
-            alters.push_back({{op}, {}, {"ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(h.name)}});
-        }
-        for (const IndexDef& w : want_ix) {
-            auto h = std::find_if(have_ix.begin(), have_ix.end(), [&](const ReflectedIndex* ix) { return ix->name == w.name; });
-            if (h != have_ix.end() && (*h)->columns == w.columns && (*h)->unique == w.unique) continue;
-            std::size_t op = add_op(MigrationOpKind::add_index, tn, w.name, "(" + join(w.columns, ", ") + ")", false);
-            ops.push_back(op);
-            alters.push_back({{op},
-                              {},
-                              {std::string("CREATE ") + (w.unique ? "UNIQUE " : "") + "INDEX " + d_.quote(w.name) +
-                               " ON " + qt + " (" + quote_cols(w.columns) + ")"}});
-        }
-        for (const auto& w : want_uq) {
-            if (std::any_of(have_uq.begin(), have_uq.end(), [&](const ReflectedIndex* ix) { return ix->columns == w; }))
-                continue;
-            std::size_t op = add_op(MigrationOpKind::add_unique, tn, "", "(" + join(w, ", ") + ")", false);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
-            alters.push_back({{op}, {}, {"ALTER TABLE " + qt + " ADD UNIQUE (" + quote_cols(w) + ")"}});
-        }
+        for (const FkDef& h : have_fk)
+            if (std::none_of(want_fk.begin(), want_fk.end(), [&](const FkDef& w) { return w.same(h); }))
+                change(MigrationOpKind::drop_foreign_key, h.name, "(" + join(h.columns, ", ") + ") -> " + h.target, false,
+                       true, {"ALTER TABLE " + qt + " DROP CONSTRAINT " + d_.quote(h.name)});
+        for (const IndexDef& w : want_ix)
+            if (std::none_of(have_ix.begin(), have_ix.end(), [&](const ReflectedIndex* h) { return same_index(w, *h); }))
+                change(MigrationOpKind::add_index, w.name, "(" + join(w.columns, ", ") + ")", false, false,
+                       {std::string("CREATE ") + (w.unique ? "UNIQUE " : "") + "INDEX " + d_.quote(w.name) + " ON " + qt +
+                        " (" + quote_cols(w.columns) + ")"});
+        for (const auto& w : want_uq)
+            if (std::none_of(have_uq.begin(), have_uq.end(), [&](const ReflectedIndex* h) { return h->columns == w; }))
+                change(MigrationOpKind::add_unique, "", "(" + join(w, ", ") + ")", false, true,
+                       {"ALTER TABLE " + qt + " ADD UNIQUE (" + quote_cols(w) + ")"});
         for (const FkDef& w : want_fk) {
             if (std::any_of(have_fk.begin(), have_fk.end(), [&](const FkDef& h) { return w.same(h); })) continue;
-            std::size_t op = add_op(MigrationOpKind::add_foreign_key, tn, w.name,
-                                    "(" + join(w.columns, ", ") + ") -> " + w.target, false);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
             ForeignKeyConstraint fk{w.columns, {}, {w.ondelete, w.onupdate, w.name}};
             for (const auto& c : w.target_columns) fk.targets.push_back(w.target + "." + c);
-            alters.push_back({{op}, {}, {"ALTER TABLE " + qt + " ADD " + foreign_key_sql(fk, d_)}});
+            change(MigrationOpKind::add_foreign_key, w.name, "(" + join(w.columns, ", ") + ") -> " + w.target, false, true,
+                   {"ALTER TABLE " + qt + " ADD " + foreign_key_sql(fk, d_)});
         }
         // Columns dropped, last.
-        for (const auto& rc : rt.columns) {
-            if (t.find_column(rc.name)) continue;
-            std::size_t op = add_op(MigrationOpKind::drop_column, tn, rc.name, "", true);
-            ops.push_back(op);
-            needs_rebuild = needs_rebuild || rebuild_;
-            alters.push_back({{op}, {}, {"ALTER TABLE " + qt + " DROP COLUMN " + d_.quote(rc.name)}});
-        }
-        if (ops.empty()) return;
+        for (const auto& rc : rt.columns)
+            if (!t.find_column(rc.name))
+                change(MigrationOpKind::drop_column, rc.name, "", true, true,
+                       {"ALTER TABLE " + qt + " DROP COLUMN " + d_.quote(rc.name)});
+        if (changes.empty()) return;
 
+        const bool needs_rebuild =
+            std::any_of(changes.begin(), changes.end(), [](const Change& c) { return c.rebuilds; });
         if (!needs_rebuild) {  // ALTER TABLE does each op, with the checks that guard it
-            for (auto& s : alters)
-                if (!deferred(s.ops.front())) steps_.push_back(std::move(s));
+            for (auto& c : changes)
+                if (!deferred(c.step.ops.front())) steps_.push_back(std::move(c.step));
             return;
         }
         // SQLite: the table is rebuilt once for all of its ops.
+        std::vector<std::size_t> ops;
+        for (const auto& c : changes) ops.push_back(c.step.ops.front());
         if (opts_.safe_only &&
             std::any_of(ops.begin(), ops.end(), [&](std::size_t o) { return plan_.ops_[o].destructive(); })) {
             // The rebuild waits for the loss it carries; what ALTER TABLE can do is done now
             // (a column a step may fill, an index), the rest waits with it.
-            for (auto& a : alters) {
-                const MigrationOp& op = plan_.ops_[a.ops.front()];
-                const Column* c = op.kind() == MigrationOpKind::add_column ? t.find_column(op.name()) : nullptr;
-                bool alterable = op.kind() == MigrationOpKind::add_index || op.kind() == MigrationOpKind::drop_index ||
-                                 (c && !c->primary_key() && (c->nullable() || c->server_default()));
-                if (alterable) steps_.push_back(std::move(a));
-                else dropped_ops_.insert(a.ops.front());
+            for (auto& c : changes) {
+                if (!c.rebuilds) steps_.push_back(std::move(c.step));
+                else dropped_ops_.insert(c.step.ops.front());
             }
             return;
         }
         for (std::size_t o : ops) plan_.ops_[o].batch_ = true;
         Step s{ops, {}, {}};
-        for (const auto& a : alters) s.checks.insert(s.checks.end(), a.checks.begin(), a.checks.end());
+        for (const auto& c : changes) s.checks.insert(s.checks.end(), c.step.checks.begin(), c.step.checks.end());
         const std::string tmp = "_athanor_tmp_" + tn;
         std::string create = trim(create_table_sql(t, d_));
         const std::string head = "CREATE TABLE " + qt + " (";

@@ -399,12 +399,9 @@ const Dialect& Connection::dialect() const { return live().engine->dialect; }
 void Connection::run_schema_work(const std::function<void(SchemaConnection&)>& work,
                                  const SchemaWorkOptions& options) {
     auto& c = live();
-    if (options.foreign_keys_off && c.engine->dialect.name() == "sqlite") {
-        auto rows = c.db->query("PRAGMA foreign_keys");
-        if (!rows.empty() && !rows[0].empty() && rows[0][0].kind() == Value::Kind::integer && rows[0][0].as<std::int64_t>() != 0)
-            throw MigrationError("this migration rebuilds tables, which needs SQLite's foreign keys off; that "
-                                 "cannot change inside a Connection's transaction: apply it on the Engine");
-    }
+    if (options.foreign_keys_off && c.engine->dialect.name() == "sqlite" && detail::sqlite_enforces_foreign_keys(*c.db))
+        throw MigrationError("this migration rebuilds tables, which needs SQLite's foreign keys off; that "
+                             "cannot change inside a Connection's transaction: apply it on the Engine");
     run_schema_work(work);
 }
 

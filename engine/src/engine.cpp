@@ -446,12 +446,12 @@ void Engine::run_schema_work(const std::function<void(SchemaConnection&)>& work)
     c.commit();
 }
 
-namespace {
-bool sqlite_enforces_foreign_keys(detail::DriverConnection& db) {
+namespace detail {
+bool sqlite_enforces_foreign_keys(DriverConnection& db) {
     auto rows = db.query("PRAGMA foreign_keys");
     return !rows.empty() && !rows[0].empty() && rows[0][0].kind() == Value::Kind::integer && rows[0][0].as<std::int64_t>() != 0;
 }
-}  // namespace
+}  // namespace detail
 
 void Engine::run_schema_work(const std::function<void(SchemaConnection&)>& work, const SchemaWorkOptions& options) {
     if (!options.foreign_keys_off || dialect().name() != "sqlite") return run_schema_work(work);
@@ -459,7 +459,7 @@ void Engine::run_schema_work(const std::function<void(SchemaConnection&)>& work,
     auto& db = *c.impl()->db;
     // PRAGMA foreign_keys is a no-op inside a transaction: it is switched before BEGIN and
     // back after COMMIT / ROLLBACK, on this connection only.
-    const bool enforced = sqlite_enforces_foreign_keys(db);
+    const bool enforced = detail::sqlite_enforces_foreign_keys(db);
     if (enforced) {
         if (db.in_db_transaction())
             throw MigrationError("foreign keys cannot be switched off for this migration while another "

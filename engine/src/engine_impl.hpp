@@ -116,6 +116,9 @@ struct DriverConnection {
     std::vector<std::string> savepoints;
 };
 
+/// SQLite: whether PRAGMA foreign_keys is on for this connection (engine.cpp).
+bool sqlite_enforces_foreign_keys(DriverConnection& db);
+
 /// Opens a SQLite connection (sqlite_driver.cpp); OperationalError when it cannot.
 std::shared_ptr<DriverConnection> open_sqlite(const URL& url, const EngineOptions& options);
 /// Opens a libpq connection (pg_driver.cpp); OperationalError when the server cannot be
