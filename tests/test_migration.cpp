@@ -57,6 +57,21 @@ void fill_v1(sa::Engine& e) {
     c.commit();
 }
 
+// v1 with another definition of its users table.
+template <class... Items>
+void v1_users(sa::MetaData& m, Items&&... items) {
+    v1(m);
+    m.remove("users");
+    m.table("users", std::forward<Items>(items)...);
+}
+
+// Runs statements in one transaction, committed (changes made "elsewhere" between two plans).
+void run_sql(sa::Engine& e, std::initializer_list<std::string> statements) {
+    auto c = e.connect();
+    for (const auto& sql : statements) c.execute(sa::text(sql));
+    c.commit();
+}
+
 }  // namespace
 
 class Migration : public ::testing::Test {
@@ -123,9 +138,7 @@ TEST_F(Migration, AddTableColumnsAndIndexKeepEveryRow) {
 TEST_F(Migration, DroppingAColumnIsRefusedWithoutAllowDataLossThenKeepsTheOtherValues) {
     fill_v1(*engine);
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)));
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)));
     auto plan = sa::plan_migration(*engine, m);
     ASSERT_EQ(describe(plan), (std::vector<std::string>{"drop column users.fullname (its values are lost)"}));
     EXPECT_TRUE(plan.destructive());
@@ -145,9 +158,7 @@ TEST_F(Migration, DroppingAColumnIsRefusedWithoutAllowDataLossThenKeepsTheOtherV
 TEST_F(Migration, TypeChangesWidenFreelyAndNarrowOnlyWithAllowDataLoss) {
     fill_v1(*engine);
     sa::MetaData wide;
-    v1(wide);
-    wide.remove("users");
-    wide.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(200), sa::nullable(false)),
+    v1_users(wide, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(200), sa::nullable(false)),
                sa::Column("fullname", sa::Text()));
     auto plan = sa::plan_migration(*engine, wide);
     EXPECT_FALSE(plan.destructive()) << plan.to_string();
@@ -156,9 +167,7 @@ TEST_F(Migration, TypeChangesWidenFreelyAndNarrowOnlyWithAllowDataLoss) {
     EXPECT_TRUE(sa::plan_migration(*engine, wide).empty());
 
     sa::MetaData narrow;
-    v1(narrow);
-    narrow.remove("users");
-    narrow.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(10), sa::nullable(false)),
+    v1_users(narrow, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(10), sa::nullable(false)),
                  sa::Column("fullname", sa::Text()));
     auto p2 = sa::plan_migration(*engine, narrow);
     ASSERT_EQ(p2.operations().size(), 1u);
@@ -175,9 +184,7 @@ TEST_F(Migration, TypeChangesWidenFreelyAndNarrowOnlyWithAllowDataLoss) {
 TEST_F(Migration, NotNullOverNullsFailsAndLeavesEverythingAsItWas) {
     fill_v1(*engine);
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
             sa::Column("fullname", sa::String(100), sa::nullable(false)), sa::Column("nickname", sa::String(20)));
     auto plan = sa::plan_migration(*engine, m);
     ASSERT_EQ(plan.operations().size(), 2u) << plan.to_string();
@@ -200,19 +207,12 @@ TEST_F(Migration, NotNullOverNullsFailsAndLeavesEverythingAsItWas) {
 TEST_F(Migration, ANotNullColumnWithoutDefaultNeedsAnEmptyTable) {
     fill_v1(*engine);
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
             sa::Column("fullname", sa::String(100)), sa::Column("age", sa::Integer(), sa::nullable(false)));
     auto plan = sa::plan_migration(*engine, m);
     EXPECT_THROW(plan.apply(*engine), sa::MigrationError);
     EXPECT_EQ(count(*engine, "users"), 3);
-    {
-        auto c = engine->connect();
-        c.execute(sa::text("DELETE FROM addresses"));
-        c.execute(sa::text("DELETE FROM users"));
-        c.commit();
-    }
+    run_sql(*engine, {"DELETE FROM addresses", "DELETE FROM users"});
     plan.apply(*engine);
     EXPECT_TRUE(sa::plan_migration(*engine, m).empty());
 }
@@ -240,18 +240,12 @@ TEST_F(Migration, UniqueAndForeignKeyConstraintsAreAddedAndDroppedOverRows) {
     }
     // The key back, over a row that breaks it: refused, nothing changed.
     sa::MetaData back;
-    v1(back);
-    back.remove("users");
-    back.table("users", sa::Column("id", sa::Integer(), sa::primary_key()),
+    v1_users(back, sa::Column("id", sa::Integer(), sa::primary_key()),
                sa::Column("name", sa::String(50), sa::nullable(false), sa::unique()), sa::Column("fullname", sa::String(100)));
     auto p2 = sa::plan_migration(*engine, back);
     EXPECT_THROW(p2.apply(*engine), sa::MigrationError);
     EXPECT_EQ(count(*engine, "addresses"), 3);
-    {
-        auto c = engine->connect();
-        c.execute(sa::text("DELETE FROM addresses WHERE id = 7"));
-        c.commit();
-    }
+    run_sql(*engine, {"DELETE FROM addresses WHERE id = 7"});
     p2.apply(*engine);
     EXPECT_TRUE(sa::plan_migration(*engine, back).empty());
 }
@@ -293,15 +287,9 @@ TEST_F(Migration, DropTableIsDestructiveAndDependentsGoFirst) {
 
 TEST_F(Migration, AFailingStatementHalfWayRollsEverythingBack) {
     fill_v1(*engine);
-    {
-        auto c = engine->connect();
-        c.execute(sa::text("INSERT INTO users (id, name, fullname) VALUES (4, 'ed2', 'Ed Jones')"));
-        c.commit();
-    }
+    run_sql(*engine, {"INSERT INTO users (id, name, fullname) VALUES (4, 'ed2', 'Ed Jones')"});
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
             sa::Column("fullname", sa::String(100), sa::unique()), sa::Column("age", sa::Integer()));
     m.table("tags", sa::Column("id", sa::Integer(), sa::primary_key()));
     auto plan = sa::plan_migration(*engine, m);
@@ -322,9 +310,7 @@ TEST_F(Migration, AProcessKilledHalfWayLeavesTheOldSchema) {
     auto e = testdb::postgres() ? engine : sa::create_engine("sqlite:///" + path, {.foreign_keys = true});
     fill_v1(*e);
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)),
             sa::Column("fullname", sa::String(100)), sa::Column("age", sa::Integer()), sa::Column("nick", sa::String(9)));
     m.table("tags", sa::Column("id", sa::Integer(), sa::primary_key()));
     auto plan = sa::plan_migration(*e, m);
@@ -361,17 +347,11 @@ TEST_F(Migration, AProcessKilledHalfWayLeavesTheOldSchema) {
 TEST_F(Migration, SqliteRebuildKeepsTriggersAndIndexes) {
     SQLITE_ONLY("triggers are read from sqlite_master for the table rebuild");
     fill_v1(*engine);
-    {
-        auto c = engine->connect();
-        c.execute(sa::text("CREATE TABLE audit (n INTEGER)"));
-        c.execute(sa::text("CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN INSERT INTO audit VALUES (new.id); END"));
-        c.execute(sa::text("CREATE INDEX ix_users_fullname ON users (fullname)"));
-        c.commit();
-    }
+    run_sql(*engine, {"CREATE TABLE audit (n INTEGER)",
+                      "CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN INSERT INTO audit VALUES (new.id); END",
+                      "CREATE INDEX ix_users_fullname ON users (fullname)"});
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(80), sa::nullable(false)),
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(80), sa::nullable(false)),
             sa::Column("fullname", sa::String(100)), sa::Index{"ix_users_fullname", {"fullname"}});
     auto plan = sa::plan_migration(*engine, m, {.exclude_tables = {"audit"}});
     ASSERT_EQ(plan.operations().size(), 1u) << plan.to_string();
@@ -464,12 +444,8 @@ TEST_F(Migration, DefaultsPrimaryKeysAndDroppedIndexesAndUniquesOverRows) {
             sa::Column("b", sa::String(10), sa::nullable(false)), sa::Column("code", sa::String(10), sa::unique()),
             sa::Column("v", sa::String(10), sa::server_default("old")), sa::Index{"ix_pairs_v", {"v"}});
     a.create_all(*engine);
-    {
-        auto c = engine->connect();
-        c.execute(sa::text("INSERT INTO pairs (k, b, code) VALUES (1, 'x', 'c1')"));
-        c.execute(sa::text("INSERT INTO pairs (k, b, code, v) VALUES (1 + 1, 'y', 'c2', 'set')"));
-        c.commit();
-    }
+    run_sql(*engine, {"INSERT INTO pairs (k, b, code) VALUES (1, 'x', 'c1')",
+                      "INSERT INTO pairs (k, b, code, v) VALUES (1 + 1, 'y', 'c2', 'set')"});
     sa::MetaData b;
     b.table("pairs", sa::Column("k", sa::Integer(), sa::primary_key(), sa::autoincrement(false)),
             sa::Column("b", sa::String(10), sa::primary_key()), sa::Column("code", sa::String(10)),
@@ -497,9 +473,7 @@ TEST_F(Migration, APlanAppliedOnAConnectionRunsInItsTransaction) {
     // table rebuild needs foreign keys off, which cannot change inside a transaction: refused.
     fill_v1(*engine);
     sa::MetaData m;
-    v1(m);
-    m.remove("users");
-    m.table("users", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)));
+    v1_users(m, sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(50), sa::nullable(false)));
     auto plan = sa::plan_migration(*engine, m);
     auto conn = engine->connect();
     if (!testdb::postgres()) {
