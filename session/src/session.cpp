@@ -57,8 +57,6 @@ std::size_t hash_key(std::span<const Value> key) noexcept {
     return h;
 }
 
-std::size_t IdentityMap::hash_state(const InstanceState* s) noexcept { return s->key_hash; }
-
 static std::size_t compute_key_hash(const InstanceState* s) noexcept {
     const auto& pk = s->mapper->primary_key();
     if (pk.size() == 1) {
@@ -94,6 +92,22 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
     return find(key, hash_key(key));
 }
 
+InstanceState* IdentityMap::find_int(std::int64_t key) const noexcept {
+    if (slots_.empty()) return nullptr;
+    std::size_t mask = slots_.size() - 1;
+    auto h32 = static_cast<std::uint32_t>(fold_int(key));  // hash_key() of the one view
+    auto tag = Slot::tag_of(h32);
+    for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
+        const Slot sl = slots_[i];
+        InstanceState* st = sl.s();
+        if (!st) return nullptr;
+        if (sl.tag() != tag || st == tomb()) continue;
+        const auto& pk = st->mapper->primary_key();
+        if (pk.size() != 1) continue;
+        if (st->snapshot.int_equals(pk[0], key)) return st;
+    }
+}
+
 InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) const noexcept {
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
@@ -108,7 +122,7 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) 
 }
 
 InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
-    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
+    if (full_after_one()) grow();
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(h);
     auto tag = Slot::tag_of(h32);
@@ -130,30 +144,32 @@ InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h,
 
 void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash) {
     // The slot found by probe(), unless the table changed since (then the usual way).
-    if (slot >= slots_.size() || (slots_[slot].s() && slots_[slot].s() != tomb()) ||
-        (used_ + 1) * 10 > slots_.size() * 7) {
+    if (slot >= slots_.size() || (slots_[slot].s() && slots_[slot].s() != tomb()) || full_after_one()) {
         insert(s, hash);
         return;
     }
-    s->key_hash = static_cast<std::uint32_t>(hash);
     if (!slots_[slot].s()) ++used_;
-    place(slot, s);
+    place(slot, s, hash);
     ++count_;
 }
 
-void IdentityMap::place(std::size_t i, InstanceState* s) {
+void IdentityMap::place(std::size_t i, InstanceState* s, std::size_t hash) {
     if (reinterpret_cast<std::uintptr_t>(s) & ~Slot::kAddr)
         throw Error("identity map: an object state's address does not fit in 48 bits");
-    slots_[i] = Slot::make(s, s->key_hash);
+    slots_[i] = Slot::make(s, static_cast<std::uint32_t>(hash));
 }
 
 void IdentityMap::reserve(std::size_t n) {
-    if ((n + (used_ - count_)) * 10 > slots_.size() * 7) grow(n);
+    if ((n + (used_ - count_)) * 5 > slots_.size() * 4) grow(n);
 }
 
 void IdentityMap::grow(std::size_t at_least) {
+    // The smallest power of two that holds what is live plus one (or `at_least`) at 80%: a
+    // table grown by an insert doubles (40% after), a table full of tombstones is rebuilt at
+    // its size. At most 80% keeps the slots at 10.5 bytes per object at 100k.
+    std::size_t need = std::max(count_ + 1, at_least);
     std::size_t cap = 16;
-    while (cap < (std::max(count_, at_least) + 1) * 2) cap *= 2;  // live load at most 50% after growing, 70% before
+    while (need * 5 > cap * 4) cap *= 2;
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(cap, Slot{});
     count_ = used_ = 0;
@@ -161,7 +177,7 @@ void IdentityMap::grow(std::size_t at_least) {
     for (const Slot sl : old) {
         InstanceState* st = sl.s();
         if (!st || st == tomb()) continue;
-        std::size_t i = st->key_hash & mask;
+        std::size_t i = compute_key_hash(st) & mask;
         while (slots_[i].s()) i = (i + 1) & mask;
         slots_[i] = sl;
         ++count_;
@@ -172,14 +188,13 @@ void IdentityMap::grow(std::size_t at_least) {
 void IdentityMap::insert(InstanceState* s) { insert(s, compute_key_hash(s)); }
 
 void IdentityMap::insert(InstanceState* s, std::size_t hash) {
-    s->key_hash = static_cast<std::uint32_t>(hash);  // probing uses the low bits only
-    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
+    if (full_after_one()) grow();
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
         InstanceState* st = slots_[i].s();
         if (!st || st == tomb()) {
             if (!st) ++used_;
-            place(i, s);
+            place(i, s, hash);
             ++count_;
             return;
         }
@@ -190,15 +205,19 @@ void IdentityMap::insert(InstanceState* s, std::size_t hash) {
 void IdentityMap::erase(InstanceState* s) noexcept {
     if (slots_.empty()) return;
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash_state(s) & mask;; i = (i + 1) & mask) {
+    auto bury = [&](std::size_t i) {
+        slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
+        --count_;
+    };
+    for (std::size_t i = compute_key_hash(s) & mask;; i = (i + 1) & mask) {
         InstanceState* st = slots_[i].s();
-        if (!st) return;
-        if (st == s) {
-            slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
-            --count_;
-            return;
-        }
+        if (!st) break;
+        if (st == s) return bury(i);
     }
+    // Not where its key's hash leads: its key changed while it was mapped (a broken
+    // invariant). A slot must never outlive its state, so look everywhere.
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].s() == s) return bury(i);
 }
 
 std::string describe(const Mapper& m, const void* obj) {
@@ -214,13 +233,15 @@ std::string describe_key(std::span<const Value> key) {
 }
 
 void StateTable::index_pending() const {
-    for (InstanceState* st : unindexed_) {
-        if (!st->mapper || st->indexed) continue;  // freed since, or a reused slot seen twice
-        if ((used_ + 1) * 10 > index_.size() * 7) grow();
-        index_insert(st);
-        st->indexed = true;
-    }
+    for (const Run& run : unindexed_)
+        for (InstanceState* st = run.first; st != run.first + run.count; ++st) {
+            if (!st->mapper || st->indexed) continue;  // freed since, or a reused slot seen twice
+            if ((used_ + 1) * 10 > index_.size() * 7) grow();
+            index_insert(st);
+            st->indexed = true;
+        }
     unindexed_.clear();
+    unindexed_count_ = 0;
 }
 
 InstanceState* StateTable::find(const void* obj) const {
@@ -294,6 +315,7 @@ void StateTable::clear() noexcept {
     next_ = kChunk;
     index_.clear();
     unindexed_.clear();
+    unindexed_count_ = 0;
     count_ = used_ = 0;
 }
 
@@ -379,13 +401,13 @@ InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, Ob
 }
 
 void SessionImpl::identity_insert(InstanceState* st) {
-    identity[st->mapper].insert(st);
+    map_of(st->mapper).insert(st);
     st->in_identity_map = true;
 }
 
 void SessionImpl::identity_erase(InstanceState* st) {
     if (!st->in_identity_map) return;
-    identity[st->mapper].erase(st);
+    map_of(st->mapper).erase(st);
     st->in_identity_map = false;
 }
 
@@ -724,6 +746,8 @@ void SessionImpl::expunge_all() {
     committed_before.clear();
     states.clear();
     identity.clear();
+    last_map_mapper_ = nullptr;
+    last_map_ = nullptr;
     for (auto& f : frames) f.entries.clear();
 }
 
@@ -760,8 +784,14 @@ Session::~Session() {
 
 const Mapper& Session::mapper_by_type(std::type_index t) const {
     impl_->check_mappers();  // before any cached mapper is looked at
+    // The last class asked for first: a loop of get<T>() asks for the same one each time.
+    if (impl_->last_type_mapper && impl_->last_type == t) return *impl_->last_type_mapper;
     for (const auto& k : impl_->mapper_cache)
-        if (k.type == t && !k.dynamic) return *k.mapper;
+        if (k.type == t && !k.dynamic) {
+            impl_->last_type = t;
+            impl_->last_type_mapper = k.mapper;
+            return *k.mapper;
+        }
     for (const Registry* r : Registry::all())
         if (const Mapper* m = r->find(t)) {
             m->configure();
@@ -872,9 +902,9 @@ namespace detail {
 std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
     SessionImpl* impl_ = this;
     InstanceState* known = nullptr;
-    auto it = impl_->identity.find(&m);
-    if (it != impl_->identity.end())
-        if (InstanceState* st = it->second.find(pk)) {
+    IdentityMap& map = map_of(&m);
+    const std::int64_t* int_key = pk.size() == 1 ? pk[0].if_int() : nullptr;
+    if (InstanceState* st = int_key ? map.find_int(*int_key) : map.find(pk)) {
             if (st->state == ObjectState::deleted || st->marked_deleted) return nullptr;
             if (!st->expired || st->state != ObjectState::persistent) return st->obj;  // no SQL
             known = st;  // expired: its members are reloaded from the row, as SQLAlchemy does
@@ -903,7 +933,7 @@ std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> p
         if (known) impl_->untrack(known);  // its row was deleted elsewhere: no stale object
         return nullptr;
     }
-    return impl_->load_row(m, it != impl_->identity.end() ? it->second : impl_->identity[&m], row);
+    return impl_->load_row(m, map, row);
 }
 }  // namespace detail
 

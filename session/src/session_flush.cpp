@@ -686,9 +686,13 @@ void SessionImpl::flush() {
     for (auto& [m, works] : updates)
         for (Work& w : works) {
             w.st->reattached = false;
-            identity_erase(w.st);
+            // The map finds a state by its key: only a changed key moves it.
+            bool same_key = w.st->in_identity_map && w.st->snapshot;
+            for (std::size_t k : m->primary_key())
+                if (same_key && !(w.st->snapshot.view(k) == ValueView::of(w.values[k]))) same_key = false;
+            if (!same_key) identity_erase(w.st);
             replace_snapshot(w.st, Snapshot::pack(arena, w.values));
-            identity_insert(w.st);
+            if (!same_key) identity_insert(w.st);
         }
     if (!post_touched.empty()) {
         // Rows changed by a post_update UPDATE: their snapshots are what the rows hold now.

@@ -25,23 +25,25 @@ namespace athanor::detail {
 using Values = std::vector<Value>;
 
 struct InstanceState {
+    // 40 bytes: a session holds one per object, so every field counts (no cached key hash: the
+    // identity map recomputes it from the snapshot when it rehashes or erases).
     std::shared_ptr<void> obj;
     const Mapper* mapper = nullptr;
     Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
-    std::uint32_t key_hash = 0;   // hash of the snapshot's primary key (low bits), while mapped
     std::uint32_t add_seq = 0;    // insertion order of pending objects
     ObjectState state = ObjectState::pending;
-    bool marked_deleted = false;  // delete_() called, DELETE not flushed yet
-    bool expired = false;
-    bool new_in_tx = false;       // INSERTed during the current transaction
-    bool in_identity_map = false;
-    bool changed_in_tx = false;   // its snapshot before this transaction is in committed_before
-    bool indexed = false;         // in the StateTable's address index yet
-    bool reattached = false;      // a detached object add()ed back: its row is UPDATEd in full
+    bool marked_deleted : 1 = false;  // delete_() called, DELETE not flushed yet
+    bool expired : 1 = false;
+    bool new_in_tx : 1 = false;       // INSERTed during the current transaction
+    bool in_identity_map : 1 = false;
+    bool changed_in_tx : 1 = false;   // its snapshot before this transaction is in committed_before
+    bool indexed : 1 = false;         // in the StateTable's address index yet
+    bool reattached : 1 = false;      // a detached object add()ed back: its row is UPDATEd in full
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
 };
+static_assert(sizeof(InstanceState) <= 40, "InstanceState is per object: keep it small");
 
 std::size_t hash_view(const ValueView& v) noexcept;
 std::size_t hash_key(std::span<const Value> key) noexcept;
@@ -49,11 +51,14 @@ std::size_t hash_key(std::span<const ValueView> key) noexcept;
 
 /// The identity map of one mapper: an open-addressing set of states keyed by their snapshot's
 /// primary key, looked up by a span of values (no key object, no allocation per entry).
-/// A state's snapshot must not change while it is in the map (erase, update, insert again).
+/// A state's primary key in its snapshot must not change while it is in the map (erase,
+/// update, insert again): the map finds a state's slot by that key's hash.
 class IdentityMap {
 public:
     InstanceState* find(std::span<const Value> key) const noexcept;
     InstanceState* find(std::span<const ValueView> key) const noexcept;
+    /// A single integer key (the common autoincrement id): no views, no general compare.
+    InstanceState* find_int(std::int64_t key) const noexcept;
     /// With the key's hash already known (hash_key), to insert with it after a miss.
     InstanceState* find(std::span<const ValueView> key, std::size_t hash) const noexcept;
     /// find() that also returns where the key would go (growing the table first if an insert
@@ -69,10 +74,11 @@ public:
     void reserve(std::size_t n);
 
 private:
-    static std::size_t hash_state(const InstanceState* s) noexcept;
     static bool key_equals(std::span<const ValueView> k, const InstanceState* s) noexcept;
     void grow(std::size_t at_least = 0);
-    void place(std::size_t i, InstanceState* s);
+    void place(std::size_t i, InstanceState* s, std::size_t hash);
+    /// At most 80% of the slots live or tombstones (linear probing, 16-bit tags).
+    bool full_after_one() const noexcept { return (used_ + 1) * 5 > slots_.size() * 4; }
     static InstanceState* tomb() noexcept { return reinterpret_cast<InstanceState*>(alignof(InstanceState)); }
     // One word per slot: the state's address (48 bits, as x86-64 and AArch64 user space give
     // them) and 16 bits of its key's hash, compared before the state is read (no cache miss per
@@ -104,8 +110,12 @@ public:
     InstanceState& emplace(const void* obj);
     /// Makes a state findable by its object (after emplace() and setting st.obj).
     void index(InstanceState* st) {
-        unindexed_.push_back(st);
-        if (unindexed_.size() > 2 * count_ + 1024) index_pending();  // bound stale entries
+        // States of a load come from consecutive slots of a chunk: one run for them all.
+        if (!unindexed_.empty() && unindexed_.back().first + unindexed_.back().count == st)
+            ++unindexed_.back().count;
+        else
+            unindexed_.push_back({st, 1});
+        if (++unindexed_count_ > 2 * count_ + 1024) index_pending();  // bound stale entries
     }
     void erase(InstanceState* st) noexcept;
     void clear() noexcept;
@@ -139,7 +149,12 @@ private:
     std::size_t next_ = kChunk;  // next unused slot in the last chunk
     // The index is filled on demand (find), so it is logically part of the table's state.
     mutable std::vector<InstanceState*> index_;
-    mutable std::vector<InstanceState*> unindexed_;  // may hold freed or reused slots: skipped
+    struct Run {
+        InstanceState* first;
+        std::size_t count;
+    };
+    mutable std::vector<Run> unindexed_;  // may hold freed or reused slots: skipped
+    mutable std::size_t unindexed_count_ = 0;
     std::size_t count_ = 0;
     mutable std::size_t used_ = 0;
 };
@@ -236,6 +251,17 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     SnapshotArena arena;  // before everything that holds snapshots: destroyed after them
     StateTable states;
     std::unordered_map<const Mapper*, IdentityMap> identity;
+    /// identity[m], remembering the last mapper asked for (a run of gets or a flush of one
+    /// class looks the same map up per object). Reset with identity.clear().
+    IdentityMap& map_of(const Mapper* m) {
+        if (m != last_map_mapper_) {
+            last_map_ = &identity[m];
+            last_map_mapper_ = m;
+        }
+        return *last_map_;
+    }
+    const Mapper* last_map_mapper_ = nullptr;
+    IdentityMap* last_map_ = nullptr;
     std::uint32_t add_counter = 0;
     /// The snapshots objects had when the transaction began, for those whose snapshot has been
     /// replaced since (rollback restores them; commit forgets them).
@@ -247,6 +273,8 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<SavepointFrame> frames;
     std::uint64_t frame_seq = 0;
     mutable std::vector<KnownMapper> mapper_cache;  // every mapper of a tracked object is here
+    mutable std::type_index last_type{typeid(void)};  // Session::mapper_by_type's last answer
+    mutable const Mapper* last_type_mapper = nullptr;
     mutable std::uint64_t registries_checked = ~std::uint64_t{0};  // Registry::destroyed_count() seen alive
     mutable std::vector<ValueView> views;  // scratch for dirty checks
 

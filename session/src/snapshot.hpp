@@ -176,6 +176,14 @@ public:
         }
         return v;
     }
+    /// Whether value i is the integer `x` (the identity map's common key compare).
+    bool int_equals(std::size_t i, std::int64_t x) const noexcept {
+        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
+        if (static_cast<Value::Kind>(*e) != Value::Kind::integer) return false;
+        std::int64_t v;
+        std::memcpy(&v, e + 1, 8);
+        return v == x;
+    }
     Value value(std::size_t i) const { return view(i).to_value(); }
     std::vector<Value> values() const {
         std::vector<Value> out;
