@@ -380,6 +380,54 @@ TEST_F(SessionTest, PrimaryKeyChangeUpdatesAndRekeys) {
     EXPECT_EQ(db_name(s, 500), "ed");
 }
 
+TEST_F(SessionTest, IdentityMapKeepsEveryObjectThroughUpdatesRekeysDeletesAndExpunges) {
+    // Thousands of objects (the map grows and rehashes several times), then every kind of
+    // change to them in one flush: each key finds its own object, old keys find nothing.
+    constexpr std::int64_t n = 3000;
+    {
+        sa::Session s(engine);
+        for (std::int64_t i = 1; i <= n; ++i) s.add(mk("u" + std::to_string(i)));
+        s.commit();
+    }
+    sa::Session s(engine);
+    auto all = s.query<User>().order_by(users.c["id"]).all();
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(n));
+    for (std::int64_t i = 1; i <= n; ++i) {
+        auto& u = all[static_cast<std::size_t>(i - 1)];
+        u->name += "!";                         // every row changes, its key mostly not
+        if (i % 3 == 0) u->id = i + 100000;     // rekeyed
+        else if (i % 5 == 0) s.delete_(u);      // deleted
+    }
+    s.flush();
+    for (std::int64_t i = 1; i <= n; ++i)
+        if (i % 7 == 0 && i % 3 != 0 && i % 5 != 0) s.expunge(all[static_cast<std::size_t>(i - 1)]);
+    log.clear();
+    for (std::int64_t i = 1; i <= n; ++i) {
+        const auto& u = all[static_cast<std::size_t>(i - 1)];
+        SCOPED_TRACE(i);
+        if (i % 3 == 0) {
+            EXPECT_EQ(s.get<User>(i + 100000), u);
+            EXPECT_EQ(s.get<User>(i), nullptr);
+        } else if (i % 5 == 0) {
+            EXPECT_EQ(s.get<User>(i), nullptr);
+        } else if (i % 7 == 0) {
+            auto fresh = s.get<User>(i);  // expunged: loaded again as a new object
+            ASSERT_TRUE(fresh);
+            EXPECT_NE(fresh, u);
+            EXPECT_EQ(fresh->name, u->name);
+        } else {
+            EXPECT_EQ(s.get<User>(i), u);
+        }
+    }
+    // SQL only for what the map cannot answer: old keys of rekeyed rows, deleted rows and
+    // the expunged objects (n/3 + n/5 - n/15 + the expunged count).
+    std::size_t expunged = 0;
+    for (std::int64_t i = 1; i <= n; ++i) expunged += i % 7 == 0 && i % 3 != 0 && i % 5 != 0;
+    EXPECT_EQ(log.count_starting("SELECT"), static_cast<std::size_t>(n / 3 + n / 5 - n / 15) + expunged);
+    EXPECT_EQ(db_name(s, 100000 + 3), "u3!");
+    EXPECT_EQ(db_name(s, 1), "u1!");
+}
+
 TEST_F(SessionTest, DeleteThenAddSameKeyIsOneUpdate) {
     sa::Session s(engine);
     auto old = std::make_shared<User>(User{.id = 5, .name = "old", .fullname = "F", .password = ""});

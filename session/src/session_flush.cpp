@@ -191,7 +191,18 @@ void SessionImpl::flush() {
     // Clean persistent objects that nobody outside the session holds any more are let go, as
     // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
     // stays as large as what the program still uses. Dirty ones are flushed first.
-    std::vector<InstanceState*> release;
+    // (The session's buffer, handed back when the flush ends: an autoflush before each query
+    // allocates nothing here.)
+    struct ReleaseBuffer {
+        std::vector<InstanceState*>& home;
+        std::vector<InstanceState*> v;
+        explicit ReleaseBuffer(std::vector<InstanceState*>& h) : home(h), v(std::move(h)) { v.clear(); }
+        ~ReleaseBuffer() {
+            v.clear();
+            home = std::move(v);
+        }
+    } release_buffer{release_scratch};
+    std::vector<InstanceState*>& release = release_buffer.v;
     bool relation_changes = false;  // a many-to-many collection changed: association rows to write
     states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
