@@ -20,8 +20,12 @@ namespace athanor::detail {
 
 /// Where a session's snapshots live: 64 KiB blocks handed out by a bump pointer (no malloc per
 /// object); a block is freed when it is no longer the current one and its last snapshot is gone.
+/// Blocks are aligned to their size, so a snapshot finds its block by masking its address (no
+/// pointer stored per snapshot); a snapshot larger than a block gets a block of its own, aligned
+/// the same way, and starts within its first 64 KiB.
 class SnapshotArena {
 public:
+    static constexpr std::size_t kBlock = 64 * 1024;
     struct Block {
         std::size_t live = 0;
         std::size_t used = 0;
@@ -37,11 +41,11 @@ public:
 
     /// `n` bytes, 8-aligned, counted as one live allocation of the returned block.
     std::byte* allocate(std::size_t n, Block*& block) {
-        n = (n + 7) & ~std::size_t{7};
+        n = (n + 3) & ~std::size_t{3};  // snapshots are read with memcpy: 4-byte steps suffice
         if (!cur_ || cur_->used + n > cur_->cap) {
             retire();
-            std::size_t cap = std::max<std::size_t>(kBlock, n);
-            void* mem = ::operator new(sizeof(Block) + cap);
+            std::size_t cap = std::max<std::size_t>(kBlock - sizeof(Block), n);
+            void* mem = ::operator new(sizeof(Block) + cap, std::align_val_t{kBlock});
             cur_ = new (mem) Block{0, 0, cap, true, this};
             bytes_held_ += cap;
         }
@@ -55,6 +59,10 @@ public:
         return p;
     }
 
+    /// The block holding the snapshot at `p`.
+    static Block* block_of(const std::byte* p) noexcept {
+        return reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{kBlock} - 1));
+    }
     static void release(Block* b) noexcept {
         --b->owner->live_;
         if (--b->live == 0 && !b->current) free_block(b);
@@ -67,7 +75,6 @@ public:
     std::size_t bytes_held() const noexcept { return bytes_held_; }
 
 private:
-    static constexpr std::size_t kBlock = 64 * 1024;
     void retire() noexcept {
         if (!cur_) return;
         cur_->current = false;
@@ -76,7 +83,7 @@ private:
     }
     static void free_block(Block* b) noexcept {
         b->owner->bytes_held_ -= b->cap;
-        ::operator delete(b);
+        ::operator delete(b, std::align_val_t{kBlock});
     }
     Block* cur_ = nullptr;
     std::size_t bytes_held_ = 0;
@@ -132,7 +139,6 @@ public:
         }
         SnapshotArena::Block* block = nullptr;
         std::byte* p = arena.allocate(size, block);
-        std::memcpy(p, &block, sizeof block);
         auto put32 = [](std::byte* at, std::uint32_t x) { std::memcpy(at, &x, 4); };
         put32(p + kRefs, 1);
         put32(p + kCount, static_cast<std::uint32_t>(n));
@@ -202,10 +208,10 @@ public:
     }
 
 private:
-    // Layout: the arena block (8 bytes), refcount (4), count (4), offsets, values.
-    static constexpr std::size_t kRefs = 8;
-    static constexpr std::size_t kCount = 12;
-    static constexpr std::size_t kHeader = 16;
+    // Layout: refcount (4), count (4), offsets, values (the block is found from the address).
+    static constexpr std::size_t kRefs = 0;
+    static constexpr std::size_t kCount = 4;
+    static constexpr std::size_t kHeader = 8;
     void ref() noexcept {
         if (p_) put_refs(get32(p_ + kRefs) + 1);
     }
@@ -213,9 +219,7 @@ private:
         if (!p_) return;
         std::uint32_t r = get32(p_ + kRefs) - 1;
         if (r == 0) {
-            SnapshotArena::Block* block;
-            std::memcpy(&block, p_, sizeof block);
-            SnapshotArena::release(block);
+            SnapshotArena::release(SnapshotArena::block_of(p_));
         } else {
             put_refs(r);
         }
