@@ -60,6 +60,7 @@ std::size_t hash_key(std::span<const Value> key) noexcept {
 static std::size_t compute_key_hash(const InstanceState* s) noexcept {
     const auto& pk = s->mapper->primary_key();
     if (pk.size() == 1) {
+        if (auto i = s->snapshot.int_at(pk[0])) return fold_int(*i);  // what hash_key() gives
         ValueView v = s->snapshot.view(pk[0]);
         return hash_key(std::span<const ValueView>(&v, 1));  // the same hash as a lookup's
     }
@@ -206,8 +207,20 @@ void IdentityMap::erase(InstanceState* s) noexcept {
     if (slots_.empty()) return;
     std::size_t mask = slots_.size() - 1;
     auto bury = [&](std::size_t i) {
-        slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
         --count_;
+        if (slots_[(i + 1) & mask].s()) {  // a probe may pass through here to what follows
+            slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
+            return;
+        }
+        // Followed by an empty slot: no probe goes past it, so it is empty too, and so are the
+        // tombstones just before it (a session letting go of objects in the order it loaded
+        // them leaves no tombstones behind, and never rehashes for them).
+        slots_[i] = Slot{};
+        --used_;
+        for (std::size_t j = (i - 1) & mask; slots_[j].s() == tomb(); j = (j - 1) & mask) {
+            slots_[j] = Slot{};
+            --used_;
+        }
     };
     for (std::size_t i = compute_key_hash(s) & mask;; i = (i + 1) & mask) {
         InstanceState* st = slots_[i].s();
@@ -299,7 +312,16 @@ void StateTable::erase(InstanceState* st) noexcept {
         for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
             if (!index_[i]) break;
             if (index_[i] == st) {
-                index_[i] = tomb();
+                if (index_[(i + 1) & mask]) {
+                    index_[i] = tomb();
+                } else {  // nothing probes past an empty slot: this and the tombstones before it empty
+                    index_[i] = nullptr;
+                    --used_;
+                    for (std::size_t j = (i - 1) & mask; index_[j] == tomb(); j = (j - 1) & mask) {
+                        index_[j] = nullptr;
+                        --used_;
+                    }
+                }
                 break;
             }
         }
@@ -367,7 +389,18 @@ InstanceState* SessionImpl::find(const void* obj) const {
 
 void SessionImpl::sweep() {
     if (!frames.empty() || flushing) return;  // savepoint frames refer to states
-    std::vector<InstanceState*> gone;
+    // The session's buffer (thousands of entries): freeing a block that large each time
+    // makes glibc consolidate its heap.
+    std::vector<InstanceState*> gone = std::move(sweep_scratch);
+    gone.clear();
+    struct GiveBack {
+        std::vector<InstanceState*>& home;
+        std::vector<InstanceState*>& v;
+        ~GiveBack() {
+            v.clear();
+            home = std::move(v);
+        }
+    } give_back{sweep_scratch, gone};
     states.for_each([&](InstanceState& st) {
         if (st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached &&
             st.obj.use_count() == 1 && !has_changes(st))

@@ -232,6 +232,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<EqCursor> eq_cursors;
     std::vector<ValueView> eq_row;
     std::vector<InstanceState*> release_scratch;  // flush()'s list of objects to let go
+    std::vector<InstanceState*> sweep_scratch;    // sweep()'s
     /// Value buffers of flushed rows, kept for the next flush (bounded).
     std::vector<Values> spare_values_;
     Values spare_values() {

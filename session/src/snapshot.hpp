@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <memory>
 #include <vector>
 #include <span>
@@ -37,7 +38,10 @@ public:
     SnapshotArena() = default;
     SnapshotArena(const SnapshotArena&) = delete;
     SnapshotArena& operator=(const SnapshotArena&) = delete;
-    ~SnapshotArena() { retire(); }
+    ~SnapshotArena() {
+        retire();
+        while (spare_count_ > 0) ::operator delete(spares_[--spare_count_], std::align_val_t{kBlock});
+    }
 
     /// `n` bytes, 8-aligned, counted as one live allocation of the returned block.
     std::byte* allocate(std::size_t n, Block*& block) {
@@ -45,7 +49,12 @@ public:
         if (!cur_ || cur_->used + n > cur_->cap) {
             retire();
             std::size_t cap = std::max<std::size_t>(kBlock - sizeof(Block), n);
-            void* mem = ::operator new(sizeof(Block) + cap, std::align_val_t{kBlock});
+            void* mem;
+            if (cap == kBlock - sizeof(Block) && spare_count_ > 0) {  // a freed block kept for this
+                mem = spares_[--spare_count_];
+            } else {
+                mem = ::operator new(sizeof(Block) + cap, std::align_val_t{kBlock});
+            }
             cur_ = new (mem) Block{0, 0, cap, true, this};
             bytes_held_ += cap;
         }
@@ -81,11 +90,23 @@ private:
         if (cur_->live == 0) free_block(cur_);
         cur_ = nullptr;
     }
+    // Up to kSpares freed blocks are kept for the next ones: a session that loads objects and
+    // lets them go again (a loop of get(); its sweep frees a few blocks at once) would
+    // otherwise free and allocate 64 KiB blocks all the time, and glibc consolidates its whole
+    // heap on each free that large.
     static void free_block(Block* b) noexcept {
-        b->owner->bytes_held_ -= b->cap;
+        SnapshotArena* a = b->owner;
+        a->bytes_held_ -= b->cap;
+        if (a->spare_count_ < kSpares && b->cap == kBlock - sizeof(Block)) {
+            a->spares_[a->spare_count_++] = b;
+            return;
+        }
         ::operator delete(b, std::align_val_t{kBlock});
     }
     Block* cur_ = nullptr;
+    static constexpr std::size_t kSpares = 8;
+    Block* spares_[kSpares] = {};  // freed blocks kept for reuse (not counted in bytes_held_)
+    std::size_t spare_count_ = 0;
     std::size_t bytes_held_ = 0;
     std::size_t live_ = 0;           // live snapshots
     std::size_t total_allocs_ = 0;   // ever packed, for the average size
@@ -119,10 +140,16 @@ public:
     /// Layout: uint32 refcount, uint32 count, uint32 offsets[count], then per value: a kind byte
     /// and its payload (8 bytes for integer/real, uint32 length + bytes for text/blob).
     static Snapshot pack(SnapshotArena& arena, const std::vector<Value>& values) {
-        std::vector<ValueView> views;
-        views.reserve(values.size());
-        for (const Value& v : values) views.push_back(ValueView::of(v));
-        return pack(arena, views.data(), views.size());
+        constexpr std::size_t kInline = 32;  // a row of up to 32 columns packs without a heap buffer
+        ValueView inline_views[kInline];
+        std::vector<ValueView> many;
+        ValueView* views = inline_views;
+        if (values.size() > kInline) {
+            many.resize(values.size());
+            views = many.data();
+        }
+        for (std::size_t i = 0; i < values.size(); ++i) views[i] = ValueView::of(values[i]);
+        return pack(arena, views, values.size());
     }
 
     static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
@@ -180,6 +207,14 @@ public:
                 v.bytes = std::string_view(reinterpret_cast<const char*>(e + 5), get32(e + 1));
                 break;
         }
+        return v;
+    }
+    /// Value i if it is an integer, else nullopt (the identity map's common key).
+    std::optional<std::int64_t> int_at(std::size_t i) const noexcept {
+        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
+        if (static_cast<Value::Kind>(*e) != Value::Kind::integer) return std::nullopt;
+        std::int64_t v;
+        std::memcpy(&v, e + 1, 8);
         return v;
     }
     /// Whether value i is the integer `x` (the identity map's common key compare).
