@@ -978,7 +978,8 @@ int main(int argc, char** argv) {
     const bool progress = isatty(STDERR_FILENO) != 0;  // the progress line is for terminals
     std::filesystem::path dir = std::filesystem::temp_directory_path();
     if (!opt.file && std::filesystem::is_directory("/dev/shm")) dir = "/dev/shm";
-    auto path = (dir / "athanor_bench.db").string();
+    // One file per process: two runs at once (a profile beside a timing run) must not share it.
+    auto path = (dir / ("athanor_bench." + std::to_string(getpid()) + ".db")).string();
     const bool pg = !opt.pg_url.empty();
     const std::string db_name = pg ? sa::make_url(opt.pg_url).render() : opt.file ? "file" : "memory";
     std::cout << "athanor-bench: n=" << opt.n << ", db=" << db_name << ", repeat=" << opt.repeat

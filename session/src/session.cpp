@@ -419,7 +419,7 @@ void SessionImpl::sweep() {
         });
         for (auto& [st, snap] : committed_before) snap = snap.repack(arena);
     }
-    sweep_at = std::max<std::size_t>(4096, 2 * states.size());
+    sweep_at = std::max<std::size_t>(256, 2 * states.size());
 }
 
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {

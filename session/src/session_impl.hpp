@@ -296,7 +296,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// snapshots when a few live ones pin many arena blocks. Runs when the state table has
     /// doubled since the last sweep (amortized O(1) per tracked object), outside flush too.
     void sweep();
-    std::size_t sweep_at = 4096;
+    std::size_t sweep_at = 256;
     /// While a query's rows are being loaded (their objects go to the caller), there is nothing
     /// to sweep: the objects just loaded are all held.
     int loading = 0;
