@@ -969,6 +969,100 @@ TEST_F(SessionTest, RecordsThroughTheSession) {
     EXPECT_EQ(s2.query<sa::Record>(item).one()->get<std::string>("label"), "crate");
 }
 
+TEST_F(SessionTest, EveryKindOfValueSurvivesTheSessionsCopyOfTheRow) {
+    // The session keeps a packed copy of each loaded row (for dirty checks and the identity
+    // map). Rows of few columns, of many, and one too large for short offsets; extreme
+    // integers, reals, empty and long text, blobs and NULLs: each loads equal, is clean, and a
+    // change to one column UPDATEs that column alone; keys find their objects.
+    sa::MetaData m;
+    const sa::Table& narrow = m.table("narrow", sa::Column("id", sa::BigInteger(), sa::primary_key()),
+                                      sa::Column("a", sa::BigInteger()), sa::Column("t", sa::String()));
+    const sa::Table& wide = m.table("wide", sa::Column("id", sa::BigInteger(), sa::primary_key()),
+                                    sa::Column("imin", sa::BigInteger()), sa::Column("imax", sa::BigInteger()),
+                                    sa::Column("ineg", sa::BigInteger()), sa::Column("zero", sa::BigInteger()),
+                                    sa::Column("r", sa::Float()), sa::Column("empty", sa::String()),
+                                    sa::Column("big", sa::String()), sa::Column("b", sa::LargeBinary()),
+                                    sa::Column("n", sa::String()), sa::Column("tail", sa::BigInteger()));
+    m.create_all(*engine);
+    registry.map_dynamic(narrow);
+    registry.map_dynamic(wide);
+    const std::string big(70000, 'x');  // the row passes 64 KiB: 4-byte offsets
+    const sa::Blob blob{0, 1, 2, 255};
+    // (0 is not among them: an autoincrement key of 0 means "not assigned yet".)
+    const std::vector<std::int64_t> narrow_keys{-7, 1, 127, 128, 1ll << 40, INT64_MIN, INT64_MAX};
+    {
+        sa::Session s(engine);
+        for (std::int64_t k : narrow_keys) {
+            auto r = std::make_shared<sa::Record>(narrow);
+            r->set("id", k);
+            r->set("a", -k / 3);
+            r->set("t", "row " + std::to_string(k));
+            s.add(r);
+        }
+        for (int i = 1; i <= 2; ++i) {
+            auto r = std::make_shared<sa::Record>(wide);
+            r->set("id", i);
+            r->set("imin", INT64_MIN);
+            r->set("imax", INT64_MAX);
+            r->set("ineg", -1);
+            r->set("zero", 0);
+            r->set("r", -2.5);
+            r->set("empty", "");
+            r->set("big", i == 1 ? big : std::string("short"));
+            r->set("b", blob);
+            r->set("n", sa::Value());
+            r->set("tail", 42);
+            s.add(r);
+        }
+        s.commit();
+    }
+    sa::Session s(engine);
+    auto rows = s.query<sa::Record>(wide).order_by(wide.c["id"]).all();
+    ASSERT_EQ(rows.size(), 2u);
+    for (const auto& r : rows) {
+        EXPECT_EQ(r->get<std::int64_t>("imin"), INT64_MIN);
+        EXPECT_EQ(r->get<std::int64_t>("imax"), INT64_MAX);
+        EXPECT_EQ(r->get<std::int64_t>("ineg"), -1);
+        EXPECT_EQ(r->get<std::int64_t>("zero"), 0);
+        EXPECT_EQ(r->get<double>("r"), -2.5);
+        EXPECT_EQ(r->get<std::string>("empty"), "");
+        EXPECT_EQ(r->get<sa::Blob>("b"), blob);
+        EXPECT_TRUE(r->value("n").is_null());
+        EXPECT_EQ(r->get<std::int64_t>("tail"), 42);
+        EXPECT_FALSE(s.is_modified(r));
+    }
+    EXPECT_EQ(rows[0]->get<std::string>("big"), big);
+    auto narrows = s.query<sa::Record>(narrow).all();
+    ASSERT_EQ(narrows.size(), narrow_keys.size());
+    std::map<std::int64_t, std::shared_ptr<sa::Record>> by_key;
+    for (const auto& r : narrows) {
+        EXPECT_FALSE(s.is_modified(r));
+        by_key[r->get<std::int64_t>("id")] = r;
+    }
+    for (std::int64_t k : narrow_keys) {  // loaded again: the identity map gives the same objects
+        SCOPED_TRACE(k);
+        auto r = s.query<sa::Record>(narrow).filter_by({{"id", k}}).one_or_none();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r, by_key[k]) << k;
+        EXPECT_EQ(r->get<std::string>("t"), "row " + std::to_string(k));
+        EXPECT_EQ(r->get<std::int64_t>("a"), -k / 3);
+    }
+    rows[0]->set("tail", 43);     // the last of 11 values, after the 70000-byte one
+    rows[1]->set("ineg", -2);
+    by_key[INT64_MIN]->set("t", "changed");
+    log.clear();
+    s.flush();
+    EXPECT_EQ(log.statements(), (std::vector<std::string>{"UPDATE narrow SET t=? WHERE narrow.id = ?",
+                                                          "UPDATE wide SET tail=? WHERE wide.id = ?",
+                                                          "UPDATE wide SET ineg=? WHERE wide.id = ?"}));
+    s.commit();
+    sa::Session s2(engine);
+    auto again = s2.query<sa::Record>(wide).order_by(wide.c["id"]).all();
+    EXPECT_EQ(again[0]->get<std::int64_t>("tail"), 43);
+    EXPECT_EQ(again[1]->get<std::int64_t>("ineg"), -2);
+    EXPECT_EQ(s2.query<sa::Record>(narrow).filter_by({{"id", INT64_MIN}}).one()->get<std::string>("t"), "changed");
+}
+
 TEST_F(SessionTest, RecordsOverAReflectedSchema) {
     {
         sa::Session s(engine);

@@ -477,10 +477,12 @@ void SessionImpl::untrack(InstanceState* st) {
 
 bool SessionImpl::has_changes(const InstanceState& st) const {
     if (st.state != ObjectState::persistent || !st.snapshot) return false;
-    std::size_t n = st.snapshot.size();
-    views.resize(n);
-    for (std::size_t i = 0; i < n; ++i) views[i] = st.snapshot.view(i);
-    return !st.mapper->matches(st.obj.get(), views.data());
+    const auto& props = st.mapper->columns();
+    const std::size_t n = std::min(props.size(), st.snapshot.size());
+    const void* obj = st.obj.get();
+    for (std::size_t i = 0; i < n; ++i)
+        if (!props[i].equals(obj, st.snapshot.view(i))) return true;
+    return false;
 }
 
 std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row) {

@@ -278,7 +278,6 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     mutable std::type_index last_type{typeid(void)};  // Session::mapper_by_type's last answer
     mutable const Mapper* last_type_mapper = nullptr;
     mutable std::uint64_t registries_checked = ~std::uint64_t{0};  // Registry::destroyed_count() seen alive
-    mutable std::vector<ValueView> views;  // scratch for dirty checks
 
     // ---- helpers (session.cpp)
     /// PendingRollbackError after a failed flush; InvalidRequestError when a registry whose

@@ -5,6 +5,7 @@
 // belongs to one thread). The arena must outlive its snapshots.
 #pragma once
 
+#include <athanor/core/exc.hpp>
 #include <athanor/core/value.hpp>
 
 #include <cstddef>
@@ -45,7 +46,7 @@ public:
 
     /// `n` bytes, 8-aligned, counted as one live allocation of the returned block.
     std::byte* allocate(std::size_t n, Block*& block) {
-        n = (n + 3) & ~std::size_t{3};  // snapshots are read with memcpy: 4-byte steps suffice
+        n = (n + 1) & ~std::size_t{1};  // snapshots are read with memcpy: 2-byte steps suffice
         if (!cur_ || cur_->used + n > cur_->cap) {
             retire();
             std::size_t cap = std::max<std::size_t>(kBlock - sizeof(Block), n);
@@ -137,8 +138,7 @@ public:
     }
     ~Snapshot() { unref(); }
 
-    /// Layout: uint32 refcount, uint32 count, uint32 offsets[count], then per value: a kind byte
-    /// and its payload (8 bytes for integer/real, uint32 length + bytes for text/blob).
+    /// Packs n values (layout: see the private constants below).
     static Snapshot pack(SnapshotArena& arena, const std::vector<Value>& values) {
         constexpr std::size_t kInline = 32;  // a row of up to 32 columns packs without a heap buffer
         ValueView inline_views[kInline];
@@ -153,36 +153,42 @@ public:
     }
 
     static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
-        std::size_t size = kHeader + 4 * n;
+        std::size_t body = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            size += 1;
+            body += 1;
             switch (values[i].kind) {
                 case Value::Kind::null: break;
-                case Value::Kind::integer:
-                case Value::Kind::real: size += 8; break;
+                case Value::Kind::integer: body += varint_size(zigzag(values[i].i)); break;
+                case Value::Kind::real: body += 8; break;
                 case Value::Kind::text:
-                case Value::Kind::blob: size += 4 + values[i].bytes.size(); break;
+                case Value::Kind::blob: body += varint_size(values[i].bytes.size()) + values[i].bytes.size(); break;
             }
         }
+        if (n > kMaxCount) throw Error("a row of more than 32767 columns cannot be tracked");
+        // Up to kScan values are found by walking them (no offsets); more get an offset each,
+        // 2 bytes while every value starts below 64 KiB (any usual row), else 4.
+        const bool wide = n > kScan && kHeader + 2 * n + body > 0xFFFF;
+        const std::size_t width = n <= kScan ? 0 : wide ? 4 : 2;
+        const std::size_t size = kHeader + width * n + body;
         SnapshotArena::Block* block = nullptr;
         std::byte* p = arena.allocate(size, block);
-        auto put32 = [](std::byte* at, std::uint32_t x) { std::memcpy(at, &x, 4); };
         put32(p + kRefs, 1);
-        put32(p + kCount, static_cast<std::uint32_t>(n));
-        std::size_t pos = kHeader + 4 * n;
+        put16(p + kCount, static_cast<std::uint16_t>(n | (wide ? kWide : 0)));
+        std::size_t pos = kHeader + width * n;
         for (std::size_t i = 0; i < n; ++i) {
             const ValueView& v = values[i];
-            put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
+            if (width == 4) put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
+            else if (width == 2) put16(p + kHeader + 2 * i, static_cast<std::uint16_t>(pos));
             p[pos++] = static_cast<std::byte>(v.kind);
             switch (v.kind) {
                 case Value::Kind::null: break;
-                case Value::Kind::integer: std::memcpy(p + pos, &v.i, 8); pos += 8; break;
+                case Value::Kind::integer: pos = put_varint(p, pos, zigzag(v.i)); break;
                 case Value::Kind::real: std::memcpy(p + pos, &v.d, 8); pos += 8; break;
                 case Value::Kind::text:
                 case Value::Kind::blob:
-                    put32(p + pos, static_cast<std::uint32_t>(v.bytes.size()));
-                    if (!v.bytes.empty()) std::memcpy(p + pos + 4, v.bytes.data(), v.bytes.size());
-                    pos += 4 + v.bytes.size();
+                    pos = put_varint(p, pos, v.bytes.size());
+                    if (!v.bytes.empty()) std::memcpy(p + pos, v.bytes.data(), v.bytes.size());
+                    pos += v.bytes.size();
                     break;
             }
         }
@@ -192,38 +198,35 @@ public:
     }
 
     explicit operator bool() const noexcept { return p_ != nullptr; }
-    std::size_t size() const noexcept { return p_ ? get32(p_ + kCount) : 0; }
+    std::size_t size() const noexcept { return p_ ? (meta() & ~kWide) : 0; }
 
     ValueView view(std::size_t i) const noexcept {
-        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
+        const std::byte* e = entry(i);
         ValueView v;
-        v.kind = static_cast<Value::Kind>(*e);
+        v.kind = static_cast<Value::Kind>(*e++);
         switch (v.kind) {
             case Value::Kind::null: break;
-            case Value::Kind::integer: std::memcpy(&v.i, e + 1, 8); break;
-            case Value::Kind::real: std::memcpy(&v.d, e + 1, 8); break;
+            case Value::Kind::integer: v.i = unzigzag(get_varint(e)); break;
+            case Value::Kind::real: std::memcpy(&v.d, e, 8); break;
             case Value::Kind::text:
-            case Value::Kind::blob:
-                v.bytes = std::string_view(reinterpret_cast<const char*>(e + 5), get32(e + 1));
+            case Value::Kind::blob: {
+                std::uint64_t len = get_varint(e);
+                v.bytes = std::string_view(reinterpret_cast<const char*>(e), static_cast<std::size_t>(len));
                 break;
+            }
         }
         return v;
     }
     /// Value i if it is an integer, else nullopt (the identity map's common key).
     std::optional<std::int64_t> int_at(std::size_t i) const noexcept {
-        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
-        if (static_cast<Value::Kind>(*e) != Value::Kind::integer) return std::nullopt;
-        std::int64_t v;
-        std::memcpy(&v, e + 1, 8);
-        return v;
+        const std::byte* e = entry(i);
+        if (static_cast<Value::Kind>(*e++) != Value::Kind::integer) return std::nullopt;
+        return unzigzag(get_varint(e));
     }
     /// Whether value i is the integer `x` (the identity map's common key compare).
     bool int_equals(std::size_t i, std::int64_t x) const noexcept {
-        const std::byte* e = p_ + get32(p_ + kHeader + 4 * i);
-        if (static_cast<Value::Kind>(*e) != Value::Kind::integer) return false;
-        std::int64_t v;
-        std::memcpy(&v, e + 1, 8);
-        return v == x;
+        auto v = int_at(i);
+        return v && *v == x;
     }
     Value value(std::size_t i) const { return view(i).to_value(); }
     std::vector<Value> values() const {
@@ -243,10 +246,83 @@ public:
     }
 
 private:
-    // Layout: refcount (4), count (4), offsets, values (the block is found from the address).
+    // Layout: refcount (4), count (2; its top bit: 4-byte offsets), then for more than kScan
+    // values one offset each (2 or 4 bytes, from the start), then the values (the block is
+    // found from the address). A value: its kind byte, then an integer as a zigzag LEB128
+    // varint (an id of 100000 takes 3 bytes, not 8), a real as 8 bytes, text or a blob as a
+    // varint length and the bytes. A row of 3 columns (an id and two short strings) takes its
+    // bytes plus 12.
     static constexpr std::size_t kRefs = 0;
     static constexpr std::size_t kCount = 4;
-    static constexpr std::size_t kHeader = 8;
+    static constexpr std::size_t kHeader = 6;
+    static constexpr std::uint16_t kWide = 0x8000u;
+    static constexpr std::size_t kMaxCount = 0x7FFF;
+    static constexpr std::size_t kScan = 8;
+    std::uint16_t meta() const noexcept {
+        std::uint16_t m;
+        std::memcpy(&m, p_ + kCount, 2);
+        return m;
+    }
+    const std::byte* entry(std::size_t i) const noexcept {
+        const std::uint16_t m = meta();
+        const std::size_t n = m & ~kWide;
+        if (n <= kScan) {  // walk past the values before i
+            const std::byte* e = p_ + kHeader;
+            for (std::size_t k = 0; k < i; ++k) e = skip(e);
+            return e;
+        }
+        if (m & kWide) return p_ + get32(p_ + kHeader + 4 * i);
+        std::uint16_t off;
+        std::memcpy(&off, p_ + kHeader + 2 * i, 2);
+        return p_ + off;
+    }
+    /// The value after the one at `e`.
+    static const std::byte* skip(const std::byte* e) noexcept {
+        switch (static_cast<Value::Kind>(*e++)) {
+            case Value::Kind::null: return e;
+            case Value::Kind::integer: get_varint(e); return e;
+            case Value::Kind::real: return e + 8;
+            case Value::Kind::text:
+            case Value::Kind::blob: {
+                std::uint64_t len = get_varint(e);
+                return e + len;
+            }
+        }
+        return e;
+    }
+    static std::uint64_t zigzag(std::int64_t x) noexcept {
+        return (static_cast<std::uint64_t>(x) << 1) ^ static_cast<std::uint64_t>(x >> 63);
+    }
+    static std::int64_t unzigzag(std::uint64_t u) noexcept {
+        return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
+    }
+    static std::size_t varint_size(std::uint64_t x) noexcept {
+        std::size_t n = 1;
+        while (x >= 0x80) {
+            x >>= 7;
+            ++n;
+        }
+        return n;
+    }
+    static std::size_t put_varint(std::byte* p, std::size_t pos, std::uint64_t x) noexcept {
+        while (x >= 0x80) {
+            p[pos++] = static_cast<std::byte>((x & 0x7F) | 0x80);
+            x >>= 7;
+        }
+        p[pos++] = static_cast<std::byte>(x);
+        return pos;
+    }
+    /// Reads a varint at `e` and moves `e` past it.
+    static std::uint64_t get_varint(const std::byte*& e) noexcept {
+        std::uint64_t x = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            auto b = static_cast<std::uint8_t>(*e++);
+            x |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+            if (!(b & 0x80)) return x;
+        }
+    }
+    static void put32(std::byte* at, std::uint32_t x) noexcept { std::memcpy(at, &x, 4); }
+    static void put16(std::byte* at, std::uint16_t x) noexcept { std::memcpy(at, &x, 2); }
     void ref() noexcept {
         if (p_) put_refs(get32(p_ + kRefs) + 1);
     }

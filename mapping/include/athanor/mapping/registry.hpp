@@ -69,8 +69,12 @@ public:
             if constexpr (!Traits::nullable)
                 if (v.kind == Value::Kind::null) detail::throw_null_into_member(col);
             if constexpr (std::is_same_v<M, std::string>) {
-                if (v.kind == Value::Kind::text) {  // reuse the member's buffer, no temporary
-                    (static_cast<T*>(obj)->*member).assign(v.bytes.data(), v.bytes.size());
+                if (v.kind == Value::Kind::text) {
+                    std::string& m = static_cast<T*>(obj)->*member;
+                    // Reuse the member's buffer when the text fits; else build it at its size
+                    // (a fresh object's empty member: cheaper than assign's grow-and-copy).
+                    if (v.bytes.size() <= m.capacity()) m.assign(v.bytes.data(), v.bytes.size());
+                    else m = std::string(v.bytes);
                     return;
                 }
             }
