@@ -480,8 +480,9 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     const auto& props = st.mapper->columns();
     const std::size_t n = std::min(props.size(), st.snapshot.size());
     const void* obj = st.obj.get();
+    auto r = st.snapshot.reader();
     for (std::size_t i = 0; i < n; ++i)
-        if (!props[i].equals(obj, st.snapshot.view(i))) return true;
+        if (!props[i].equals(obj, r.next())) return true;
     return false;
 }
 
@@ -503,9 +504,13 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
             // snapshot) are kept, as SQLAlchemy keeps attributes set after expiry: they are
             // flushed as changes. The others take the row's values.
             const auto& props = m.columns();
-            for (std::size_t i = 0; i < props.size(); ++i)
-                if (!st->snapshot || props[i].equals(st->obj.get(), st->snapshot.view(i)))
-                    props[i].set_view(st->obj.get(), row[i]);
+            if (!st->snapshot) {
+                m.write(st->obj.get(), row.data());
+            } else {
+                auto r = st->snapshot.reader();
+                for (std::size_t i = 0; i < props.size(); ++i)
+                    if (props[i].equals(st->obj.get(), r.next())) props[i].set_view(st->obj.get(), row[i]);
+            }
             identity_erase(st);
             replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));
             identity_insert(st);

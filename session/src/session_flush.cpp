@@ -390,9 +390,11 @@ void SessionImpl::flush() {
                     all_updates.push_back(&w);
                     const Snapshot& snap = w.st->snapshot;
                     shape = "U";
+                    auto old_values = snap.reader();
                     for (std::size_t i = 0; i < props.size(); ++i) {
                         bool is_key = std::find(pk.begin(), pk.end(), i) != pk.end();
-                        bool changed = w.st->reattached ? !is_key : !(ValueView::of(w.values[i]) == snap.view(i));
+                        const ValueView was = old_values.next();
+                        bool changed = w.st->reattached ? !is_key : !(ValueView::of(w.values[i]) == was);
                         shape += changed ? '1' : '0';
                     }
                     key_scratch.clear();  // the row's key as the database has it

@@ -202,21 +202,18 @@ public:
 
     ValueView view(std::size_t i) const noexcept {
         const std::byte* e = entry(i);
-        ValueView v;
-        v.kind = static_cast<Value::Kind>(*e++);
-        switch (v.kind) {
-            case Value::Kind::null: break;
-            case Value::Kind::integer: v.i = unzigzag(get_varint(e)); break;
-            case Value::Kind::real: std::memcpy(&v.d, e, 8); break;
-            case Value::Kind::text:
-            case Value::Kind::blob: {
-                std::uint64_t len = get_varint(e);
-                v.bytes = std::string_view(reinterpret_cast<const char*>(e), static_cast<std::size_t>(len));
-                break;
-            }
-        }
-        return v;
+        return decode(e);
     }
+    /// The values in order, one decode each (view(i) for every i walks the narrow rows again).
+    class Reader {
+    public:
+        ValueView next() noexcept { return decode(e_); }
+    private:
+        friend class Snapshot;
+        explicit Reader(const std::byte* e) noexcept : e_(e) {}
+        const std::byte* e_;
+    };
+    Reader reader() const noexcept { return Reader(entry(0)); }
     /// Value i if it is an integer, else nullopt (the identity map's common key).
     std::optional<std::int64_t> int_at(std::size_t i) const noexcept {
         const std::byte* e = entry(i);
@@ -231,8 +228,10 @@ public:
     Value value(std::size_t i) const { return view(i).to_value(); }
     std::vector<Value> values() const {
         std::vector<Value> out;
-        out.reserve(size());
-        for (std::size_t i = 0; i < size(); ++i) out.push_back(value(i));
+        const std::size_t n = size();
+        out.reserve(n);
+        Reader r = reader();
+        for (std::size_t i = 0; i < n; ++i) out.push_back(r.next().to_value());
         return out;
     }
 
@@ -275,6 +274,27 @@ private:
         std::uint16_t off;
         std::memcpy(&off, p_ + kHeader + 2 * i, 2);
         return p_ + off;
+    }
+    /// The value at `e`; moves `e` past it.
+    static ValueView decode(const std::byte*& e) noexcept {
+        ValueView v;
+        v.kind = static_cast<Value::Kind>(*e++);
+        switch (v.kind) {
+            case Value::Kind::null: break;
+            case Value::Kind::integer: v.i = unzigzag(get_varint(e)); break;
+            case Value::Kind::real:
+                std::memcpy(&v.d, e, 8);
+                e += 8;
+                break;
+            case Value::Kind::text:
+            case Value::Kind::blob: {
+                auto len = static_cast<std::size_t>(get_varint(e));
+                v.bytes = std::string_view(reinterpret_cast<const char*>(e), len);
+                e += len;
+                break;
+            }
+        }
+        return v;
     }
     /// The value after the one at `e`.
     static const std::byte* skip(const std::byte* e) noexcept {
