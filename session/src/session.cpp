@@ -301,7 +301,11 @@ InstanceState& StateTable::emplace(const void* obj) {
             next_ = 0;
         }
         st = &chunks_.back()[next_++];
+        fresh_ = st;
+        ++count_;
+        return *st;
     }
+    fresh_ = nullptr;
     ++count_;
     return *st;
 }
@@ -338,6 +342,7 @@ void StateTable::clear() noexcept {
     index_.clear();
     unindexed_.clear();
     unindexed_count_ = 0;
+    fresh_ = nullptr;
     count_ = used_ = 0;
 }
 

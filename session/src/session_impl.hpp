@@ -110,11 +110,14 @@ public:
     InstanceState& emplace(const void* obj);
     /// Makes a state findable by its object (after emplace() and setting st.obj).
     void index(InstanceState* st) {
-        // States of a load come from consecutive slots of a chunk: one run for them all.
-        if (!unindexed_.empty() && unindexed_.back().first + unindexed_.back().count == st)
+        // States of a load come from consecutive slots of one chunk: one run for them all.
+        // (A run never leaves its chunk: it grows only by the slot emplace() just took from
+        // the chunk the run is in.)
+        if (st == fresh_ && !unindexed_.empty() && unindexed_.back().chunk == chunks_.size() &&
+            unindexed_.back().first + unindexed_.back().count == st)
             ++unindexed_.back().count;
         else
-            unindexed_.push_back({st, 1});
+            unindexed_.push_back({st, 1, st == fresh_ ? chunks_.size() : 0});
         if (++unindexed_count_ > 2 * count_ + 1024) index_pending();  // bound stale entries
     }
     void erase(InstanceState* st) noexcept;
@@ -152,7 +155,9 @@ private:
     struct Run {
         InstanceState* first;
         std::size_t count;
+        std::size_t chunk;  // chunks_.size() when the run began in the newest chunk, else 0
     };
+    InstanceState* fresh_ = nullptr;  // the last state emplace() took from the newest chunk
     mutable std::vector<Run> unindexed_;  // may hold freed or reused slots: skipped
     mutable std::size_t unindexed_count_ = 0;
     std::size_t count_ = 0;
