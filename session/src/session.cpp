@@ -627,6 +627,9 @@ struct DetachedSet {
     std::mutex mutex;
     std::vector<Slot> slots;
     std::size_t used = 0;  // live entries and tombstones
+    // Keys held (live or expired, not yet dropped), readable without the lock: add() of a
+    // new object skips the lock while nothing was ever detached (or all was taken back).
+    std::atomic<std::size_t> keys{0};
     static const void* tomb() noexcept { return reinterpret_cast<const void*>(alignof(std::max_align_t)); }
     static std::size_t hash(const void* p) noexcept {
         auto x = reinterpret_cast<std::uintptr_t>(p);
@@ -645,6 +648,7 @@ struct DetachedSet {
         while (n < (live + more) * 4) n *= 2;
         slots.assign(n, Slot{});
         used = 0;
+        keys.store(0, std::memory_order_relaxed);
         for (Slot& sl : old)
             if (sl.key && sl.key != tomb() && !sl.obj.expired()) put(sl.key, std::move(sl.obj));
     }
@@ -665,6 +669,7 @@ struct DetachedSet {
                 }
                 free_slot->key = key;
                 free_slot->obj = std::move(obj);
+                keys.fetch_add(1, std::memory_order_release);
                 return;
             }
         }
@@ -686,6 +691,7 @@ DetachedSet& detached_set() {
 struct LiveSessions {
     std::mutex mutex;
     std::vector<const SessionImpl*> list;
+    std::atomic<std::size_t> count{0};  // list.size(), readable without the lock
     std::atomic<std::uint64_t> next_id{1};
 };
 LiveSessions& live_sessions() {
@@ -729,12 +735,16 @@ bool take_detached(const Mapper& m, const std::shared_ptr<void>& obj) {
 
 bool take_detached(const std::shared_ptr<void>& obj) {
     auto& d = detached_set();
+    // An object detached by another thread reached this one through the program's own
+    // synchronization, which orders that note before this read.
+    if (d.keys.load(std::memory_order_acquire) == 0) return false;
     std::lock_guard lock(d.mutex);
     DetachedSet::Slot* sl = d.find(obj.get());
     if (!sl) return false;
     bool same = same_object(sl->obj, obj);
     sl->key = DetachedSet::tomb();
     sl->obj.reset();
+    d.keys.fetch_sub(1, std::memory_order_relaxed);
     return same;
 }
 
@@ -745,15 +755,20 @@ SessionImpl::SessionImpl(std::shared_ptr<Engine> e, SessionOptions o)
     thread = std::this_thread::get_id();
     std::lock_guard lock(l.mutex);
     l.list.push_back(this);
+    l.count.fetch_add(1, std::memory_order_relaxed);
 }
 
 SessionImpl::~SessionImpl() {
     auto& l = live_sessions();
     std::lock_guard lock(l.mutex);
     std::erase(l.list, this);
+    l.count.fetch_sub(1, std::memory_order_relaxed);
 }
 
 const SessionImpl* SessionImpl::other_holder(const void* obj) const {
+    // This session alone in the process (the common case): no lock. Sessions of this thread
+    // are counted before this read (they were made on it); other threads' are not looked into.
+    if (live_sessions().count.load(std::memory_order_relaxed) <= 1) return nullptr;
     std::vector<const SessionImpl*> mine;
     {
         auto& l = live_sessions();
