@@ -36,6 +36,26 @@ namespace {
 // bits folded in: consecutive ids go to consecutive slots (a load or a run of gets walks the
 // table in order instead of missing the cache on every row), and strides of a power of two
 // (ids that are multiples of 65536) still spread.
+// Erases slot i of a linear-probing table (a power of two long). Followed by an empty slot, no
+// probe goes past it, so it becomes empty, and so do the tombstones just before it (a session
+// letting go of objects in the order it loaded them leaves none behind and never rehashes for
+// them); else it becomes a tombstone. Returns how many slots stopped being used.
+template <class S, class IsEmpty, class IsTomb>
+std::size_t erase_slot(std::vector<S>& slots, std::size_t i, S tombstone, IsEmpty empty, IsTomb is_tomb) {
+    const std::size_t mask = slots.size() - 1;
+    if (!empty(slots[(i + 1) & mask])) {
+        slots[i] = tombstone;
+        return 0;
+    }
+    slots[i] = S{};
+    std::size_t freed = 1;
+    for (std::size_t j = (i - 1) & mask; is_tomb(slots[j]); j = (j - 1) & mask) {
+        slots[j] = S{};
+        ++freed;
+    }
+    return freed;
+}
+
 std::size_t fold_int(std::int64_t i) noexcept {
     auto u = static_cast<std::uint64_t>(i);
     return static_cast<std::size_t>(u ^ (u >> 16) ^ (u >> 32) ^ (u >> 48));
@@ -208,19 +228,8 @@ void IdentityMap::erase(InstanceState* s) noexcept {
     std::size_t mask = slots_.size() - 1;
     auto bury = [&](std::size_t i) {
         --count_;
-        if (slots_[(i + 1) & mask].s()) {  // a probe may pass through here to what follows
-            slots_[i] = Slot{reinterpret_cast<std::uintptr_t>(tomb())};
-            return;
-        }
-        // Followed by an empty slot: no probe goes past it, so it is empty too, and so are the
-        // tombstones just before it (a session letting go of objects in the order it loaded
-        // them leaves no tombstones behind, and never rehashes for them).
-        slots_[i] = Slot{};
-        --used_;
-        for (std::size_t j = (i - 1) & mask; slots_[j].s() == tomb(); j = (j - 1) & mask) {
-            slots_[j] = Slot{};
-            --used_;
-        }
+        used_ -= erase_slot(slots_, i, Slot{reinterpret_cast<std::uintptr_t>(tomb())},
+                            [](const Slot& sl) { return !sl.s(); }, [](const Slot& sl) { return sl.s() == tomb(); });
     };
     for (std::size_t i = compute_key_hash(s) & mask;; i = (i + 1) & mask) {
         InstanceState* st = slots_[i].s();
@@ -316,16 +325,8 @@ void StateTable::erase(InstanceState* st) noexcept {
         for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
             if (!index_[i]) break;
             if (index_[i] == st) {
-                if (index_[(i + 1) & mask]) {
-                    index_[i] = tomb();
-                } else {  // nothing probes past an empty slot: this and the tombstones before it empty
-                    index_[i] = nullptr;
-                    --used_;
-                    for (std::size_t j = (i - 1) & mask; index_[j] == tomb(); j = (j - 1) & mask) {
-                        index_[j] = nullptr;
-                        --used_;
-                    }
-                }
+                used_ -= erase_slot(index_, i, tomb(), [](InstanceState* x) { return !x; },
+                                    [](InstanceState* x) { return x == tomb(); });
                 break;
             }
         }

@@ -44,8 +44,8 @@ public:
         while (spare_count_ > 0) ::operator delete(spares_[--spare_count_], std::align_val_t{kBlock});
     }
 
-    /// `n` bytes, 8-aligned, counted as one live allocation of the returned block.
-    std::byte* allocate(std::size_t n, Block*& block) {
+    /// `n` bytes, 2-aligned, counted as one live allocation of their block (block_of()).
+    std::byte* allocate(std::size_t n) {
         n = (n + 1) & ~std::size_t{1};  // snapshots are read with memcpy: 2-byte steps suffice
         if (!cur_ || cur_->used + n > cur_->cap) {
             retire();
@@ -65,7 +65,6 @@ public:
         ++live_;
         ++total_allocs_;
         total_bytes_ += n;
-        block = cur_;
         return p;
     }
 
@@ -170,8 +169,7 @@ public:
         const bool wide = n > kScan && kHeader + 2 * n + body > 0xFFFF;
         const std::size_t width = n <= kScan ? 0 : wide ? 4 : 2;
         const std::size_t size = kHeader + width * n + body;
-        SnapshotArena::Block* block = nullptr;
-        std::byte* p = arena.allocate(size, block);
+        std::byte* p = arena.allocate(size);
         put32(p + kRefs, 1);
         put16(p + kCount, static_cast<std::uint16_t>(n | (wide ? kWide : 0)));
         std::size_t pos = kHeader + width * n;
@@ -298,16 +296,7 @@ private:
     }
     /// The value after the one at `e`.
     static const std::byte* skip(const std::byte* e) noexcept {
-        switch (static_cast<Value::Kind>(*e++)) {
-            case Value::Kind::null: return e;
-            case Value::Kind::integer: get_varint(e); return e;
-            case Value::Kind::real: return e + 8;
-            case Value::Kind::text:
-            case Value::Kind::blob: {
-                std::uint64_t len = get_varint(e);
-                return e + len;
-            }
-        }
+        decode(e);
         return e;
     }
     static std::uint64_t zigzag(std::int64_t x) noexcept {
