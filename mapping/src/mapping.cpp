@@ -126,12 +126,6 @@ void Mapper::write(void* obj, const ValueView* values) const {
     for (std::size_t i = 0; i < props_.size(); ++i) props_[i].set_view(obj, values[i]);
 }
 
-bool Mapper::matches(const void* obj, const ValueView* values) const {
-    for (std::size_t i = 0; i < props_.size(); ++i)
-        if (!props_[i].equals(obj, values[i])) return false;
-    return true;
-}
-
 // ---- relationships ---------------------------------------------------------------------------
 
 Cascade Cascade::parse(std::string_view text) {

@@ -98,15 +98,8 @@ bool IdentityMap::key_equals(std::span<const ValueView> k, const InstanceState* 
 }
 
 InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
-    ValueView views[8];
-    std::vector<ValueView> many;
-    ValueView* v = views;
-    if (key.size() > 8) {
-        many.resize(key.size());
-        v = many.data();
-    }
-    for (std::size_t i = 0; i < key.size(); ++i) v[i] = ValueView::of(key[i]);
-    return find(std::span<const ValueView>(v, key.size()));
+    RowViews views(key);
+    return find(views.span());
 }
 
 InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept {
@@ -397,16 +390,8 @@ void SessionImpl::sweep() {
     if (!frames.empty() || flushing) return;  // savepoint frames refer to states
     // The session's buffer (thousands of entries): freeing a block that large each time
     // makes glibc consolidate its heap.
-    std::vector<InstanceState*> gone = std::move(sweep_scratch);
-    gone.clear();
-    struct GiveBack {
-        std::vector<InstanceState*>& home;
-        std::vector<InstanceState*>& v;
-        ~GiveBack() {
-            v.clear();
-            home = std::move(v);
-        }
-    } give_back{sweep_scratch, gone};
+    Borrowed<InstanceState*> borrowed(sweep_scratch);
+    std::vector<InstanceState*>& gone = borrowed.v;
     states.for_each([&](InstanceState& st) {
         if (st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached &&
             st.obj.use_count() == 1 && !has_changes(st))
@@ -492,7 +477,7 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     return false;
 }
 
-std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row) {
+std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row) {
     const auto& pk = m.primary_key();
     std::span<const ValueView> key;
     if (pk.size() == 1) {
@@ -535,10 +520,8 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, c
 }
 
 std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) {
-    std::vector<ValueView> views;
-    views.reserve(row.size());
-    for (const Value& v : row) views.push_back(ValueView::of(v));
-    return load_row(m, identity[&m], views);
+    RowViews views(row);
+    return load_row(m, map_of(&m), views.span());
 }
 
 void SessionImpl::commit() {

@@ -193,15 +193,7 @@ void SessionImpl::flush() {
     // stays as large as what the program still uses. Dirty ones are flushed first.
     // (The session's buffer, handed back when the flush ends: an autoflush before each query
     // allocates nothing here.)
-    struct ReleaseBuffer {
-        std::vector<InstanceState*>& home;
-        std::vector<InstanceState*> v;
-        explicit ReleaseBuffer(std::vector<InstanceState*>& h) : home(h), v(std::move(h)) { v.clear(); }
-        ~ReleaseBuffer() {
-            v.clear();
-            home = std::move(v);
-        }
-    } release_buffer{release_scratch};
+    Borrowed<InstanceState*> release_buffer(release_scratch);
     std::vector<InstanceState*>& release = release_buffer.v;
     bool relation_changes = false;  // a many-to-many collection changed: association rows to write
     states.for_each([&](InstanceState& stp) {

@@ -164,6 +164,25 @@ private:
     mutable std::size_t used_ = 0;
 };
 
+/// A session's scratch vector lent to one call (emptied), and handed back, emptied, when the
+/// call ends either way: its capacity stays with the session instead of being freed per call.
+template <class T>
+struct Borrowed {
+    explicit Borrowed(std::vector<T>& home) : home_(home), v(std::move(home)) { v.clear(); }
+    ~Borrowed() {
+        v.clear();
+        home_ = std::move(v);
+    }
+    Borrowed(const Borrowed&) = delete;
+    Borrowed& operator=(const Borrowed&) = delete;
+
+private:
+    std::vector<T>& home_;
+
+public:
+    std::vector<T> v;
+};
+
 /// What a savepoint restores: each tracked object's state when the savepoint began.
 struct FrameEntry {
     ObjectState state;
@@ -321,7 +340,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     bool has_changes(const InstanceState& st) const;
     /// Loads or refreshes from one row of the mapper's columns; returns the object.
     std::shared_ptr<void> load_row(const Mapper& m, const Values& row);
-    std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, const std::vector<ValueView>& row);
+    std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row);
     std::vector<ValueView> key_views;  // scratch for load_row
     /// get(): the identity map (reloading an expired object), else one SELECT by key.
     std::shared_ptr<void> get(const Mapper& m, std::span<const Value> pk);

@@ -113,6 +113,30 @@ private:
     std::size_t total_bytes_ = 0;
 };
 
+/// Views of a row of Values, valid while the values are: no heap buffer up to 32 of them.
+class RowViews {
+public:
+    explicit RowViews(std::span<const Value> values) : n_(values.size()) {
+        if (n_ > kInline) {
+            many_.resize(n_);
+            p_ = many_.data();
+        }
+        for (std::size_t i = 0; i < n_; ++i) p_[i] = ValueView::of(values[i]);
+    }
+    RowViews(const RowViews&) = delete;
+    RowViews& operator=(const RowViews&) = delete;
+    const ValueView* data() const noexcept { return p_; }
+    std::size_t size() const noexcept { return n_; }
+    std::span<const ValueView> span() const noexcept { return {p_, n_}; }
+
+private:
+    static constexpr std::size_t kInline = 32;
+    ValueView inline_[kInline];
+    std::vector<ValueView> many_;
+    ValueView* p_ = inline_;
+    std::size_t n_;
+};
+
 class Snapshot {
 public:
     Snapshot() = default;
@@ -139,16 +163,8 @@ public:
 
     /// Packs n values (layout: see the private constants below).
     static Snapshot pack(SnapshotArena& arena, const std::vector<Value>& values) {
-        constexpr std::size_t kInline = 32;  // a row of up to 32 columns packs without a heap buffer
-        ValueView inline_views[kInline];
-        std::vector<ValueView> many;
-        ValueView* views = inline_views;
-        if (values.size() > kInline) {
-            many.resize(values.size());
-            views = many.data();
-        }
-        for (std::size_t i = 0; i < values.size(); ++i) views[i] = ValueView::of(values[i]);
-        return pack(arena, views, values.size());
+        RowViews views(values);
+        return pack(arena, views.data(), views.size());
     }
 
     static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {

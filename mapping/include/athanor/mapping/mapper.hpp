@@ -92,8 +92,6 @@ public:
     void write(void* obj, const std::vector<Value>& values) const;
     /// Writes one stored value per mapped column into `obj` (the load path).
     void write(void* obj, const ValueView* values) const;
-    /// Whether every mapped column of `obj` equals `values` (one per column; the dirty check).
-    bool matches(const void* obj, const ValueView* values) const;
     /// Each mapped column's value in a default-constructed instance (0, "", false, NULL): a
     /// member still holding it is "not set", so a column default applies at INSERT.
     const std::vector<Value>& initial_values() const;
