@@ -587,6 +587,42 @@ TEST_F(Reliability, ReflectionSkipsWhatItCannotRepresentAndRecreates) {
     EXPECT_EQ(c.execute(sa::text("SELECT name || note FROM odd")).scalar<std::string>(), "3it's");
 }
 
+// SQLite reads `DEFAULT word` (bare, "quoted", [bracketed] or `backquoted`) as the string
+// 'word', but reports the token as written; found by fuzz_reflect. Reflected from SQLite, such a
+// default is the string it stands for, and the schema is created again on either backend.
+TEST_F(Reliability, ReflectedSQLiteDefaultWordsAreTheStringsSQLiteStores) {
+    auto source = sa::create_engine("sqlite://");
+    {
+        auto c = source->connect();
+        c.execute(sa::text("CREATE TABLE words (id INTEGER PRIMARY KEY, a TEXT DEFAULT plain, "
+                           "b TEXT DEFAULT \"dq\", c TEXT DEFAULT [br], d TEXT DEFAULT `bt`, "
+                           "e TEXT DEFAULT \"a\"\"b\", f TEXT DEFAULT NIQU\xc3\xbf, g BOOLEAN DEFAULT true, "
+                           "h TEXT DEFAULT 'lit', i INTEGER DEFAULT (1+2))"));
+        c.execute(sa::text("INSERT INTO words (id) VALUES (1)"));
+        c.commit();
+    }
+    sa::MetaData r;
+    r.reflect(*source);
+    const sa::Table& words = r.get_table("words");
+    const std::vector<std::pair<std::string, std::string>> strings = {
+        {"a", "plain"}, {"b", "dq"}, {"c", "br"}, {"d", "bt"}, {"e", "a\"b"}, {"f", "NIQU\xc3\xbf"}, {"h", "lit"}};
+    for (const auto& [col, text] : strings) {
+        ASSERT_TRUE(words.column(col).server_default()) << col;
+        EXPECT_EQ(words.column(col).server_default()->text, text) << col;
+        EXPECT_FALSE(words.column(col).server_default()->is_sql) << col;
+    }
+    EXPECT_TRUE(words.column("g").server_default()->is_sql);  // a bare TRUE is the boolean
+    EXPECT_EQ(words.column("i").server_default()->text, "1+2");  // table_info drops the parentheses
+    // Created again (on this suite's backend), the defaults fill a row as SQLite filled the first.
+    r.create_all(*engine);
+    auto c = engine->connect();
+    c.execute(sa::text("INSERT INTO words (id) VALUES (1)"));
+    auto got = c.execute(sa::text("SELECT a, b, c, d, e, f, h, g, i FROM words")).one();
+    for (std::size_t k = 0; k < strings.size(); ++k) EXPECT_EQ(got[k].as<std::string>(), strings[k].second) << k;
+    EXPECT_TRUE(got[7].as<bool>());
+    EXPECT_EQ(got[8].as<std::int64_t>(), 3);
+}
+
 // ---- 10. mapping and input checks -----------------------------------------------------------
 
 TEST_F(Reliability, AFailedMappingIsRemovedSoACorrectOneCanFollow) {

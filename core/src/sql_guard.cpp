@@ -9,7 +9,7 @@ namespace athanor::detail {
 
 namespace {
 bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80; }
 std::string quoted(std::string_view s) {
     std::string out = "'";
     for (char c : s.substr(0, 200)) out += c == '\0' ? '?' : c;

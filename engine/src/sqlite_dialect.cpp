@@ -17,6 +17,45 @@ std::string upper(std::string s) {
     return s;
 }
 std::string text_of(const Value& v) { return v.is_null() ? std::string() : v.as<std::string>(); }
+
+// SQLite's parser takes `DEFAULT name`, `DEFAULT "name"`, `DEFAULT [name]` and `DEFAULT `name``
+// as the string 'name' (but a bare TRUE/FALSE as a boolean, NULL and CURRENT_* as themselves),
+// while table_info reports the token as written. Written back as it stands, in parentheses or
+// on another database, it would name a column; so it is reflected as the string literal it is.
+std::string default_as_stored(std::string sql) {
+    auto ident_byte = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '$' || c >= 0x80; };
+    auto literal = [](std::string_view text) {
+        std::string out = "'";
+        for (char c : text) {
+            if (c == '\'') out += '\'';
+            out += c;
+        }
+        return out + "'";
+    };
+    if (sql.size() >= 2) {
+        char open = sql.front();
+        char close = open == '[' ? ']' : open;
+        if ((open == '"' || open == '`' || open == '[') && sql.back() == close) {
+            std::string inner;
+            for (std::size_t i = 1; i + 1 < sql.size(); ++i) {
+                if (sql[i] == close) {
+                    if (close == ']' || i + 2 >= sql.size() || sql[i + 1] != close) return sql;  // not one token
+                    ++i;  // a doubled quote
+                }
+                inner += sql[i];
+            }
+            return literal(inner);
+        }
+    }
+    if (sql.empty() || std::isdigit(static_cast<unsigned char>(sql.front())) || sql.front() == '$') return sql;
+    for (char c : sql)
+        if (!ident_byte(static_cast<unsigned char>(c))) return sql;
+    std::string up = upper(sql);
+    if (up == "TRUE" || up == "FALSE" || up == "NULL" || up == "CURRENT_TIME" || up == "CURRENT_DATE" ||
+        up == "CURRENT_TIMESTAMP")
+        return sql;
+    return literal(sql);
+}
 }  // namespace
 
 TypeEngine SQLiteDialect::type_from_ddl(const std::string& declared) {
@@ -97,7 +136,7 @@ ReflectedTable SQLiteDialect::reflect_table(SchemaConnection& conn, std::string_
         c.name = text_of(r[1]);
         c.type = type_from_ddl(text_of(r[2]));
         c.nullable = r[3].as<std::int64_t>() == 0;
-        if (!r[4].is_null()) c.default_sql = text_of(r[4]);
+        if (!r[4].is_null()) c.default_sql = default_as_stored(text_of(r[4]));
         c.primary_key_position = static_cast<int>(r[5].as<std::int64_t>());
         t.columns.push_back(std::move(c));
     }
