@@ -319,7 +319,8 @@ TEST_F(SessionTest, ParentsInsertedBeforeChildrenDeletedAfter) {
     sa::Session s(engine);
     auto addr = std::make_shared<Address>(Address{.id = 0, .email = "a@x", .user_id = 10});
     s.add(addr);  // child added first
-    s.add(std::make_shared<User>(User{.id = 10, .name = "p", .fullname = "", .password = ""}));
+    auto user = std::make_shared<User>(User{.id = 10, .name = "p", .fullname = "", .password = ""});
+    s.add(user);  // held: get() below finds it without a SELECT
     s.flush();  // foreign keys are enforced on this engine: order matters
     auto st = log.statements();
     ASSERT_EQ(st.size(), 2u);
@@ -1136,6 +1137,44 @@ TEST_F(SessionTest, BulkUpdateMappings) {
     } catch (const sa::ArgumentError& e) {
         EXPECT_NE(std::string(e.what()).find("primary key column 'id'"), std::string::npos);
     }
+}
+
+// Rows with the keys of the row before them reuse its statement and value positions; any other
+// row (keys reordered, swapped for others of the same count, unknown) is looked at by name.
+TEST_F(SessionTest, BulkMappingsReadEachRowByItsOwnKeys) {
+    sa::Session s(engine);
+    std::vector<sa::Params> ins = {{{"name", "a"}, {"fullname", "A"}},
+                                   {{"name", "b"}, {"fullname", "B"}},
+                                   {{"fullname", "C"}, {"name", "c"}},   // same keys, other order
+                                   {{"name", "d"}, {"password", "pd"}},  // as many keys, another one
+                                   {{"name", "e"}, {"password", "pe"}},
+                                   {{"name", "f"}}};
+    s.bulk_insert_mappings<User>(ins, true);  // return_defaults appends "id" to each row
+    EXPECT_EQ(ins[5].at("id"), sa::Value(6));
+    s.bulk_update_mappings<User>({{{"id", 1}, {"fullname", "A1"}},
+                                  {{"fullname", "B1"}, {"id", 2}},
+                                  {{"id", 3}},  // only the key: nothing to update
+                                  {{"id", 4}},
+                                  {{"id", 5}, {"fullname", "E1"}},
+                                  {{"id", 6}, {"password", "pf"}}});
+    auto got = s.connection()
+                   .execute(sa::select(users.c["name"], users.c["fullname"], users.c["password"]).order_by(users.c["id"]))
+                   .all();
+    ASSERT_EQ(got.size(), 6u);
+    const char* want[6][3] = {{"a", "A1", ""}, {"b", "B1", ""}, {"c", "C", ""},
+                              {"d", "", "pd"}, {"e", "E1", "pe"}, {"f", "", "pf"}};
+    for (std::size_t r = 0; r < 6; ++r)
+        for (std::size_t k = 0; k < 3; ++k) {
+            if (*want[r][k]) EXPECT_EQ(got[r].get<std::string>(k), want[r][k]) << r << "," << k;
+            else EXPECT_TRUE(got[r][k].is_null()) << r << "," << k;
+        }
+    s.commit();
+    EXPECT_THROW(s.bulk_insert_mappings<User>({{{"name", "g"}}, {{"name", "h"}}, {{"nome", "i"}}}), sa::ArgumentError);
+    EXPECT_THROW(s.bulk_update_mappings<User>({{{"id", 1}, {"name", "x"}}, {{"name", "y"}, {"fullname", "z"}}}),
+                 sa::ArgumentError);  // the second has no key, though as many keys as the first
+    s.rollback();  // what ran before the bad row is undone with the transaction
+    EXPECT_EQ(rows(s, users), 6);
+    EXPECT_EQ(s.connection().execute(sa::select(users.c["name"]).where(users.c["id"] == 1)).scalar<std::string>(), "a");
 }
 
 TEST_F(SessionTest, BulkSaveObjectsInsertsAndUpdates) {

@@ -547,6 +547,36 @@ TEST_F(Semantics, ObjectsDroppedByTheProgramAreLetGoWithoutAFlush) {
     EXPECT_EQ(check.get<Account>(1)->balance, -1);
 }
 
+// SQLAlchemy's identity map holds persistent objects weakly: a new object nobody else holds is
+// gone once its INSERT is flushed. Here too, at the end of that flush (no sweep needed).
+TEST_F(Semantics, NewObjectsNobodyHoldsAreLetGoByTheFlushThatInsertsThem) {
+    engine = testdb::engine();
+    Base.metadata.create_all(*engine);
+    sa::Session s(engine, {.autoflush = true, .expire_on_commit = false});
+    auto held = std::make_shared<Account>(Account{.id = 0, .owner = "held", .balance = 1, .version = 0});
+    std::vector<std::weak_ptr<Account>> unheld;
+    s.add(held);
+    for (int i = 0; i < 3; ++i) {
+        auto a = std::make_shared<Account>(Account{.id = 0, .owner = "u" + std::to_string(i), .balance = 10 + i, .version = 0});
+        unheld.push_back(a);
+        s.add(std::move(a));
+    }
+    for (auto& w : unheld) EXPECT_FALSE(w.expired());  // pending: the session holds them
+    s.flush();
+    for (auto& w : unheld) EXPECT_TRUE(w.expired());   // inserted, then let go
+    EXPECT_TRUE(s.new_objects().empty());
+    EXPECT_EQ(s.get<Account>(held->id), held);          // what the program holds keeps its identity
+    EXPECT_FALSE(s.is_modified(held));
+    auto again = s.get<Account>(3);                       // loaded anew, from the row the flush wrote
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->owner, "u1");
+    EXPECT_EQ(again->balance, 11);
+    EXPECT_EQ(again->version, 1);
+    s.commit();
+    sa::Session check(engine);
+    EXPECT_EQ(check.query<Account>().count(), 4);
+}
+
 TEST_F(Semantics, AKeptObjectDoesNotPinTheSnapshotArena) {
     SQLITE_ONLY("a measure of the session's allocations over 60000 point loads; the backend plays no part");
     constexpr int kRows = 60000;

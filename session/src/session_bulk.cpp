@@ -25,6 +25,48 @@ std::string shape_of(const Mapper& m, const Params& row, std::vector<int>& idx) 
     }
     return shape;
 }
+
+// The rows of one call usually carry the same keys in the same order. A row whose keys are
+// those of the row before it (same names, same order, no others) reuses that row's group and
+// the positions of its values: no lookup by name per row.
+class KeyOrder {
+public:
+    bool same_as_last(const Params& row) const noexcept {
+        if (!last_ || row.size() != n_) return false;
+        auto a = row.begin();
+        auto b = last_->begin();  // its first n_ keys (a key appended since, e.g. a fetched id, is not compared)
+        for (std::size_t i = 0; i < n_; ++i, ++a, ++b)
+            if (a->first != b->first) return false;
+        return true;
+    }
+    /// Remembers `row` and where each of `keys` is in it (-1: absent).
+    void remember(const Params& row, const std::vector<std::string>& keys) {
+        last_ = &row;
+        n_ = row.size();
+        pos_.clear();
+        for (const auto& k : keys) {
+            int at = -1, i = 0;
+            for (const auto& item : row) {
+                if (item.first == k) {
+                    at = i;
+                    break;
+                }
+                ++i;
+            }
+            pos_.push_back(at);
+        }
+    }
+    /// Value of key slot `s` in a row with the remembered key order, or nullptr.
+    static const Value* at(const Params& row, int pos) noexcept {
+        return pos < 0 ? nullptr : &(row.begin() + pos)->second;
+    }
+    const std::vector<int>& positions() const noexcept { return pos_; }
+
+private:
+    const Params* last_ = nullptr;
+    std::size_t n_ = 0;
+    std::vector<int> pos_;
+};
 }  // namespace
 
 void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows, bool return_defaults) {
@@ -55,28 +97,34 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
                     const_cast<Params*>(batch_rows[i])->set(autoinc->name(), Value(keys[i]));
         batch_rows.clear();
     };
+    KeyOrder order;
+    Group* last = nullptr;
     for (const Params& row : rows) {
-        std::string shape = shape_of(m, row, idx);
-        auto it = groups.find(shape);
-        if (it == groups.end()) {
-            Group g{c.cursor(m.table().insert(), &row), {}};
-            if (!return_defaults && !g.cursor.compiled().sql_without_keys.empty()) {
-                // No keys wanted: the INSERT without the RETURNING that would fetch them.
-                auto plain = std::make_shared<Compiled>(g.cursor.compiled());
-                plain->sql = plain->sql_without_keys;
-                plain->lastrowid_column = -1;
-                g.cursor = c.cursor(std::move(plain), true);
+        if (!last || !order.same_as_last(row)) {
+            std::string shape = shape_of(m, row, idx);
+            auto it = groups.find(shape);
+            if (it == groups.end()) {
+                Group g{c.cursor(m.table().insert(), &row), {}};
+                if (!return_defaults && !g.cursor.compiled().sql_without_keys.empty()) {
+                    // No keys wanted: the INSERT without the RETURNING that would fetch them.
+                    auto plain = std::make_shared<Compiled>(g.cursor.compiled());
+                    plain->sql = plain->sql_without_keys;
+                    plain->lastrowid_column = -1;
+                    g.cursor = c.cursor(std::move(plain), true);
+                }
+                for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+                it = groups.emplace(std::move(shape), std::move(g)).first;
             }
-            for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
-            it = groups.emplace(std::move(shape), std::move(g)).first;
+            last = &it->second;
+            order.remember(row, last->keys);
         }
-        Group& g = it->second;
+        Group& g = *last;
         const auto& binds = g.cursor.compiled().binds;
         ptrs.clear();
         defaults.clear();
         defaults.reserve(binds.size());
         for (std::size_t s = 0; s < binds.size(); ++s) {
-            const Value* v = row.find(g.keys[s]);
+            const Value* v = KeyOrder::at(row, order.positions()[s]);
             if (!v) {
                 defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
                 v = &defaults.back();
@@ -112,30 +160,43 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
     std::vector<int> idx;
     std::vector<const Value*> ptrs;
     Group* batch = nullptr;  // pipelining driver: the group whose executions are queued
+    KeyOrder order;
+    bool have_last = false;
+    Group* last = nullptr;  // with have_last: the last row's group (nullptr: nothing to update)
+    static const std::vector<std::string> no_keys;
     for (std::size_t r = 0; r < rows.size(); ++r) {
         const Params& row = rows[r];
-        for (std::size_t k : pk)
-            if (!row.contains(props[k].key))
-                throw ArgumentError("bulk_update_mappings: mapping " + std::to_string(r) + " for '" + m.class_name() +
-                                    "' has no value for primary key column '" + props[k].key + "'");
-        std::string shape = shape_of(m, row, idx);
-        auto it = groups.find(shape);
-        if (it == groups.end()) {
-            ValuesMap set;
-            for (std::size_t i = 0; i < props.size(); ++i) {
-                bool is_pk = std::find(pk.begin(), pk.end(), i) != pk.end();
-                if (shape[i] == '1' && !is_pk) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
+        if (!have_last || !order.same_as_last(row)) {  // (the same keys as a checked row: checked)
+            for (std::size_t k : pk)
+                if (!row.contains(props[k].key))
+                    throw ArgumentError("bulk_update_mappings: mapping " + std::to_string(r) + " for '" +
+                                        m.class_name() + "' has no value for primary key column '" + props[k].key + "'");
+            std::string shape = shape_of(m, row, idx);
+            auto it = groups.find(shape);
+            last = nullptr;
+            if (it == groups.end()) {
+                ValuesMap set;
+                for (std::size_t i = 0; i < props.size(); ++i) {
+                    bool is_pk = std::find(pk.begin(), pk.end(), i) != pk.end();
+                    if (shape[i] == '1' && !is_pk) set.items_.emplace_back(props[i].key, bindparam(props[i].key));
+                }
+                if (!set.items_.empty()) {  // else only the key: nothing to update
+                    std::vector<ColumnElement> crit;
+                    for (std::size_t k : pk) crit.push_back(props[k].column->expr() == bindparam(props[k].key));
+                    Group g{c.cursor(m.table().update().where(and_(crit)).values(set)), {}};
+                    for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+                    last = &groups.emplace(std::move(shape), std::move(g)).first->second;
+                }
+            } else {
+                last = &it->second;
             }
-            if (set.items_.empty()) continue;  // only the key: nothing to update
-            std::vector<ColumnElement> crit;
-            for (std::size_t k : pk) crit.push_back(props[k].column->expr() == bindparam(props[k].key));
-            Group g{c.cursor(m.table().update().where(and_(crit)).values(set)), {}};
-            for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
-            it = groups.emplace(std::move(shape), std::move(g)).first;
+            have_last = true;
+            order.remember(row, last ? last->keys : no_keys);
         }
-        Group& g = it->second;
+        if (!last) continue;
+        Group& g = *last;
         ptrs.clear();
-        for (const auto& k : g.keys) ptrs.push_back(row.find(k));
+        for (int pos : order.positions()) ptrs.push_back(KeyOrder::at(row, pos));
         if (g.cursor.pipelined()) {
             if (batch != &g) {
                 if (batch) batch->cursor.flush_queue();

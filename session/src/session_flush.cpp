@@ -220,7 +220,9 @@ void SessionImpl::flush() {
         let_go();
         return;
     }
-    std::sort(pending.begin(), pending.end(), [](auto* a, auto* b) { return a->add_seq < b->add_seq; });
+    auto by_add_seq = [](auto* a, auto* b) { return a->add_seq < b->add_seq; };
+    if (!std::is_sorted(pending.begin(), pending.end(), by_add_seq))  // usually they are: no n log n
+        std::sort(pending.begin(), pending.end(), by_add_seq);
 
     std::vector<const Mapper*> mappers;
     auto note = [&](const Mapper* m) {
@@ -680,12 +682,20 @@ void SessionImpl::flush() {
     clear_relations_modified();
 
     // ---- success: new snapshots and identities
+    std::vector<InstanceState*> inserted_unheld;
     for (Work* w : all_inserts) {
         InstanceState* st = w->st;
         if (w->replaces) untrack(w->replaces);
         st->state = ObjectState::persistent;
-        st->snapshot = Snapshot::pack(arena, w->values);
         st->new_in_tx = true;
+        if (st->obj.use_count() == 1 && frames.empty()) {
+            // Only the session holds the new object, and it holds exactly its row: a clean
+            // persistent object nobody holds, which the next sweep would let go. It goes now,
+            // without a copy of its row and an identity entry made only to be dropped.
+            inserted_unheld.push_back(st);
+            continue;
+        }
+        st->snapshot = Snapshot::pack(arena, w->values);
         identity_insert(st);
     }
     for (auto& [m, works] : updates)
@@ -712,6 +722,7 @@ void SessionImpl::flush() {
         st->marked_deleted = false;
         st->state = ObjectState::deleted;
     }
+    for (InstanceState* st : inserted_unheld) untrack(st);
     let_go();
 }
 
