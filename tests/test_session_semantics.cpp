@@ -575,6 +575,21 @@ TEST_F(Semantics, NewObjectsNobodyHoldsAreLetGoByTheFlushThatInsertsThem) {
     s.commit();
     sa::Session check(engine);
     EXPECT_EQ(check.query<Account>().count(), 4);
+    // Changed, then dropped: the flush writes the change and lets the object go; a rollback
+    // undoes the row, and the next get() reads it as committed.
+    std::weak_ptr<Account> dropped;
+    {
+        auto a = s.get<Account>(2);
+        a->balance = 99;
+        dropped = a;
+    }
+    EXPECT_FALSE(dropped.expired());  // dirty: the session keeps it until it is flushed
+    s.flush();
+    EXPECT_TRUE(dropped.expired());
+    EXPECT_EQ(s.connection().execute(sa::text("SELECT balance FROM accounts WHERE id = 2")).scalar<std::int64_t>(), 99);
+    s.rollback();
+    EXPECT_EQ(s.get<Account>(2)->balance, 10);
+    EXPECT_EQ(s.get<Account>(1), held);
 }
 
 TEST_F(Semantics, AKeptObjectDoesNotPinTheSnapshotArena) {

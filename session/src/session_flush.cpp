@@ -141,6 +141,7 @@ struct Work {
     Values values;                                // current values
     UndoList undo;  // members the flush wrote, old values
     InstanceState* replaces = nullptr;            // row switch: the deleted state with the same key
+    bool released = false;  // in the flush's release list: let go at its end if still unheld
 };
 
 }  // namespace
@@ -203,7 +204,7 @@ void SessionImpl::flush() {
         else if (st->state == ObjectState::persistent) {
             bool unobserved = st->obj.use_count() == 1 && frames.empty();
             if (st->reattached || has_changes(*st)) {
-                Work w{st, spare_values(), {}, nullptr};
+                Work w{st, spare_values(), {}, nullptr, unobserved};
                 st->mapper->read(st->obj.get(), w.values);
                 updates[st->mapper].push_back(std::move(w));
             }
@@ -701,6 +702,10 @@ void SessionImpl::flush() {
     for (auto& [m, works] : updates)
         for (Work& w : works) {
             w.st->reattached = false;
+            // Changed by the program, then dropped by it: let_go() below untracks it (it is in
+            // the release list and still unheld), so no new snapshot, and no committed copy of
+            // the old one, is made for it.
+            if (w.released && w.st->obj.use_count() == 1) continue;
             // The map finds a state by its key: only a changed key moves it.
             bool same_key = w.st->in_identity_map && w.st->snapshot;
             for (std::size_t k : m->primary_key())
