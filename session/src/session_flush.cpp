@@ -103,7 +103,10 @@ std::vector<ColumnElement> key_criteria(const Mapper& m) {
 }
 
 bool is_unassigned_key(const Column& c, const Value& v) {
-    return v.is_null() || (c.autoincrement() && v == Value(0));
+    if (v.is_null()) return true;
+    if (!c.autoincrement()) return false;
+    if (auto i = v.if_int()) return *i == 0;  // the usual case, without building a Value(0)
+    return v == Value(0);
 }
 
 // One prepared statement per (statement kind, mapper, column shape) during a flush.
@@ -227,6 +230,7 @@ void SessionImpl::flush() {
 
     std::vector<const Mapper*> mappers;
     auto note = [&](const Mapper* m) {
+        if (!mappers.empty() && mappers.back() == m) return;  // a run of one class
         if (std::find(mappers.begin(), mappers.end(), m) == mappers.end()) mappers.push_back(m);
     };
     for (auto* st : pending) {
@@ -246,6 +250,7 @@ void SessionImpl::flush() {
     Connection& c = connection();
     flushing = true;
     std::vector<Work*> all_inserts, all_updates;
+    all_inserts.reserve(pending.size());
     std::map<std::string, ShapeCursor> cursors;
     std::vector<const Value*> ptrs;
     std::vector<Value> key_scratch;
@@ -474,6 +479,7 @@ void SessionImpl::flush() {
                     props[idx].set(w.st->obj.get(), w.values[idx]);
                 };
                 const bool may_queue = parent_of.empty() && !m->has_listeners(MapperEvent::after_insert);
+                const auto& initial = m->initial_values();
                 ShapeCursor* batch = nullptr;
                 std::vector<Work*> batch_rows;
                 std::vector<std::int64_t> batch_keys;
@@ -522,7 +528,6 @@ void SessionImpl::flush() {
                     // column's default, or is left to its server default, which RETURNING
                     // brings back into the object (SQLAlchemy's eager_defaults).
                     shape = "I";
-                    const auto& initial = m->initial_values();
                     for (std::size_t i = 0; i < props.size(); ++i) {
                         const Column& col = *props[i].column;
                         bool include = true;
@@ -531,7 +536,7 @@ void SessionImpl::flush() {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = Value(1);  // the first version, as SQLAlchemy counts
                             props[i].set(w.st->obj.get(), w.values[i]);
-                        } else if (col.autoincrement() && is_unassigned_key(col, w.values[i])) include = false;
+                        } else if (&col == ai && is_unassigned_key(col, w.values[i])) include = false;
                         else if (unset && col.has_default()) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();
@@ -684,6 +689,7 @@ void SessionImpl::flush() {
 
     // ---- success: new snapshots and identities
     std::vector<InstanceState*> inserted_unheld;
+    inserted_unheld.reserve(all_inserts.size());
     for (Work* w : all_inserts) {
         InstanceState* st = w->st;
         if (w->replaces) untrack(w->replaces);
