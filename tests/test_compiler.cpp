@@ -323,6 +323,36 @@ TEST_F(Compiler, DefaultDialectPrintsWithoutDatabase) {
     EXPECT_EQ(sa::select(users.c["id"]).to_string(), "SELECT users.id \nFROM users");
 }
 
+// Compiled forms are cached per dialect object, by an id no other dialect gets: a dialect
+// created where a destroyed one lived (the same address) compiles afresh.
+namespace {
+struct NoSchemaDialect : sa::Dialect {
+    bool has_table(sa::SchemaConnection&, std::string_view) const override { return false; }
+    std::vector<std::string> get_table_names(sa::SchemaConnection&) const override { return {}; }
+    sa::ReflectedTable reflect_table(sa::SchemaConnection&, std::string_view) const override { return {}; }
+};
+struct QmarkDialect : NoSchemaDialect {
+    std::string_view name() const noexcept override { return "qmark"; }
+};
+struct NumberedDialect : NoSchemaDialect {
+    std::string_view name() const noexcept override { return "numbered"; }
+    std::string bind_placeholder(std::size_t i) const override { return "$" + std::to_string(i + 1); }
+};
+}  // namespace
+
+TEST_F(Compiler, ADialectCreatedWhereAnotherWasCompilesAfresh) {
+    auto stmt = sa::select(users.c["id"]).where(users.c["id"] == sa::bindparam("x"));
+    alignas(std::max_align_t) unsigned char place[std::max(sizeof(QmarkDialect), sizeof(NumberedDialect))];
+    for (int round = 0; round < 2; ++round) {
+        auto* q = new (place) QmarkDialect();
+        EXPECT_EQ(stmt.compile(*q)->sql, "SELECT users.id \nFROM users \nWHERE users.id = ?");
+        q->~QmarkDialect();
+        auto* n = new (place) NumberedDialect();  // at the address the other one had
+        EXPECT_EQ(stmt.compile(*n)->sql, "SELECT users.id \nFROM users \nWHERE users.id = $1");
+        n->~NumberedDialect();
+    }
+}
+
 // ---- PostgreSQL: the text SQLAlchemy's postgresql dialect compiles for the same constructs
 // (str(stmt.compile(dialect=postgresql.dialect(paramstyle="numeric"))) with :n read as $n).
 

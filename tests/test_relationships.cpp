@@ -183,6 +183,41 @@ TEST_F(Relationships, BidirectionalPairDoesNotLeak) {
     EXPECT_TRUE(wa.expired());
 }
 
+// The flush lets go of a new parent nobody holds; its children, held by its collection until
+// then, stay in the session until the next flush (or sweep) lets them go too, and reach the
+// parent by its key.
+TEST_F(Relationships, AParentNobodyHoldsIsLetGoByItsFlushAndItsChildrenStillReachIt) {
+    sa::Session s(engine);
+    std::weak_ptr<User> wu;
+    std::weak_ptr<Address> wa;
+    {
+        auto jack = std::make_shared<User>(User{.name = "jack"});
+        jack->addresses = {addr("a@x"), addr("b@x")};
+        wu = jack;
+        wa = jack->addresses[0];
+        s.add(jack);
+    }
+    s.flush();
+    EXPECT_TRUE(wu.expired());
+    EXPECT_FALSE(wa.expired());  // held by the parent's collection when the flush ended
+    auto in_tx = [&](const std::string& sql) {  // the session's transaction sees its flush
+        return s.connection().execute(sa::text(sql)).scalar<std::int64_t>();
+    };
+    EXPECT_EQ(in_tx("SELECT count(*) FROM users"), 1);
+    EXPECT_EQ(in_tx("SELECT count(*) FROM addresses WHERE user_id IS NOT NULL"), 2);
+    auto a = s.query<Address>().filter_by({{"email_address", "a@x"}}).one();  // its autoflush let it go
+    EXPECT_TRUE(wa.expired());
+    ASSERT_TRUE(a->user_id);
+    sql.clear();
+    auto u = a->user.get();  // loaded again, by key
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->id, *a->user_id);
+    EXPECT_EQ(u->name, "jack");
+    EXPECT_EQ(sql.count("SELECT"), 1u);
+    s.commit();
+    EXPECT_EQ(rows("addresses"), 2);
+}
+
 TEST_F(Relationships, RollbackExpungesCascadedChildren) {
     sa::Session s(engine);
     auto jack = std::make_shared<User>(User{.name = "jack"});

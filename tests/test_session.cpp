@@ -795,8 +795,11 @@ TEST_F(QueryTest, FilterByQueriesReuseOneStatementWithTheSameSql) {
     auto st = log.statements();
     ASSERT_EQ(st.size(), 4u);
     for (const auto& x : st) EXPECT_EQ(x, st[0]);
-    EXPECT_EQ(log.count_starting("[generated in"), 1u) << log.text();
-    EXPECT_EQ(log.count_starting("[cached since"), 3u) << log.text();
+    // Compiled once: the first use may also find it cached (the compiled cache is the
+    // process's, and an earlier test in this process may have compiled the same shape).
+    EXPECT_LE(log.count_starting("[generated in"), 1u) << log.text();
+    EXPECT_GE(log.count_starting("[cached since"), 3u) << log.text();
+    EXPECT_EQ(log.count_starting("[generated in") + log.count_starting("[cached since"), 4u) << log.text();
     // The statement a simple query shows is the one it runs.
     auto q = s.query<User>().filter_by({{"name", "ed"}}).filter_by({{"fullname", "ed full"}});
     EXPECT_EQ(q.all().size(), 1u);
@@ -810,6 +813,16 @@ TEST_F(QueryTest, FilterByKeepsIdentityOrderingNullsAndMultipleRows) {
     auto ed = s.query<User>().filter_by({{"name", "ed"}}).one();
     EXPECT_EQ(s.query<User>().filter_by({{"id", ed->id}}).first(), ed);  // the identity map's object
     EXPECT_EQ(s.get<User>(ed->id), ed);
+    // A braced list and a Params mean the same: a name given twice keeps its last value.
+    EXPECT_EQ(s.query<User>().filter_by({{"name", "zz"}, {"name", "ed"}}).one(), ed);
+    const sa::Params by_name{{"name", "zz"}, {"name", "ed"}};
+    EXPECT_EQ(s.query<User>().filter_by(by_name).one(), ed);
+    try {
+        s.query<User>().filter_by({{"nmae", "ed"}});
+        FAIL() << "expected InvalidRequestError";
+    } catch (const sa::InvalidRequestError& e) {
+        EXPECT_NE(std::string(e.what()).find("has no property \"nmae\""), std::string::npos) << e.what();
+    }
     // A NULL compares with IS NULL (the general path), not "= NULL".
     s.add(std::make_shared<Address>(Address{.id = 0, .email = "nobody@x", .user_id = std::nullopt}));
     s.add(std::make_shared<Address>(Address{.id = 0, .email = "ed@x", .user_id = ed->id}));

@@ -3,6 +3,7 @@
 #include <athanor/core/schema.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <unordered_set>
 
 namespace athanor {
@@ -34,6 +35,16 @@ const std::unordered_set<std::string_view>& reserved_words() {
     return words;
 }
 }  // namespace
+
+namespace {
+std::uint64_t next_dialect_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+Dialect::Dialect() noexcept : cache_id_(next_dialect_id()) {}
+Dialect::Dialect(const Dialect&) noexcept : cache_id_(next_dialect_id()) {}
 
 bool Dialect::requires_quotes(std::string_view ident) const {
     if (ident.empty()) return true;

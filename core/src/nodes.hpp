@@ -126,7 +126,7 @@ struct DeleteData {
 
 struct CompileCache {
     struct Entry {
-        const Dialect* dialect;
+        std::uint64_t dialect;  // Dialect::cache_id()
         std::string key;
         std::shared_ptr<const Compiled> compiled;
     };

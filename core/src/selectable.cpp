@@ -38,7 +38,7 @@ std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, cons
     {
         std::lock_guard lock(cache_->mutex);
         for (const auto& e : cache_->entries)
-            if (e.dialect == &dialect && e.key == key) {
+            if (e.dialect == dialect.cache_id() && e.key == key) {
                 if (cache_hit) *cache_hit = true;
                 return e.compiled;
             }
@@ -48,7 +48,7 @@ std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, cons
     detail::ShapeKey sk;
     std::string full;
     if (shape(sk) && sk.cacheable) {
-        full = std::to_string(reinterpret_cast<std::uintptr_t>(&dialect)) + '\x1e' + key + '\x1e' + sk.key;
+        full = std::to_string(dialect.cache_id()) + '\x1e' + key + '\x1e' + sk.key;
     }
     std::shared_ptr<const Compiled> c;
     bool hit = false;
@@ -98,7 +98,7 @@ std::shared_ptr<const Compiled> Executable::compile(const Dialect& dialect, cons
     std::lock_guard lock(cache_->mutex);
     constexpr std::size_t kMaxEntries = 16;  // parameter-name sets seen for one statement
     if (cache_->entries.size() >= kMaxEntries) cache_->entries.erase(cache_->entries.begin());
-    cache_->entries.push_back({&dialect, std::move(key), c});
+    cache_->entries.push_back({dialect.cache_id(), std::move(key), c});
     return c;
 }
 

@@ -21,12 +21,16 @@ ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
     return and_(parts);
 }
 
-bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) {
+namespace {
+// (name, value) pairs of a Params or of a braced list into terms.
+template <class Pairs>
+bool add_terms(const Mapper& m, const Pairs& criteria, EqTerms& terms) {
     std::size_t before = terms.size();
     for (const auto& [k, v] : criteria) {
         int i = m.index_of(k);
         if (i < 0)
-            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + k + "\"");
+            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" +
+                                      std::string(k) + "\"");
         if (v.is_null()) {  // "IS NULL": another statement shape, built the general way
             terms.truncate(before);
             return false;
@@ -35,6 +39,17 @@ bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) {
     }
     return true;
 }
+}  // namespace
+
+bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) { return add_terms(m, criteria, terms); }
+
+bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms) {
+    for (std::size_t a = 0; a < criteria.size(); ++a)
+        for (std::size_t b = a + 1; b < criteria.size(); ++b)
+            if (criteria[a].first == criteria[b].first) return false;  // the last one wins: a Params says so
+    return add_terms(m, criteria, terms);
+}
+
 
 ColumnElement eq_clause(const Mapper& m, const EqTerms& terms) {
     std::vector<ColumnElement> parts;

@@ -8,6 +8,7 @@
 #include <athanor/core/types.hpp>
 
 #include <optional>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,7 +48,14 @@ struct ReflectedTable {
 
 class Dialect {
 public:
+    Dialect() noexcept;
+    Dialect(const Dialect&) noexcept;  // a copy is another dialect: its own cache_id()
+    Dialect& operator=(const Dialect&) noexcept { return *this; }
     virtual ~Dialect() = default;
+
+    /// Names this dialect object in compiled-statement caches, never reused in the process (an
+    /// address can be: a dialect created where a destroyed one was must not find its entries).
+    std::uint64_t cache_id() const noexcept { return cache_id_; }
 
     /// "sqlite", "postgresql", "default".
     virtual std::string_view name() const noexcept = 0;
@@ -103,6 +111,9 @@ public:
     virtual std::vector<std::string> get_table_names(SchemaConnection& conn) const = 0;
     /// Throws NoSuchTableError when the table does not exist.
     virtual ReflectedTable reflect_table(SchemaConnection& conn, std::string_view table) const = 0;
+
+private:
+    std::uint64_t cache_id_;
 };
 
 /// A generic dialect for printing statements without a database (SQLAlchemy's str(stmt)):

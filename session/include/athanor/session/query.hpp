@@ -10,6 +10,8 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <vector>
 
 namespace athanor {
@@ -79,6 +81,9 @@ private:
 /// Appends `criteria` to `terms`. False (terms unchanged) when one cannot be kept as "col =
 /// value" (a NULL compares with IS NULL); throws InvalidRequestError for an unknown name.
 bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms);
+/// The same for names that are views; also false when a name is given twice (a Params keeps
+/// the last value of a repeated name: the caller builds one).
+bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms);
 /// The WHERE clause of `terms`, as filter_by_clause() would build it.
 ColumnElement eq_clause(const Mapper& m, const EqTerms& terms);
 /// Loads the objects of "SELECT <m's columns> FROM <m's table> WHERE <terms> [LIMIT 1]"
@@ -138,6 +143,19 @@ public:
             if (detail::add_eq_terms(*m_, criteria, q.eq_)) return q;
         }
         return with(full().where(detail::filter_by_clause(*m_, criteria)));
+    }
+    /// The same for a braced list (filter_by({{"id", 7}})): a lookup by a few columns builds no
+    /// Params.
+    Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) const {
+        if (simple_) {
+            Query q = *this;
+            q.full_.reset();
+            if (detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, q.eq_)) return q;
+        }
+        Params p;
+        p.reserve(criteria.size());
+        for (const auto& [k, v] : criteria) p.set(std::string(k), v);
+        return with(full().where(detail::filter_by_clause(*m_, p)));
     }
     template <class... C>
     Query order_by(const ColumnElement& first, const C&... rest) const {
