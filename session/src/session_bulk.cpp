@@ -56,7 +56,7 @@ public:
             pos_.push_back(at);
         }
     }
-    /// Value of key slot `s` in a row with the remembered key order, or nullptr.
+    /// The value at position `pos` (from positions()) of a row with the remembered keys, or nullptr (-1).
     static const Value* at(const Params& row, int pos) noexcept {
         return pos < 0 ? nullptr : &(row.begin() + pos)->second;
     }
