@@ -13,8 +13,7 @@ using detail::SessionImpl;
 
 namespace {
 // The group key of a mapping: its column names in mapper order (unknown keys are an error).
-std::string shape_of(const Mapper& m, const Params& row, std::vector<int>& idx) {
-    idx.clear();
+std::string shape_of(const Mapper& m, const Params& row) {
     std::string shape(m.columns().size(), '0');
     for (const auto& [k, v] : row) {
         int i = m.index_of(k);
@@ -78,7 +77,6 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         std::vector<std::string> keys;  // per slot: the Params key
     };
     std::unordered_map<std::string, Group> groups;
-    std::vector<int> idx;
     std::vector<const Value*> ptrs;
     std::vector<Value> defaults;
     const Column* autoinc = m.table().autoincrement_column();
@@ -101,7 +99,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
     Group* last = nullptr;
     for (const Params& row : rows) {
         if (!last || !order.same_as_last(row)) {
-            std::string shape = shape_of(m, row, idx);
+            std::string shape = shape_of(m, row);
             auto it = groups.find(shape);
             if (it == groups.end()) {
                 Group g{c.cursor(m.table().insert(), &row), {}};
@@ -157,13 +155,11 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
         std::vector<std::string> keys;
     };
     std::unordered_map<std::string, Group> groups;
-    std::vector<int> idx;
     std::vector<const Value*> ptrs;
     Group* batch = nullptr;  // pipelining driver: the group whose executions are queued
     KeyOrder order;
     bool have_last = false;
     Group* last = nullptr;  // with have_last: the last row's group (nullptr: nothing to update)
-    static const std::vector<std::string> no_keys;
     for (std::size_t r = 0; r < rows.size(); ++r) {
         const Params& row = rows[r];
         if (!have_last || !order.same_as_last(row)) {  // (the same keys as a checked row: checked)
@@ -171,7 +167,7 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
                 if (!row.contains(props[k].key))
                     throw ArgumentError("bulk_update_mappings: mapping " + std::to_string(r) + " for '" +
                                         m.class_name() + "' has no value for primary key column '" + props[k].key + "'");
-            std::string shape = shape_of(m, row, idx);
+            std::string shape = shape_of(m, row);
             auto it = groups.find(shape);
             last = nullptr;
             if (it == groups.end()) {
@@ -191,7 +187,7 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
                 last = &it->second;
             }
             have_last = true;
-            order.remember(row, last ? last->keys : no_keys);
+            order.remember(row, last ? last->keys : std::vector<std::string>{});
         }
         if (!last) continue;
         Group& g = *last;
