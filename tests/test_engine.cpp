@@ -228,6 +228,77 @@ TEST_F(Engine, FetchViewsReadsRowsWithoutCopies) {
     EXPECT_FALSE(r.fetch_views(v));
 }
 
+TEST_F(Engine, CursorCountsRowsOfWritesOnly) {
+    auto conn = engine->connect();
+    const sa::Params shape{{"name", sa::Value()}};
+    auto ins = conn.cursor(users.insert(), &shape);
+    sa::Value name("ed");
+    ins.execute({&name});
+    EXPECT_EQ(ins.rowcount(), 1);
+    const std::int64_t ed_id = ins.lastrowid();
+    EXPECT_GT(ed_id, 0);
+    auto sel = conn.cursor(sa::select(users.c["name"]).where(users.c["id"] == sa::bindparam("id")));
+    sa::Value id(ed_id);
+    sel.execute({&id});
+    std::vector<sa::Value> row;
+    ASSERT_TRUE(sel.fetch_into(row));
+    EXPECT_EQ(row[0], sa::Value("ed"));
+    // A SELECT changes no row: -1, as SQLAlchemy's rowcount for a SELECT (not the count of
+    // the INSERT before it).
+    EXPECT_EQ(sel.rowcount(), -1);
+    EXPECT_EQ(conn.execute(sa::select(users.c["id"])).rowcount(), -1);
+    if (!testdb::postgres()) {
+        EXPECT_EQ(sel.lastrowid(), ed_id);  // SQLite's: the connection's last key
+    }
+    auto upd = conn.cursor(users.update().values({{"fullname", "ED"}}));
+    upd.execute({&upd.compiled().binds[0].value});
+    EXPECT_EQ(upd.rowcount(), 1);
+}
+
+TEST(SqliteCursor, IntegersBoundBeforeAreReplacedWhenAnotherValueCame) {
+    // The SQLite statement keeps an integer bound by the previous execution instead of
+    // binding it again; every other value, and a different integer, is bound anew.
+    auto engine = sa::create_engine("sqlite://");
+    sa::MetaData md;
+    auto& t = md.table("t", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("x", sa::Integer()));
+    md.create_all(*engine);
+    auto conn = engine->connect();
+    conn.execute(t.insert(), std::vector<sa::Params>{{{"id", 1}, {"x", 10}}, {{"id", 2}, {"x", 20}}});
+    auto cur = conn.cursor(sa::select(t.c["x"]).where(t.c["id"] == sa::bindparam("id")).limit(1));
+    auto run = [&](sa::Value key) -> std::optional<std::int64_t> {
+        std::vector<const sa::Value*> values{&key};
+        for (std::size_t i = 1; i < cur.compiled().binds.size(); ++i) values.push_back(&cur.compiled().binds[i].value);
+        cur.execute(values);
+        std::vector<sa::Value> row;
+        if (!cur.fetch_into(row)) return std::nullopt;
+        return row[0].as_int();
+    };
+    ASSERT_EQ(cur.compiled().binds.size(), 3u);  // the key, then LIMIT's 1 and OFFSET's 0
+    EXPECT_EQ(run(1), 10);
+    EXPECT_EQ(run(sa::Value()), std::nullopt);  // NULL matches nothing
+    EXPECT_EQ(run(1), 10);
+    EXPECT_EQ(run(2.5), std::nullopt);
+    EXPECT_EQ(run(1), 10);
+    EXPECT_EQ(run(2), 20);
+    EXPECT_EQ(run(2), 20);
+    EXPECT_EQ(run(sa::Value("x")), std::nullopt);
+    EXPECT_EQ(run(2), 20);
+    EXPECT_EQ(run(1), 10);
+    // Inserting through one cursor: repeated and changing integers land as given.
+    const sa::Params shape{{"id", sa::Value()}, {"x", sa::Value()}};
+    auto ins = conn.cursor(t.insert(), &shape);
+    for (std::int64_t id : {3, 4, 5, 6}) {
+        sa::Value k(id), x(id == 5 ? sa::Value() : sa::Value(7));
+        ins.execute({&k, &x});
+    }
+    auto rows = conn.execute(sa::select(t.c["id"], t.c["x"]).where(t.c["id"] >= 3).order_by(t.c["id"])).all();
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows[0].get<std::optional<std::int64_t>>(1), 7);
+    EXPECT_EQ(rows[1].get<std::optional<std::int64_t>>(1), 7);
+    EXPECT_EQ(rows[2].get<std::optional<std::int64_t>>(1), std::nullopt);
+    EXPECT_EQ(rows[3].get<std::optional<std::int64_t>>(1), 7);
+}
+
 TEST_F(Engine, NestedResultsOnTheSameStatement) {
     auto conn = engine->connect();
     conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});

@@ -843,6 +843,33 @@ TEST_F(QueryTest, FilterByKeepsIdentityOrderingNullsAndMultipleRows) {
     EXPECT_EQ(s.query<User>().filter_by({{"fullname", "ed full"}}).order_by(users.c["id"].desc()).first()->name, "ed2");
 }
 
+TEST_F(QueryTest, FilterByOnAKeptQueryLeavesItAsItWas) {
+    // A Query is immutable: filter_by() on one kept in a variable returns a new query (on a
+    // temporary it may reuse the temporary, which nobody else sees).
+    sa::Session s(engine);
+    const auto all_users = s.query<User>();
+    auto ed_only = all_users.filter_by({{"name", "ed"}});
+    auto named = all_users.filter_by(sa::Params{{"fullname", "wendy full"}});
+    EXPECT_EQ(all_users.all().size(), 4u);
+    EXPECT_EQ(all_users.all().size(), 4u);  // also when its terminal call ran once already
+    ASSERT_EQ(ed_only.all().size(), 1u);
+    EXPECT_EQ(ed_only.first()->name, "ed");
+    EXPECT_EQ(named.one()->name, "wendy");
+    // Criteria added to a temporary accumulate; the query they came from keeps its own.
+    auto both = ed_only.filter_by({{"fullname", "ed full"}});
+    EXPECT_EQ(both.one()->name, "ed");
+    EXPECT_EQ(ed_only.filter_by({{"fullname", "wendy full"}}).first(), nullptr);
+    EXPECT_EQ(ed_only.one()->name, "ed");
+    EXPECT_EQ(s.query<User>().filter_by({{"name", "mary"}}).filter_by({{"fullname", "mary full"}}).one()->name, "mary");
+    EXPECT_EQ(s.query<User>().filter_by({{"name", "mary"}}).filter_by({{"fullname", "ed full"}}).first(), nullptr);
+    // A statement asked for before filter_by() is not the one after it.
+    auto q = s.query<User>();
+    EXPECT_EQ(sql(q.statement()).find("WHERE"), std::string::npos);
+    auto q2 = std::move(q).filter_by({{"name", "fred"}});
+    EXPECT_NE(sql(q2.statement()).find("WHERE users.name = ?"), std::string::npos) << sql(q2.statement());
+    EXPECT_EQ(q2.one()->name, "fred");
+}
+
 TEST_F(QueryTest, FilterByStatementsEndWithTheSession) {
     // The prepared statements are the session's: closing it lets the connection go, and the
     // next use prepares again.

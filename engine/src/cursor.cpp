@@ -36,12 +36,18 @@ Cursor& Cursor::operator=(Cursor&& o) noexcept {
         o.queued_count_ = 0;
         rowcount_ = o.rowcount_;
         lastrowid_ = o.lastrowid_;
+        lazy_rowid_ = o.lazy_rowid_;
         o.stmt_ = o.owned_ = nullptr;
     }
     return *this;
 }
 
 Cursor::~Cursor() { release(); }
+
+std::int64_t Cursor::lastrowid() const noexcept {
+    if (lazy_rowid_ && stmt_) return static_cast<DriverStatement*>(stmt_)->lastrowid();
+    return lastrowid_;
+}
 
 void Cursor::release() noexcept {
     if (!stmt_) return;
@@ -67,8 +73,15 @@ void Cursor::execute(const std::vector<const Value*>& values) {
         hit_ = true;
     }
     bool row = ps->execute(values, columns_ > 0);
-    rowcount_ = ps->rowcount();
-    lastrowid_ = ps->lastrowid();
+    // A SELECT changes no row and no key: the driver is not asked (on SQLite, two calls that
+    // each take the connection's mutex, per lookup).
+    lazy_rowid_ = compiled_->kind == Compiled::Kind::select;
+    if (lazy_rowid_) {
+        rowcount_ = -1;
+    } else {
+        rowcount_ = ps->rowcount();
+        lastrowid_ = ps->lastrowid();
+    }
     if (row && compiled_->lastrowid_column >= 0) lastrowid_ = ps->int_at(compiled_->lastrowid_column);
     has_row_ = row && columns_ > 0;
     if (row && !has_row_) ps->reset();

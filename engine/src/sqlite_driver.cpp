@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <limits>
 
 namespace athanor::detail {
 
@@ -76,6 +77,8 @@ struct SqliteStatement final : DriverStatement {
                                    "()", SQLITE_MISUSE);
         }
         param_count = sqlite3_bind_parameter_count(stmt);
+        readonly = sqlite3_stmt_readonly(stmt) != 0;
+        bound_int.assign(static_cast<std::size_t>(param_count), kNotInt);
         column_count = sqlite3_column_count(stmt);
         auto k = std::make_shared<std::vector<std::string>>();
         for (int i = 0; i < column_count; ++i) k->push_back(sqlite3_column_name(stmt, i));
@@ -89,9 +92,18 @@ struct SqliteStatement final : DriverStatement {
             const Value& v = *values[i];
             int idx = static_cast<int>(i) + 1;
             int rc = SQLITE_OK;
+            if (v.kind() != Value::Kind::integer) bound_int[i] = kNotInt;
             switch (v.kind()) {
                 case Value::Kind::null: rc = sqlite3_bind_null(stmt, idx); break;
-                case Value::Kind::integer: rc = sqlite3_bind_int64(stmt, idx, *v.if_int()); break;
+                case Value::Kind::integer: {
+                    // Bindings outlive sqlite3_reset(): an integer bound last time (a LIMIT, a
+                    // repeated foreign key) is bound already.
+                    const std::int64_t x = *v.if_int();
+                    if (bound_int[i] == x && x != kNotInt) continue;
+                    rc = sqlite3_bind_int64(stmt, idx, x);
+                    bound_int[i] = rc == SQLITE_OK ? x : kNotInt;
+                    break;
+                }
                 case Value::Kind::real:
                     // SQLite stores NaN as NULL, which would then fail to load as a number.
                     if (std::isnan(*v.if_double()))
@@ -125,8 +137,10 @@ struct SqliteStatement final : DriverStatement {
             sqlite3_reset(stmt);
             raise_sqlite(db, rc, sql, repr_params(values));
         }
-        changes = sqlite3_changes64(db);
-        rowid = sqlite3_last_insert_rowid(db);
+        if (!readonly) {  // a read-only statement leaves both as they were: read when asked
+            changes = sqlite3_changes64(db);
+            rowid = sqlite3_last_insert_rowid(db);
+        }
         if (rc == SQLITE_DONE) sqlite3_reset(stmt);
         return rc == SQLITE_ROW;
     }
@@ -202,13 +216,17 @@ struct SqliteStatement final : DriverStatement {
         return false;
     }
     void reset() noexcept override { sqlite3_reset(stmt); }
-    std::int64_t rowcount() const noexcept override { return changes; }
-    std::int64_t lastrowid() const noexcept override { return rowid; }
+    std::int64_t rowcount() const noexcept override { return readonly ? sqlite3_changes64(db) : changes; }
+    std::int64_t lastrowid() const noexcept override { return readonly ? sqlite3_last_insert_rowid(db) : rowid; }
 
     sqlite3* db;
     sqlite3_stmt* stmt = nullptr;
     std::int64_t changes = 0;
     std::int64_t rowid = 0;
+    bool readonly = false;  // sqlite3_stmt_readonly(): changes no row (SELECT, BEGIN, ...)
+    // The integer bound to each parameter, or kNotInt (nothing, or another kind, bound).
+    static constexpr std::int64_t kNotInt = std::numeric_limits<std::int64_t>::min();
+    std::vector<std::int64_t> bound_int;
 };
 
 SQLite::Database open_database(const URL& url, const EngineOptions& options) {

@@ -96,9 +96,10 @@ public:
     /// (the DBAPIError of the first failing execution, with its parameters) the queue is
     /// emptied; what ran before it is in the transaction, to be rolled back.
     std::int64_t flush_queue(std::vector<std::int64_t>* keys = nullptr, std::vector<std::int64_t>* counts = nullptr);
-    /// Rows changed by the last execution.
+    /// Rows changed by the last execution; -1 after a SELECT (as SQLAlchemy's rowcount).
     std::int64_t rowcount() const noexcept { return rowcount_; }
-    std::int64_t lastrowid() const noexcept { return lastrowid_; }
+    /// The key of the last row inserted (on SQLite, the connection's after a SELECT).
+    std::int64_t lastrowid() const noexcept;
     const Compiled& compiled() const noexcept { return *compiled_; }
 
 private:
@@ -115,6 +116,7 @@ private:
     std::size_t queued_count_ = 0;
     std::int64_t rowcount_ = 0;
     std::int64_t lastrowid_ = 0;
+    bool lazy_rowid_ = false;  // a SELECT ran: lastrowid() asks the driver when called
 };
 
 class Connection : public Connectable {

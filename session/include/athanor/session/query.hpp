@@ -136,21 +136,30 @@ public:
 
     Query filter(const ColumnElement& criterion) const { return with(full().where(criterion)); }
     /// Equality on mapped column names: filter_by({{"name", "ed"}}).
-    Query filter_by(const Params& criteria) const {
+    Query filter_by(const Params& criteria) const& { return Query(*this).filter_by(criteria); }
+    /// On a temporary (session.query<T>().filter_by(...)) the query is changed in place, not copied.
+    Query filter_by(const Params& criteria) && {
         if (simple_) {
-            Query q = *this;
-            q.full_.reset();
-            if (detail::add_eq_terms(*m_, criteria, q.eq_)) return q;
+            const std::size_t before = eq_.size();
+            if (detail::add_eq_terms(*m_, criteria, eq_)) {
+                if (eq_.size() != before) full_.reset();
+                return std::move(*this);
+            }
         }
         return with(full().where(detail::filter_by_clause(*m_, criteria)));
     }
     /// The same for a braced list (filter_by({{"id", 7}})): a lookup by a few columns builds no
     /// Params.
-    Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) const {
+    Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) const& {
+        return Query(*this).filter_by(criteria);
+    }
+    Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) && {
         if (simple_) {
-            Query q = *this;
-            q.full_.reset();
-            if (detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, q.eq_)) return q;
+            const std::size_t before = eq_.size();
+            if (detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, eq_)) {
+                if (eq_.size() != before) full_.reset();
+                return std::move(*this);
+            }
         }
         Params p;
         p.reserve(criteria.size());
