@@ -68,6 +68,16 @@ public:
         return p;
     }
 
+    /// Gives back the end of the allocation just made at `p` (nothing allocated since): it
+    /// keeps `used` of its `n` bytes. For a row packed into an upper bound of its size.
+    void shrink_last(std::byte* p, std::size_t n, std::size_t used) noexcept {
+        n = (n + 1) & ~std::size_t{1};
+        used = (used + 1) & ~std::size_t{1};
+        if (!cur_ || reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used != p + n) return;  // not the last
+        cur_->used -= n - used;
+        total_bytes_ -= n - used;
+    }
+
     /// The block holding the snapshot at `p`.
     static Block* block_of(const std::byte* p) noexcept {
         return reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{kBlock} - 1));
@@ -168,6 +178,23 @@ public:
     }
 
     static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
+        if (n <= kScan) {
+            // No offsets: the values are written in one pass into room for the largest they
+            // can take (a varint is at most 10 bytes), and the rest is given back.
+            std::size_t bound = kHeader;
+            for (std::size_t i = 0; i < n; ++i) {
+                const bool bytes = values[i].kind == Value::Kind::text || values[i].kind == Value::Kind::blob;
+                bound += 11 + (bytes ? values[i].bytes.size() : 0);
+            }
+            std::byte* p = arena.allocate(bound);
+            put32(p + kRefs, 1);
+            put16(p + kCount, static_cast<std::uint16_t>(n));
+            std::size_t pos = put_values(p, kHeader, values, n, 0);
+            arena.shrink_last(p, bound, pos);
+            Snapshot s;
+            s.p_ = p;
+            return s;
+        }
         std::size_t body = 0;
         for (std::size_t i = 0; i < n; ++i) {
             body += 1;
@@ -188,24 +215,7 @@ public:
         std::byte* p = arena.allocate(size);
         put32(p + kRefs, 1);
         put16(p + kCount, static_cast<std::uint16_t>(n | (wide ? kWide : 0)));
-        std::size_t pos = kHeader + width * n;
-        for (std::size_t i = 0; i < n; ++i) {
-            const ValueView& v = values[i];
-            if (width == 4) put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
-            else if (width == 2) put16(p + kHeader + 2 * i, static_cast<std::uint16_t>(pos));
-            p[pos++] = static_cast<std::byte>(v.kind);
-            switch (v.kind) {
-                case Value::Kind::null: break;
-                case Value::Kind::integer: pos = put_varint(p, pos, zigzag(v.i)); break;
-                case Value::Kind::real: std::memcpy(p + pos, &v.d, 8); pos += 8; break;
-                case Value::Kind::text:
-                case Value::Kind::blob:
-                    pos = put_varint(p, pos, v.bytes.size());
-                    if (!v.bytes.empty()) std::memcpy(p + pos, v.bytes.data(), v.bytes.size());
-                    pos += v.bytes.size();
-                    break;
-            }
-        }
+        put_values(p, kHeader + width * n, values, n, width);
         Snapshot s;
         s.p_ = p;
         return s;
@@ -288,6 +298,29 @@ private:
         std::uint16_t off;
         std::memcpy(&off, p_ + kHeader + 2 * i, 2);
         return p_ + off;
+    }
+    /// Writes the values from `pos` on (and, with a width, each one's offset after the
+    /// header); returns the end.
+    static std::size_t put_values(std::byte* p, std::size_t pos, const ValueView* values, std::size_t n,
+                                  std::size_t width) noexcept {
+        for (std::size_t i = 0; i < n; ++i) {
+            const ValueView& v = values[i];
+            if (width == 4) put32(p + kHeader + 4 * i, static_cast<std::uint32_t>(pos));
+            else if (width == 2) put16(p + kHeader + 2 * i, static_cast<std::uint16_t>(pos));
+            p[pos++] = static_cast<std::byte>(v.kind);
+            switch (v.kind) {
+                case Value::Kind::null: break;
+                case Value::Kind::integer: pos = put_varint(p, pos, zigzag(v.i)); break;
+                case Value::Kind::real: std::memcpy(p + pos, &v.d, 8); pos += 8; break;
+                case Value::Kind::text:
+                case Value::Kind::blob:
+                    pos = put_varint(p, pos, v.bytes.size());
+                    if (!v.bytes.empty()) std::memcpy(p + pos, v.bytes.data(), v.bytes.size());
+                    pos += v.bytes.size();
+                    break;
+            }
+        }
+        return pos;
     }
     /// The value at `e`; moves `e` past it.
     static ValueView decode(const std::byte*& e) noexcept {
