@@ -171,6 +171,11 @@ void IdentityMap::place(std::size_t i, InstanceState* s, std::size_t hash) {
     if (reinterpret_cast<std::uintptr_t>(s) & ~Slot::kAddr)
         throw Error("identity map: an object state's address does not fit in 48 bits");
     slots_[i] = Slot::make(s, static_cast<std::uint32_t>(hash));
+    s->key_hash_lo = static_cast<std::uint16_t>(hash);
+}
+
+std::uint32_t IdentityMap::hash_of(Slot sl) noexcept {
+    return (std::uint32_t{sl.tag()} << 16) | sl.s()->key_hash_lo;
 }
 
 void IdentityMap::reserve(std::size_t n) {
@@ -191,7 +196,7 @@ void IdentityMap::grow(std::size_t at_least) {
     for (const Slot sl : old) {
         InstanceState* st = sl.s();
         if (!st || st == tomb()) continue;
-        std::size_t i = compute_key_hash(st) & mask;
+        std::size_t i = hash_of(sl) & mask;  // what compute_key_hash() gives, without decoding the key
         while (slots_[i].s()) i = (i + 1) & mask;
         slots_[i] = sl;
         ++count_;
@@ -224,7 +229,10 @@ void IdentityMap::erase(InstanceState* s) noexcept {
         used_ -= erase_slot(slots_, i, Slot{reinterpret_cast<std::uintptr_t>(tomb())},
                             [](const Slot& sl) { return !sl.s(); }, [](const Slot& sl) { return sl.s() == tomb(); });
     };
-    for (std::size_t i = compute_key_hash(s) & mask;; i = (i + 1) & mask) {
+    // The home slot needs as many low bits of the hash as the table has slots: up to 64Ki the
+    // state holds them.
+    const std::size_t home = mask <= 0xFFFF ? s->key_hash_lo : compute_key_hash(s);
+    for (std::size_t i = home & mask;; i = (i + 1) & mask) {
         InstanceState* st = slots_[i].s();
         if (!st) break;
         if (st == s) return bury(i);

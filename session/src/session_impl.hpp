@@ -25,8 +25,7 @@ namespace athanor::detail {
 using Values = std::vector<Value>;
 
 struct InstanceState {
-    // 40 bytes: a session holds one per object, so every field counts (no cached key hash: the
-    // identity map recomputes it from the snapshot when it rehashes or erases).
+    // 40 bytes: a session holds one per object, so every field counts.
     std::shared_ptr<void> obj;
     const Mapper* mapper = nullptr;
     Snapshot snapshot;            // column values as last loaded or flushed (the DB row)
@@ -39,6 +38,9 @@ struct InstanceState {
     bool changed_in_tx : 1 = false;   // its snapshot before this transaction is in committed_before
     bool indexed : 1 = false;         // in the StateTable's address index yet
     bool reattached : 1 = false;      // a detached object add()ed back: its row is UPDATEd in full
+    // While in an identity map: the low 16 bits of its key's hash (the slot holds the high 16),
+    // so the map rehashes, and erases from a table of up to 64Ki slots, without decoding the key.
+    std::uint16_t key_hash_lo = 0;
 
     /// Primary key values as known to the database (from the snapshot).
     std::span<const Value> key_span(std::vector<Value>& scratch) const;
@@ -94,6 +96,8 @@ private:
         }
     };
     static_assert(sizeof(void*) == 8, "the identity map packs addresses into 48 bits");
+    /// The 32 bits of the key's hash a slot was placed by: its tag and its state's low bits.
+    static std::uint32_t hash_of(Slot sl) noexcept;
     std::vector<Slot> slots_;
     std::size_t count_ = 0;
     std::size_t used_ = 0;  // live + tombstones
