@@ -121,7 +121,8 @@ class UndoList {
 public:
     void emplace_back(std::size_t i, Value v) {
         if (!has_first_) {
-            first_ = {i, std::move(v)};
+            first_.first = i;
+            first_.second = std::move(v);
             has_first_ = true;
         } else {
             more_.emplace_back(i, std::move(v));
@@ -200,6 +201,8 @@ void SessionImpl::flush() {
     Borrowed<InstanceState*> release_buffer(release_scratch);
     std::vector<InstanceState*>& release = release_buffer.v;
     bool relation_changes = false;  // a many-to-many collection changed: association rows to write
+    const Mapper* updates_of = nullptr;  // the mapper of the last changed object, and its list
+    std::vector<Work>* updates_into = nullptr;
     states.for_each([&](InstanceState& stp) {
         InstanceState* st = &stp;
         if (st->state == ObjectState::pending) pending.push_back(st);
@@ -209,7 +212,11 @@ void SessionImpl::flush() {
             if (st->reattached || has_changes(*st)) {
                 Work w{st, spare_values(), {}, nullptr, unobserved};
                 st->mapper->read(st->obj.get(), w.values);
-                updates[st->mapper].push_back(std::move(w));
+                if (st->mapper != updates_of) {  // objects of one class come in runs
+                    updates_of = st->mapper;
+                    updates_into = &updates[updates_of];
+                }
+                updates_into->push_back(std::move(w));
             }
             if (unobserved) release.push_back(st);
             if (any_relationships && !relation_changes && relations_modified(*st)) relation_changes = true;
@@ -372,6 +379,7 @@ void SessionImpl::flush() {
                 // On a pipelining driver UPDATEs of one shape are queued and sent together;
                 // each one's row count is still checked (StaleDataError), once the batch ran.
                 const bool may_queue_updates = !m->has_listeners(MapperEvent::after_update);
+                auto last_update = cursors.end();
                 ShapeCursor* ubatch = nullptr;
                 std::vector<std::int64_t> counts;
                 auto drain_updates = [&] {
@@ -409,7 +417,9 @@ void SessionImpl::flush() {
                         props[v].set(w.st->obj.get(), w.values[v]);
                         shape[v + 1] = '1';
                     }
-                    auto cit = cursors.find(shape);
+                    // Rows of one shape follow each other: the last one's statement first.
+                    auto cit = last_update != cursors.end() && last_update->first == shape ? last_update
+                                                                                          : cursors.find(shape);
                     if (cit == cursors.end()) {
                         ValuesMap set;
                         ShapeCursor sc;
@@ -423,6 +433,7 @@ void SessionImpl::flush() {
                                                                                  : m->index_of(slot.key));
                         cit = cursors.emplace(shape, std::move(sc)).first;
                     }
+                    last_update = cit;
                     ShapeCursor& sc = cit->second;
                     ptrs.clear();
                     for (int src : sc.sources)
@@ -479,6 +490,7 @@ void SessionImpl::flush() {
                     props[idx].set(w.st->obj.get(), w.values[idx]);
                 };
                 const bool may_queue = parent_of.empty() && !m->has_listeners(MapperEvent::after_insert);
+                auto last_insert = cursors.end();
                 const auto& initial = m->initial_values();
                 ShapeCursor* batch = nullptr;
                 std::vector<Work*> batch_rows;
@@ -548,7 +560,8 @@ void SessionImpl::flush() {
                         }
                         shape += include ? '1' : '0';
                     }
-                    auto cit = cursors.find(shape);
+                    auto cit = last_insert != cursors.end() && last_insert->first == shape ? last_insert
+                                                                                          : cursors.find(shape);
                     if (cit == cursors.end()) {
                         Params names;
                         std::vector<ColumnElement> fetch;
@@ -563,6 +576,7 @@ void SessionImpl::flush() {
                         for (const auto& slot : sc.cursor.compiled().binds) sc.sources.push_back(m->index_of(slot.key));
                         cit = cursors.emplace(shape, std::move(sc)).first;
                     }
+                    last_insert = cit;
                     ShapeCursor& sc = cit->second;
                     const auto& binds = sc.cursor.compiled().binds;
                     defaults.clear();
