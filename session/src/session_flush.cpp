@@ -330,6 +330,11 @@ void SessionImpl::flush() {
 
         // ---- saves, parents first
         std::string shape;
+        // The statement of `shape` (cursors.end(): none yet). Rows of one shape follow each
+        // other: the last row's, `last`, is tried first.
+        auto shape_cursor = [&](std::map<std::string, ShapeCursor>::iterator last) {
+            return last != cursors.end() && last->first == shape ? last : cursors.find(shape);
+        };
         for (const Mapper* m : order) {
             cursors.clear();  // statements are per mapper; shapes key them within one
             const Table& t = m->table();
@@ -417,9 +422,7 @@ void SessionImpl::flush() {
                         props[v].set(w.st->obj.get(), w.values[v]);
                         shape[v + 1] = '1';
                     }
-                    // Rows of one shape follow each other: the last one's statement first.
-                    auto cit = last_update != cursors.end() && last_update->first == shape ? last_update
-                                                                                          : cursors.find(shape);
+                    auto cit = shape_cursor(last_update);
                     if (cit == cursors.end()) {
                         ValuesMap set;
                         ShapeCursor sc;
@@ -560,8 +563,7 @@ void SessionImpl::flush() {
                         }
                         shape += include ? '1' : '0';
                     }
-                    auto cit = last_insert != cursors.end() && last_insert->first == shape ? last_insert
-                                                                                          : cursors.find(shape);
+                    auto cit = shape_cursor(last_insert);
                     if (cit == cursors.end()) {
                         Params names;
                         std::vector<ColumnElement> fetch;

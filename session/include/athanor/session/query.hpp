@@ -139,13 +139,7 @@ public:
     Query filter_by(const Params& criteria) const& { return Query(*this).filter_by(criteria); }
     /// On a temporary (session.query<T>().filter_by(...)) the query is changed in place, not copied.
     Query filter_by(const Params& criteria) && {
-        if (simple_) {
-            const std::size_t before = eq_.size();
-            if (detail::add_eq_terms(*m_, criteria, eq_)) {
-                if (eq_.size() != before) full_.reset();
-                return std::move(*this);
-            }
-        }
+        if (add_terms([&] { return detail::add_eq_terms(*m_, criteria, eq_); })) return std::move(*this);
         return with(full().where(detail::filter_by_clause(*m_, criteria)));
     }
     /// The same for a braced list (filter_by({{"id", 7}})): a lookup by a few columns builds no
@@ -154,17 +148,13 @@ public:
         return Query(*this).filter_by(criteria);
     }
     Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) && {
-        if (simple_) {
-            const std::size_t before = eq_.size();
-            if (detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, eq_)) {
-                if (eq_.size() != before) full_.reset();
-                return std::move(*this);
-            }
-        }
+        if (add_terms([&] { return detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, eq_); }))
+            return std::move(*this);
+        // A name given twice (the last value wins) or a NULL: as the Params they make.
         Params p;
         p.reserve(criteria.size());
         for (const auto& [k, v] : criteria) p.set(std::string(k), v);
-        return with(full().where(detail::filter_by_clause(*m_, p)));
+        return std::move(*this).filter_by(p);
     }
     template <class... C>
     Query order_by(const ColumnElement& first, const C&... rest) const {
@@ -302,6 +292,16 @@ private:
             if (!eq_.empty()) full_ = full_->where(detail::eq_clause(*m_, eq_));
         }
         return *full_;
+    }
+    /// While the query is simple: `add` appends filter_by() terms to eq_ (false, eq_ unchanged:
+    /// they need the general path). True when they were kept as terms.
+    template <class Add>
+    bool add_terms(Add add) {
+        if (!simple_) return false;
+        const std::size_t before = eq_.size();
+        if (!add()) return false;
+        if (eq_.size() != before) full_.reset();  // full() was built without them
+        return true;
     }
     /// Runs by the session's prepared statement for (mapper, columns, limit), see query_eq().
     bool baked() const noexcept { return simple_ && opts_.empty() && !m_->has_relationships(); }
