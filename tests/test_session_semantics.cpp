@@ -333,6 +333,33 @@ TEST_F(Semantics, AnObjectBelongsToOneLiveSession) {
     b.commit();
 }
 
+// add() of a pointer handed over (an rvalue) skips the lookups only when it was the last
+// reference: an object this session or another one holds is still found.
+TEST_F(Semantics, AddingAHandedOverPointerStillFindsHeldObjects) {
+    sa::Session a(engine), b(engine);
+    auto acc = account("ann");
+    a.add(acc);
+    std::weak_ptr<Account> weak = acc;
+    acc.reset();           // the session's reference is the only one left
+    a.add(weak.lock());    // a's own object again, handed over: no second row
+    acc = weak.lock();
+    a.add(std::shared_ptr<Account>(acc));
+    a.flush();
+    EXPECT_EQ(sql.count("INSERT"), 1u);
+    EXPECT_EQ(a.execute(sa::select(sa::func::count()).select_from(accounts)).scalar<std::int64_t>(), 1);
+    a.delete_(acc);
+    a.add(std::shared_ptr<Account>(acc));  // add() after delete_() undoes it, as for a held one
+    a.flush();
+    EXPECT_EQ(sql.count("DELETE"), 0u);
+    EXPECT_THROW(b.add(std::shared_ptr<Account>(acc)), sa::InvalidRequestError);  // a holds it
+    // The last reference handed over: a new pending object, written once.
+    b.add(account("bob"));
+    b.add(std::make_shared<Account>(Account{.id = 0, .owner = "cy", .balance = 0, .version = 0}));
+    EXPECT_EQ(b.new_objects().size(), 2u);
+    b.flush();
+    EXPECT_EQ(sql.count("INSERT"), 3u);
+}
+
 // ---- 4. session.execute and Query -----------------------------------------------------------
 
 TEST_F(Semantics, SessionExecuteAutoflushes) {

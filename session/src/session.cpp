@@ -864,13 +864,17 @@ const Mapper& Session::dynamic_mapper(const Table& t) const {
 
 void Session::add_impl(const Mapper& m, std::shared_ptr<void> obj) {
     impl_->check_usable();
-    if (InstanceState* st = impl_->find(obj.get())) {
-        if (st->marked_deleted) st->marked_deleted = false;  // add() after delete_() undoes it
-        return;
+    // A session holds each of its objects by a shared_ptr: the only reference (add() of a
+    // pointer handed over) is in no session, and the lookups are skipped.
+    if (obj.use_count() > 1) {
+        if (InstanceState* st = impl_->find(obj.get())) {
+            if (st->marked_deleted) st->marked_deleted = false;  // add() after delete_() undoes it
+            return;
+        }
+        if (const SessionImpl* other = impl_->other_holder(obj.get()))
+            throw InvalidRequestError("Object '" + detail::describe(m, obj.get()) + "' is already attached to session '" +
+                                      std::to_string(other->id) + "' (this is '" + std::to_string(impl_->id) + "')");
     }
-    if (const SessionImpl* other = impl_->other_holder(obj.get()))
-        throw InvalidRequestError("Object '" + detail::describe(m, obj.get()) + "' is already attached to session '" +
-                                  std::to_string(other->id) + "' (this is '" + std::to_string(impl_->id) + "')");
     if (detail::take_detached(m, obj)) {
         // Loaded by a session that has since let it go: it is persistent here, with the
         // identity its key gives; its row is UPDATEd at the next flush (which columns changed

@@ -150,6 +150,31 @@ struct Work {
 
 }  // namespace
 
+// The lists of rows one flush hands to the next: a flush of 1000 objects fills a list of
+// about 140 KiB, and glibc consolidates its whole heap each time a block that large is freed.
+struct FlushScratch {
+    static constexpr std::size_t kLists = 4;       // lists kept
+    static constexpr std::size_t kRows = 1 << 14;  // a longer list is freed (about 2 MiB)
+    std::vector<std::vector<Work>> lists;
+    std::vector<Work>& list_in(std::map<const Mapper*, std::vector<Work>>& by, const Mapper* m) {
+        auto [it, fresh] = by.try_emplace(m);
+        if (fresh && !lists.empty()) {
+            it->second = std::move(lists.back());
+            lists.pop_back();
+        }
+        return it->second;
+    }
+    void keep(std::vector<Work>&& works) noexcept {
+        works.clear();
+        if (works.capacity() == 0 || works.capacity() > kRows || lists.size() >= kLists) return;
+        try {
+            lists.push_back(std::move(works));
+        } catch (...) {
+        }
+    }
+};
+void FlushScratchDelete::operator()(FlushScratch* p) const noexcept { delete p; }
+
 std::string key_bind(std::size_t k) { return "\x01pk" + std::to_string(k); }
 
 ColumnElement primary_key_clause(const Mapper& m) {
@@ -181,14 +206,18 @@ void SessionImpl::flush() {
     std::map<const Mapper*, std::vector<Work>> inserts, updates;
     // The rows' value buffers go back to the session when the flush ends (either way): the
     // next flush reads members into them without allocating.
+    if (!flush_scratch) flush_scratch.reset(new FlushScratch);
+    FlushScratch& scratch = *flush_scratch;
     struct Recycle {
         SessionImpl& s;
         std::map<const Mapper*, std::vector<Work>>& a;
         std::map<const Mapper*, std::vector<Work>>& b;
         ~Recycle() {
             for (auto* m : {&a, &b})
-                for (auto& [mapper, works] : *m)
+                for (auto& [mapper, works] : *m) {
                     for (Work& w : works) s.recycle_values(std::move(w.values));
+                    s.flush_scratch->keep(std::move(works));
+                }
         }
     } recycle{*this, inserts, updates};
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
@@ -214,7 +243,7 @@ void SessionImpl::flush() {
                 st->mapper->read(st->obj.get(), w.values);
                 if (st->mapper != updates_of) {  // objects of one class come in runs
                     updates_of = st->mapper;
-                    updates_into = &updates[updates_of];
+                    updates_into = &scratch.list_in(updates, updates_of);
                 }
                 updates_into->push_back(std::move(w));
             }
@@ -280,7 +309,7 @@ void SessionImpl::flush() {
                 if (it == counts.end()) counts.emplace_back(st->mapper, 1);
                 else ++it->second;
             }
-            for (auto [m, n] : counts) inserts[m].reserve(n);
+            for (auto [m, n] : counts) scratch.list_in(inserts, m).reserve(n);
             const Mapper* last = nullptr;
             std::vector<Work>* into = nullptr;
             for (InstanceState* st : pending) {
@@ -290,7 +319,7 @@ void SessionImpl::flush() {
                 st->mapper->read(st->obj.get(), w.values);
                 if (st->mapper != last) {
                     last = st->mapper;
-                    into = &inserts[last];
+                    into = &scratch.list_in(inserts, last);
                 }
                 into->push_back(std::move(w));
             }
@@ -330,6 +359,7 @@ void SessionImpl::flush() {
 
         // ---- saves, parents first
         std::string shape;
+        std::vector<ValueView> was_row;
         // The statement of `shape` (cursors.end(): none yet). Rows of one shape follow each
         // other: the last row's, `last`, is tried first.
         auto shape_cursor = [&](std::map<std::string, ShapeCursor>::iterator last) {
@@ -364,7 +394,7 @@ void SessionImpl::flush() {
                         if (!w.replaces)
                             for (std::size_t i : fk_cols) w.values[i] = props[i].get(w.st->obj.get());
                 }
-                auto& ups = updates[m];
+                auto& ups = scratch.list_in(updates, m);
                 std::unordered_set<const InstanceState*> queued;  // not a scan of ups per object
                 for (Work& w : ups) {
                     m->read(w.st->obj.get(), w.values);
@@ -399,26 +429,32 @@ void SessionImpl::flush() {
                                                  "' expected to update 1 row(s); " + std::to_string(n) +
                                                  " were matched.");
                 };
+                std::vector<char> is_key(props.size(), 0);
+                for (std::size_t k : pk) is_key[k] = 1;
                 for (Work& w : it->second) {
                     all_updates.push_back(&w);
                     const Snapshot& snap = w.st->snapshot;
-                    shape = "U";
+                    shape.assign(1 + props.size(), '0');
+                    shape[0] = 'U';
+                    bool any = false;
                     auto old_values = snap.reader();
+                    was_row.resize(props.size());  // the row as the database has it, read once
                     for (std::size_t i = 0; i < props.size(); ++i) {
-                        bool is_key = std::find(pk.begin(), pk.end(), i) != pk.end();
-                        const ValueView was = old_values.next();
-                        bool changed = w.st->reattached ? !is_key : !(ValueView::of(w.values[i]) == was);
-                        shape += changed ? '1' : '0';
+                        was_row[i] = old_values.next();
+                        bool changed = w.st->reattached ? !is_key[i] : !(ValueView::of(w.values[i]) == was_row[i]);
+                        if (changed) shape[i + 1] = '1';
+                        any |= changed;
                     }
                     key_scratch.clear();  // the row's key as the database has it
-                    for (std::size_t k : pk) key_scratch.push_back(snap.value(k));
-                    if (shape.find('1') == std::string::npos) continue;  // a listener undid the change
+                    for (std::size_t k : pk) key_scratch.push_back(was_row[k].to_value());
+                    if (!any) continue;  // a listener undid the change
                     if (vi >= 0) {
                         // The row must still hold the version we loaded; the UPDATE bumps it.
                         auto v = static_cast<std::size_t>(vi);
-                        key_scratch.push_back(snap.value(v));
+                        const Value was = was_row[v].to_value();
+                        key_scratch.push_back(was);
                         w.undo.emplace_back(v, w.values[v]);
-                        w.values[v] = Value(snap.value(v).is_null() ? 1 : snap.value(v).as_int() + 1);
+                        w.values[v] = Value(was.is_null() ? 1 : was.as_int() + 1);
                         props[v].set(w.st->obj.get(), w.values[v]);
                         shape[v + 1] = '1';
                     }

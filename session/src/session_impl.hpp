@@ -221,6 +221,11 @@ bool take_detached(const std::shared_ptr<void>& obj);
 void note_detached(const Mapper& m, const std::shared_ptr<void>& obj);
 bool take_detached(const Mapper& m, const std::shared_ptr<void>& obj);
 
+struct FlushScratch;  // session_flush.cpp
+struct FlushScratchDelete {
+    void operator()(FlushScratch* p) const noexcept;
+};
+
 struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::weak_ptr<void> self_weak;  // handed to instrumented members (set on first use)
     SessionImpl(std::shared_ptr<Engine> e, SessionOptions o);
@@ -259,6 +264,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     };
     std::vector<EqCursor> eq_cursors;
     std::vector<ValueView> eq_row;
+    std::unique_ptr<FlushScratch, FlushScratchDelete> flush_scratch;  // flush()'s buffers, kept
     std::vector<InstanceState*> release_scratch;  // flush()'s list of objects to let go
     std::vector<InstanceState*> sweep_scratch;    // sweep()'s
     /// Value buffers of flushed rows, kept for the next flush (bounded).

@@ -142,6 +142,14 @@ public:
     void add(const std::shared_ptr<T>& obj) {
         add_impl(mapper_for(obj), std::static_pointer_cast<void>(std::const_pointer_cast<std::remove_const_t<T>>(obj)));
     }
+    /// The same for a pointer handed over (`s.add(std::make_shared<T>(...))`): when it was the
+    /// only reference, the object cannot be in this session or another one (sessions hold
+    /// their objects), so add() skips looking it up.
+    template <class T>
+    void add(std::shared_ptr<T>&& obj) {
+        const Mapper& m = mapper_for(obj);
+        add_impl(m, std::static_pointer_cast<void>(std::const_pointer_cast<std::remove_const_t<T>>(std::move(obj))));
+    }
     template <class T>
     void add_all(std::initializer_list<std::shared_ptr<T>> objs) {
         for (const auto& o : objs) add(o);
