@@ -187,6 +187,24 @@ ColumnElement primary_key_clause(const Mapper& m) {
 void SessionImpl::flush() {
     check_usable();
     if (flushing) return;
+    if (!any_relationships) {
+        // The autoflush before each query mostly finds nothing to write: a look first, which
+        // stops at the first object with something to write, without the flush's lists; the
+        // clean objects nobody else holds are let go as below.
+        Borrowed<InstanceState*> look(release_scratch);
+        std::vector<InstanceState*>& unheld = look.v;
+        const bool clean = states.all_of([&](InstanceState& st) {
+            if (st.state == ObjectState::pending || st.marked_deleted || st.reattached) return false;
+            if (st.state != ObjectState::persistent) return true;
+            if (has_changes(st)) return false;
+            if (st.obj.use_count() == 1 && frames.empty()) unheld.push_back(&st);
+            return true;
+        });
+        if (clean) {
+            for (InstanceState* st : unheld) untrack(st);
+            return;
+        }
+    }
     if (any_relationships) {
         // Relationship changes become column changes first: orphans and deleted parents'
         // children, then the keys of parents already in the database into their children's

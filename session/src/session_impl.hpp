@@ -142,6 +142,20 @@ public:
                 }
     }
 
+    /// Whether f(state) is true for every live state; stops at the first false.
+    template <class F>
+    bool all_of(F&& f) {
+        std::size_t left = count_;
+        if (left == 0) return true;
+        for (auto& chunk : chunks_)
+            for (std::size_t i = 0; i < kChunk; ++i)
+                if (chunk[i].mapper) {
+                    if (!f(chunk[i])) return false;
+                    if (--left == 0) return true;
+                }
+        return true;
+    }
+
 private:
     static constexpr std::size_t kChunk = 256;
     static std::size_t hash(const void* p) noexcept {
