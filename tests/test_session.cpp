@@ -29,6 +29,16 @@ struct Pair {  // composite key
 struct Unmapped {
     int x = 0;
 };
+// A class with a vtable and a base class: its members are not at the offsets a plain struct's are.
+struct Named {
+    virtual ~Named() = default;
+    std::string name;
+};
+struct Person : Named {
+    int rank = 0;
+    std::int64_t id = 0;
+    std::string password, fullname;
+};
 
 std::shared_ptr<User> mk(std::string name, std::string fullname = "", std::string pw = "") {
     return std::make_shared<User>(User{.id = 0, .name = std::move(name), .fullname = std::move(fullname),
@@ -130,6 +140,53 @@ TEST_F(SessionTest, ApiSection6) {
 }
 
 // ---- identity map ------------------------------------------------------------------------
+
+// std::int64_t and std::string members are read and written where they are in the object,
+// whatever its layout (a vtable, a member of a base class); the others through their accessors.
+TEST_F(SessionTest, MembersOfAnyClassLayoutLoadCompareAndFlush) {
+    sa::Registry reg;
+    reg.map_imperatively<Person>(users)
+        .column("id", &Person::id)
+        .column("name", static_cast<std::string Person::*>(&Person::name))
+        .column("fullname", [](const Person& p) { return p.fullname; },
+                [](Person& p, std::string v) { p.fullname = std::move(v); })
+        .column("password", &Person::password);
+    std::int64_t id = 0;
+    {
+        sa::Session s(engine);
+        auto p = std::make_shared<Person>();
+        p->name = std::string(40, 'a');  // longer than a short string's own buffer
+        p->fullname = "Ann Able";
+        p->password = "pw";
+        s.add(p);
+        s.commit();
+        id = p->id;
+    }
+    ASSERT_GT(id, 0);
+    sa::Session s(engine);
+    auto p = s.get<Person>(id);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->id, id);
+    EXPECT_EQ(p->name, std::string(40, 'a'));
+    EXPECT_EQ(p->fullname, "Ann Able");
+    EXPECT_EQ(p->password, "pw");
+    EXPECT_EQ(p->rank, 0);
+    EXPECT_FALSE(s.is_modified(p));
+    p->name = "anna";  // the base class's member
+    EXPECT_TRUE(s.is_modified(p));
+    p->name = std::string(40, 'a');  // back as loaded: not a change
+    EXPECT_FALSE(s.is_modified(p));
+    p->name = "anna";
+    p->password = "secret";
+    log.clear();
+    s.commit();
+    EXPECT_EQ(log.count("UPDATE users SET name=?, password=? WHERE users.id = ?"), 1u);
+    auto c = engine->connect();
+    auto row = c.execute(sa::text("SELECT name, fullname, password FROM users WHERE id = :id"), {{"id", id}}).one();
+    EXPECT_EQ(row[0], sa::Value("anna"));
+    EXPECT_EQ(row[1], sa::Value("Ann Able"));
+    EXPECT_EQ(row[2], sa::Value("secret"));
+}
 
 TEST_F(SessionTest, QueryReturnsTheSameObjectEveryTime) {
     sa::Session s(engine);

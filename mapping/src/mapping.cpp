@@ -89,8 +89,19 @@ std::vector<Value> Mapper::identity(const void* obj) const {
 void Mapper::read(const void* obj, std::vector<Value>& out) const {
     out.resize(props_.size());
     for (std::size_t i = 0; i < props_.size(); ++i) {
-        if (props_[i].read_into) props_[i].read_into(obj, out[i]);
-        else out[i] = props_[i].get(obj);
+        const ColumnProperty& p = props_[i];
+        const char* at = static_cast<const char*>(obj) + p.offset;
+        if (p.direct == ColumnProperty::Direct::int64) {
+            out[i] = Value(*reinterpret_cast<const std::int64_t*>(at));
+        } else if (p.direct == ColumnProperty::Direct::text) {
+            const std::string& m = *reinterpret_cast<const std::string*>(at);
+            if (auto t = const_cast<std::string*>(out[i].if_text())) t->assign(m);
+            else out[i] = Value(m);
+        } else if (p.read_into) {
+            p.read_into(obj, out[i]);
+        } else {
+            out[i] = p.get(obj);
+        }
     }
 }
 
@@ -123,7 +134,21 @@ const Select& Mapper::select_by_pk() const {
 }
 
 void Mapper::write(void* obj, const ValueView* values) const {
-    for (std::size_t i = 0; i < props_.size(); ++i) props_[i].set_view(obj, values[i]);
+    for (std::size_t i = 0; i < props_.size(); ++i) {
+        const ColumnProperty& p = props_[i];
+        const ValueView& v = values[i];
+        char* at = static_cast<char*>(obj) + p.offset;
+        if (p.direct == ColumnProperty::Direct::int64 && v.kind == Value::Kind::integer) {
+            *reinterpret_cast<std::int64_t*>(at) = v.i;
+        } else if (p.direct == ColumnProperty::Direct::text && v.kind == Value::Kind::text) {
+            // As set_view: the member's buffer when the text fits, else a string of its size.
+            std::string& m = *reinterpret_cast<std::string*>(at);
+            if (v.bytes.size() <= m.capacity()) m.assign(v.bytes.data(), v.bytes.size());
+            else m = std::string(v.bytes);
+        } else {
+            p.set_view(obj, v);  // other kinds: conversions, NULL checks
+        }
+    }
 }
 
 // ---- relationships ---------------------------------------------------------------------------

@@ -481,7 +481,7 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     const void* obj = st.obj.get();
     auto r = st.snapshot.reader();
     for (std::size_t i = 0; i < n; ++i)
-        if (!props[i].equals(obj, r.next())) return true;
+        if (!column_equals(props[i], obj, r.next())) return true;
     return false;
 }
 

@@ -17,6 +17,8 @@
 #include <athanor/core/value.hpp>
 
 #include <any>
+#include <cstddef>
+#include <cstdint>
 #include <array>
 #include <functional>
 #include <mutex>
@@ -40,7 +42,27 @@ struct ColumnProperty {
     std::function<bool(const void*, const ValueView&)> equals;  // object's value == stored one
     std::function<void(void*, const ValueView&)> set_view;      // stored value -> object
     std::any member;                                  // the member pointer, for attr()
+    /// A plain std::int64_t or std::string data member is also reached directly, at its byte
+    /// offset in the object (loads, dirty checks and flushes of the common columns make no
+    /// call through the accessors above; they behave the same). none: the accessors only.
+    enum class Direct : std::uint8_t { none, int64, text };
+    Direct direct = Direct::none;
+    std::ptrdiff_t offset = 0;
 };
+
+/// Whether the member of `p` in `obj` equals the stored value `v` (p.equals, without the call
+/// for a direct member).
+inline bool column_equals(const ColumnProperty& p, const void* obj, const ValueView& v) {
+    const char* at = static_cast<const char*>(obj) + p.offset;
+    switch (p.direct) {
+        case ColumnProperty::Direct::int64:
+            return v.kind == Value::Kind::integer && v.i == *reinterpret_cast<const std::int64_t*>(at);
+        case ColumnProperty::Direct::text:
+            return v.kind == Value::Kind::text && v.bytes == *reinterpret_cast<const std::string*>(at);
+        case ColumnProperty::Direct::none: break;
+    }
+    return p.equals(obj, v);
+}
 
 enum class MapperEvent : std::uint8_t {
     before_insert,

@@ -17,6 +17,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <cstring>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -33,6 +35,22 @@ void check_member_type(const Column& col, Value::Kind member_kind, bool member_n
                        const std::string& class_name);
 // ArgumentError: a NULL of `col` cannot go into a non-optional member.
 [[noreturn]] void throw_null_into_member(const Column& col);
+
+// The byte offset of a data member in its class, where the ABI defines a pointer to data
+// member as that offset (the Itanium C++ ABI of GCC and Clang); nullopt elsewhere.
+template <class T, class M>
+std::optional<std::ptrdiff_t> member_offset(M T::*member) noexcept {
+#if defined(__GXX_ABI_VERSION)
+    static_assert(sizeof(member) == sizeof(std::ptrdiff_t));
+    std::ptrdiff_t off;
+    std::memcpy(&off, &member, sizeof off);
+    if (off < 0) return std::nullopt;  // the null member pointer
+    return off;
+#else
+    (void)member;
+    return std::nullopt;
+#endif
+}
 }  // namespace detail
 
 class Registry;
@@ -81,6 +99,12 @@ public:
             static_cast<T*>(obj)->*member = value_from_view<M>(v);
         };
         p.member = member;
+        if constexpr (std::is_same_v<M, std::int64_t> || std::is_same_v<M, std::string>) {
+            if (auto off = detail::member_offset(member)) {
+                p.direct = std::is_same_v<M, std::string> ? ColumnProperty::Direct::text : ColumnProperty::Direct::int64;
+                p.offset = *off;
+            }
+        }
         add(std::move(p));
         return *this;
     }
