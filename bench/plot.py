@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Draws athanor-bench --json results as a PNG.
 
-    /usr/bin/python3 bench/plot.py results.json [chart.png] [--bars-n N]
+    /usr/bin/python3 bench/plot.py results.json [chart.png] [--bars-n N] [--bars-from OTHER.json]
 
 Left: one bar per test, its time as a ratio to the raw driver measured in the same run (1.0 is
 raw sqlite3 / raw libpq), with the performance target of the test marked where it has one.
 Right (when the JSON holds several sizes, from --scale): each test's cost per row against n,
 relative to its cost at the smallest n (the legend gives the cost at the largest); a line that
-rises is a path whose cost grows faster than its rows.
+rises is a path whose cost grows faster than its rows. With --bars-from, the bars are that
+file's run (a single-size run with more repeats, the README's table) and the lines this one's.
 
 Needs Debian's python3-matplotlib (cmake/install_deps.sh plot).
 """
@@ -41,6 +42,14 @@ def main(argv):
             return 2
         bars_n = int(args[i + 1])
         del args[i:i + 2]
+    bars_from = None
+    if "--bars-from" in args:
+        i = args.index("--bars-from")
+        if i + 1 >= len(args):
+            print("--bars-from takes a JSON file", file=sys.stderr)
+            return 2
+        bars_from = args[i + 1]
+        del args[i:i + 2]
     if not args:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -60,6 +69,14 @@ def main(argv):
         return 2
     bar_size = bars_n if bars_n is not None else scale[-1]
     bars = runs_by_size[scale.index(bar_size)]
+    bar_data = data
+    if bars_from is not None:
+        with open(bars_from) as f:
+            bar_data = json.load(f)
+        other = [r for r in bar_data.get("results", []) if "gets_per_s" not in r]
+        other_scale = bar_data.get("scale") or [bar_data.get("n")]
+        bar_size = bars_n if bars_n is not None and bars_n in other_scale else other_scale[-1]
+        bars = split_by_size(other, other_scale)[other_scale.index(bar_size)]
     bars = [r for r in bars if not r["test"].startswith("raw_")]
 
     two = len(scale) > 1
@@ -83,7 +100,9 @@ def main(argv):
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("time / raw driver time in the same run (lower is better)")
-    ax.set_title(f'ratio to raw at n={bar_size:,} ({data.get("db", "?")}); '
+    reps = bar_data.get("repeat")
+    ax.set_title(f'ratio to raw at n={bar_size:,} ({bar_data.get("db", "?")}'
+                 + (f', median of {reps}' if reps else '') + '); '
                  "black tick: target (green met, red not)", fontsize=9)
 
     if two:
