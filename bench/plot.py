@@ -34,22 +34,14 @@ TARGETS = {
 
 def main(argv):
     args = list(argv[1:])
-    bars_n = None
-    if "--bars-n" in args:
-        i = args.index("--bars-n")
-        if i + 1 >= len(args):
-            print("--bars-n takes a size", file=sys.stderr)
-            return 2
-        bars_n = int(args[i + 1])
-        del args[i:i + 2]
-    bars_from = None
-    if "--bars-from" in args:
-        i = args.index("--bars-from")
-        if i + 1 >= len(args):
-            print("--bars-from takes a JSON file", file=sys.stderr)
-            return 2
-        bars_from = args[i + 1]
-        del args[i:i + 2]
+    try:
+        bars_n = take_option(args, "--bars-n", "a size")
+        bars_from = take_option(args, "--bars-from", "a JSON file")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if bars_n is not None:
+        bars_n = int(bars_n)
     if not args:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -139,6 +131,18 @@ def main(argv):
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
     return 0
+
+
+def take_option(args, name, what):
+    """Removes `name VALUE` from args and returns VALUE (None when absent)."""
+    if name not in args:
+        return None
+    i = args.index(name)
+    if i + 1 >= len(args):
+        raise ValueError(f"{name} takes {what}")
+    value = args[i + 1]
+    del args[i:i + 2]
+    return value
 
 
 def split_by_size(results, scale):
