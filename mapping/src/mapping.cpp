@@ -94,9 +94,7 @@ void Mapper::read(const void* obj, std::vector<Value>& out) const {
         if (p.direct == ColumnProperty::Direct::int64) {
             out[i] = Value(*reinterpret_cast<const std::int64_t*>(at));
         } else if (p.direct == ColumnProperty::Direct::text) {
-            const std::string& m = *reinterpret_cast<const std::string*>(at);
-            if (auto t = const_cast<std::string*>(out[i].if_text())) t->assign(m);
-            else out[i] = Value(m);
+            detail::read_text(*reinterpret_cast<const std::string*>(at), out[i]);
         } else if (p.read_into) {
             p.read_into(obj, out[i]);
         } else {
@@ -141,10 +139,7 @@ void Mapper::write(void* obj, const ValueView* values) const {
         if (p.direct == ColumnProperty::Direct::int64 && v.kind == Value::Kind::integer) {
             *reinterpret_cast<std::int64_t*>(at) = v.i;
         } else if (p.direct == ColumnProperty::Direct::text && v.kind == Value::Kind::text) {
-            // As set_view: the member's buffer when the text fits, else a string of its size.
-            std::string& m = *reinterpret_cast<std::string*>(at);
-            if (v.bytes.size() <= m.capacity()) m.assign(v.bytes.data(), v.bytes.size());
-            else m = std::string(v.bytes);
+            detail::assign_text(*reinterpret_cast<std::string*>(at), v.bytes);
         } else {
             p.set_view(obj, v);  // other kinds: conversions, NULL checks
         }

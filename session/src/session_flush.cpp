@@ -204,8 +204,7 @@ void SessionImpl::flush() {
             for (InstanceState* st : unheld) untrack(st);
             return;
         }
-    }
-    if (any_relationships) {
+    } else {
         // Relationship changes become column changes first: orphans and deleted parents'
         // children, then the keys of parents already in the database into their children's
         // foreign keys (parents INSERTed by this flush are copied again once written).

@@ -132,17 +132,14 @@ public:
     /// state: a session holding a few objects in a large table scans few slots.
     template <class F>
     void for_each(F&& f) {
-        std::size_t left = count_;
-        if (left == 0) return;
-        for (auto& chunk : chunks_)
-            for (std::size_t i = 0; i < kChunk; ++i)
-                if (chunk[i].mapper) {
-                    f(chunk[i]);
-                    if (--left == 0) return;
-                }
+        all_of([&](InstanceState& st) {
+            f(st);
+            return true;
+        });
     }
 
-    /// Whether f(state) is true for every live state; stops at the first false.
+    /// Whether f(state) is true for every live state; stops at the first false (as for_each
+    /// otherwise).
     template <class F>
     bool all_of(F&& f) {
         std::size_t left = count_;

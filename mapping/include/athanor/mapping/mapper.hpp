@@ -25,6 +25,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <typeindex>
 #include <vector>
 
@@ -49,6 +50,20 @@ struct ColumnProperty {
     Direct direct = Direct::none;
     std::ptrdiff_t offset = 0;
 };
+
+namespace detail {
+/// m = text, in m's buffer when the text fits, else in a string built at its size (a fresh
+/// object's empty member: cheaper than assign's grow-and-copy).
+inline void assign_text(std::string& m, std::string_view text) {
+    if (text.size() <= m.capacity()) m.assign(text.data(), text.size());
+    else m = std::string(text);
+}
+/// v = Value(s), in v's buffer when v holds text already (a flush's recycled row).
+inline void read_text(const std::string& s, Value& v) {
+    if (auto t = const_cast<std::string*>(v.if_text())) t->assign(s);
+    else v = Value(s);
+}
+}  // namespace detail
 
 /// Whether the member of `p` in `obj` equals the stored value `v` (p.equals, without the call
 /// for a direct member).

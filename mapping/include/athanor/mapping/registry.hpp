@@ -70,11 +70,7 @@ public:
         const Column& col = *p.column;
         p.get = [member](const void* obj) { return Traits::to_value(static_cast<const T*>(obj)->*member); };
         if constexpr (std::is_same_v<M, std::string>)
-            p.read_into = [member](const void* obj, Value& v) {
-                const std::string& s = static_cast<const T*>(obj)->*member;
-                if (auto t = const_cast<std::string*>(v.if_text())) t->assign(s);
-                else v = Value(s);
-            };
+            p.read_into = [member](const void* obj, Value& v) { detail::read_text(static_cast<const T*>(obj)->*member, v); };
         p.set = [member, &col](void* obj, const Value& v) {
             if constexpr (!Traits::nullable)
                 if (v.is_null()) detail::throw_null_into_member(col);
@@ -88,11 +84,7 @@ public:
                 if (v.kind == Value::Kind::null) detail::throw_null_into_member(col);
             if constexpr (std::is_same_v<M, std::string>) {
                 if (v.kind == Value::Kind::text) {
-                    std::string& m = static_cast<T*>(obj)->*member;
-                    // Reuse the member's buffer when the text fits; else build it at its size
-                    // (a fresh object's empty member: cheaper than assign's grow-and-copy).
-                    if (v.bytes.size() <= m.capacity()) m.assign(v.bytes.data(), v.bytes.size());
-                    else m = std::string(v.bytes);
+                    detail::assign_text(static_cast<T*>(obj)->*member, v.bytes);
                     return;
                 }
             }
