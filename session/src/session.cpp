@@ -508,7 +508,7 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, s
             } else {
                 auto r = st->snapshot.reader();
                 for (std::size_t i = 0; i < props.size(); ++i)
-                    if (props[i].equals(st->obj.get(), r.next())) props[i].set_view(st->obj.get(), row[i]);
+                    if (column_equals(props[i], st->obj.get(), r.next())) props[i].set_view(st->obj.get(), row[i]);
             }
             identity_erase(st);
             replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));

@@ -63,7 +63,6 @@ inline void read_text(const std::string& s, Value& v) {
     if (auto t = const_cast<std::string*>(v.if_text())) t->assign(s);
     else v = Value(s);
 }
-}  // namespace detail
 
 /// Whether the member of `p` in `obj` equals the stored value `v` (p.equals, without the call
 /// for a direct member).
@@ -78,6 +77,7 @@ inline bool column_equals(const ColumnProperty& p, const void* obj, const ValueV
     }
     return p.equals(obj, v);
 }
+}  // namespace detail
 
 enum class MapperEvent : std::uint8_t {
     before_insert,
