@@ -646,6 +646,34 @@ TEST_F(Semantics, AKeptObjectDoesNotPinTheSnapshotArena) {
     EXPECT_EQ(s.get<Account>(250), kept[0]);
 }
 
+TEST_F(Semantics, ALoopOfGetLetsGoOfEachDroppedObjectButKeepsChangedOnes) {
+    {
+        auto c = engine->connect();
+        for (int i = 1; i <= 4; ++i)
+            c.execute(accounts.insert(), {{"id", i}, {"owner", "o" + std::to_string(i)}, {"balance", i}, {"version", 1}});
+        c.commit();
+    }
+    sa::Session s(engine, {.autoflush = true, .expire_on_commit = false});
+    std::weak_ptr<Account> first = s.get<Account>(1);
+    ASSERT_FALSE(first.expired());  // the session holds it until it is let go
+    auto second = s.get<Account>(2);
+    EXPECT_TRUE(first.expired());   // the next load let go of the clean, dropped object
+    second->balance = 20;           // changed, then dropped: the session must keep it
+    std::weak_ptr<Account> changed = second;
+    second.reset();
+    std::weak_ptr<Account> third = s.get<Account>(3);
+    EXPECT_FALSE(changed.expired());
+    EXPECT_EQ(s.dirty().size(), 1u);
+    auto fourth = s.get<Account>(4);  // held by the program: the next get keeps it
+    (void)s.get<Account>(1);
+    EXPECT_TRUE(third.expired());
+    EXPECT_EQ(s.get<Account>(4), fourth);
+    s.commit();
+    auto c = engine->connect();
+    EXPECT_EQ(c.execute(sa::select(accounts.c["balance"]).where(accounts.c["id"] == 2)).scalar<std::int64_t>(), 20);
+    EXPECT_EQ(s.get<Account>(2)->balance, 20);  // the kept object, its change written
+}
+
 TEST_F(Semantics, UmbrellaHeaderGivesJson) {
     sa::MetaData m;
     m.table("t", sa::Column("id", sa::Integer(), sa::primary_key()), sa::Column("name", sa::String(20)));

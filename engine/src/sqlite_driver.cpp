@@ -170,38 +170,37 @@ struct SqliteStatement final : DriverStatement {
     }
 
     void read_views(int n, std::vector<ValueView>& out) override {
-        out.resize(static_cast<std::size_t>(n));
+        if (out.size() != static_cast<std::size_t>(n)) out.resize(static_cast<std::size_t>(n));
         // One sqlite3_column_value() per column, then the sqlite3_value_*() readers: each
         // sqlite3_column_*() call checks the statement and the column again, four calls for a
         // text column. The value is "unprotected" (SQLite's word): reading it is safe while
         // one thread at a time uses the connection, as a Connection does (an in-memory
         // engine's shared connection is leased to one thread per transaction).
-        for (int i = 0; i < n; ++i) {
-            ValueView& v = out[static_cast<std::size_t>(i)];
-            v = ValueView{};
+        ValueView* v = out.data();
+        for (int i = 0; i < n; ++i, ++v) {
             sqlite3_value* sv = sqlite3_column_value(stmt, i);
             switch (sqlite3_value_type(sv)) {
                 case SQLITE_INTEGER:
-                    v.kind = Value::Kind::integer;
-                    v.i = sqlite3_value_int64(sv);
+                    v->kind = Value::Kind::integer;
+                    v->i = sqlite3_value_int64(sv);
                     break;
                 case SQLITE_FLOAT:
-                    v.kind = Value::Kind::real;
-                    v.d = sqlite3_value_double(sv);
+                    v->kind = Value::Kind::real;
+                    v->d = sqlite3_value_double(sv);
                     break;
                 case SQLITE_TEXT: {
-                    v.kind = Value::Kind::text;
+                    v->kind = Value::Kind::text;
                     auto p = reinterpret_cast<const char*>(sqlite3_value_text(sv));
-                    v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(sv)));
+                    v->bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(sv)));
                     break;
                 }
                 case SQLITE_BLOB: {
-                    v.kind = Value::Kind::blob;
+                    v->kind = Value::Kind::blob;
                     auto p = static_cast<const char*>(sqlite3_value_blob(sv));
-                    v.bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(sv)));
+                    v->bytes = std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(sv)));
                     break;
                 }
-                default: break;
+                default: v->kind = Value::Kind::null; break;
             }
         }
     }

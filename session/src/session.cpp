@@ -371,9 +371,7 @@ const Mapper& SessionImpl::remember(std::type_index type, const Mapper& m, const
     return m;
 }
 
-void SessionImpl::check_usable() const {
-    check_mappers();
-    if (failed)
+void SessionImpl::raise_pending_rollback() const {
         throw PendingRollbackError(
             "This Session's transaction has been rolled back due to a previous exception during "
             "flush. To begin a new transaction with this Session, first issue Session.rollback(). "
@@ -401,14 +399,12 @@ void SessionImpl::sweep() {
     Borrowed<InstanceState*> borrowed(sweep_scratch);
     std::vector<InstanceState*>& gone = borrowed.v;
     states.for_each([&](InstanceState& st) {
-        if (st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached &&
-            st.obj.use_count() == 1 && !has_changes(st))
-            gone.push_back(&st);
+        if (droppable(st)) gone.push_back(&st);
     });
     for (InstanceState* st : gone) untrack(st);
     // One object kept alive must not pin a 64 KiB block: when the blocks held are more than
     // twice what the live snapshots need, the live snapshots move to fresh blocks.
-    if (arena.bytes_held() > 2 * arena.estimated_live_bytes() + (256u << 10)) {
+    if (arena_sparse()) {
         states.for_each([&](InstanceState& st) {
             if (!st.snapshot) return;
             bool mapped = st.in_identity_map;
@@ -419,6 +415,11 @@ void SessionImpl::sweep() {
         for (auto& [st, snap] : committed_before) snap = snap.repack(arena);
     }
     sweep_at = std::max<std::size_t>(256, 2 * states.size());
+}
+
+bool SessionImpl::droppable(const InstanceState& st) const {
+    return st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached && st.obj.use_count() == 1 &&
+           !has_changes(st);
 }
 
 InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
@@ -517,14 +518,17 @@ std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, s
         }
         return st->obj;
     }
-    auto obj = m.create();
+    std::shared_ptr<void> obj = m.create();
     m.write(obj.get(), row.data());  // the row's views stay valid until the next fetch
-    InstanceState& st = track(m, std::move(obj), ObjectState::persistent);
+    // The caller's reference is copied from `obj`, not read back from the state just written
+    // (a 16-byte load of two 8-byte stores stalls the CPU).
+    InstanceState& st = track(m, obj, ObjectState::persistent);
     st.snapshot = Snapshot::pack(arena, row.data(), row.size());
     st.in_identity_map = true;
     map.insert_at(slot, &st, key_hash);
+    last_loaded = &st;
     if (m.has_relationships()) instrument(st, Instrument::loaded);
-    return st.obj;
+    return obj;
 }
 
 std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, const Values& row) {
@@ -797,6 +801,7 @@ void SessionImpl::expunge_all() {
     removals.clear();
     committed_before.clear();
     states.clear();
+    last_loaded = nullptr;
     identity.clear();
     last_map_mapper_ = nullptr;
     last_map_ = nullptr;
@@ -934,6 +939,8 @@ void Session::expunge_all() {
 void Session::close() {
     if (!impl_) return;
     impl_->get_cursors.clear();  // they hold the connection
+    impl_->last_get_mapper = nullptr;
+    impl_->last_get = nullptr;
     impl_->eq_cursors.clear();
     if (impl_->conn) {
         impl_->conn->close();  // rolls back; the savepoints end with it
@@ -965,19 +972,33 @@ std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> p
             if (!st->expired || st->state != ObjectState::persistent) return st->obj;  // no SQL
             known = st;  // expired: its members are reloaded from the row, as SQLAlchemy does
         }
+    // The object loaded last, if the program let go of it (its slot may hold another
+    // state by now, or none: the same test applies to whatever is there).
+    if (last_loaded && last_loaded != known && last_loaded->mapper && !loading && !flushing && frames.empty() &&
+        droppable(*last_loaded)) {
+        untrack(last_loaded);
+        // The sweep may not come (few objects stay), but its compaction must: each object
+        // the program keeps would pin the arena block its snapshot is in.
+        if (arena_sparse()) sweep();
+    }
+    last_loaded = nullptr;
     // Like SQLAlchemy's get(), no autoflush: the key is looked up in the database as it is.
     // One prepared statement per mapper, values bound by position.
     Connection& c = impl_->connection();
-    auto gc = get_cursors.find(&m);
-    if (gc == get_cursors.end()) {
-        GetCursor fresh{c.cursor(m.select_by_pk()), {}};
-        for (const auto& slot : fresh.cursor.compiled().binds)
-            fresh.slots.push_back(static_cast<std::size_t>(std::stoi(slot.key.substr(2))));
-        gc = get_cursors.emplace(&m, std::move(fresh)).first;
+    if (&m != last_get_mapper) {
+        auto gc = get_cursors.find(&m);
+        if (gc == get_cursors.end()) {
+            GetCursor fresh{c.cursor(m.select_by_pk()), {}};
+            for (const auto& slot : fresh.cursor.compiled().binds)
+                fresh.slots.push_back(static_cast<std::size_t>(std::stoi(slot.key.substr(2))));
+            gc = get_cursors.emplace(&m, std::move(fresh)).first;
+        }
+        last_get = &gc->second;
+        last_get_mapper = &m;
     }
-    Cursor& cur = gc->second.cursor;
+    Cursor& cur = last_get->cursor;
     get_ptrs.clear();
-    for (std::size_t k : gc->second.slots) get_ptrs.push_back(&pk[k]);
+    for (std::size_t k : last_get->slots) get_ptrs.push_back(&pk[k]);
     cur.execute(get_ptrs);
     // Members are set straight from the row's views (no copy of the row), as Query's loads do.
     std::vector<ValueView>& row = eq_row;  // the session's scratch: no allocation per call

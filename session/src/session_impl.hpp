@@ -262,6 +262,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
         std::vector<std::size_t> slots;
     };
     std::unordered_map<const Mapper*, GetCursor> get_cursors;
+    /// get_cursors[m] for the mapper asked for last (a loop of get() asks for one): elements of
+    /// an unordered_map keep their address. Reset with get_cursors.clear().
+    const Mapper* last_get_mapper = nullptr;
+    GetCursor* last_get = nullptr;
     std::vector<const Value*> get_ptrs;
     /// Query's prepared statements for filter_by() equalities (detail::query_eq): one per
     /// mapper, columns and LIMIT 1 or not, on `conn` (cleared with get_cursors); slots[i] is
@@ -327,8 +331,12 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     // ---- helpers (session.cpp)
     /// PendingRollbackError after a failed flush; InvalidRequestError when a registry whose
     /// mappers this session used has been destroyed.
-    void check_usable() const;
+    void check_usable() const {
+        if (Registry::destroyed_count() != registries_checked) check_mappers();
+        if (failed) raise_pending_rollback();
+    }
     void check_mappers() const;
+    [[noreturn]] void raise_pending_rollback() const;
     bool mappers_alive() const noexcept;
     const Mapper& remember(std::type_index type, const Mapper& m, const Registry& r) const;
     Connection& connection();
@@ -341,6 +349,17 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// doubled since the last sweep (amortized O(1) per tracked object), outside flush too.
     void sweep();
     std::size_t sweep_at = 256;
+    /// A clean persistent object only the session holds, which it may let go of at any time
+    /// (the identity map is weak, as SQLAlchemy's is).
+    bool droppable(const InstanceState& st) const;
+    /// The arena holds more than twice what the live snapshots need (sweep() compacts it).
+    bool arena_sparse() const noexcept {
+        return arena.bytes_held() > 2 * arena.estimated_live_bytes() + (256u << 10);
+    }
+    /// The object loaded last (nullptr after expunge_all()): a loop of get() whose
+    /// objects the program drops lets each one go when it loads the next, so its allocations
+    /// are reused at once instead of in the sweep's batches.
+    InstanceState* last_loaded = nullptr;
     /// While a query's rows are being loaded (their objects go to the caller), there is nothing
     /// to sweep: the objects just loaded are all held.
     int loading = 0;

@@ -55,8 +55,19 @@ namespace detail {
 /// m = text, in m's buffer when the text fits, else in a string built at its size (a fresh
 /// object's empty member: cheaper than assign's grow-and-copy).
 inline void assign_text(std::string& m, std::string_view text) {
-    if (text.size() <= m.capacity()) m.assign(text.data(), text.size());
-    else m = std::string(text);
+    if (text.size() <= m.capacity()) {
+        m.assign(text.data(), text.size());
+        return;
+    }
+    // Built in place at its exact size (assign() would round the buffer up; a temporary moved
+    // in stalls the CPU reading back the 16 bytes just written): on bad_alloc m is left empty.
+    std::destroy_at(&m);
+    try {
+        std::construct_at(&m, text);
+    } catch (...) {
+        std::construct_at(&m);
+        throw;
+    }
 }
 /// v = Value(s), in v's buffer when v holds text already (a flush's recycled row).
 inline void read_text(const std::string& s, Value& v) {
