@@ -107,7 +107,7 @@ void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
         Cursor& c;
         ~Done() { c.reset_row(); }
     } done{cur};
-    IdentityMap& map = impl.identity[&m];
+    IdentityMap& map = impl.map_of(&m);
     SessionImpl::Loading loading(impl);
     auto& row = impl.eq_row;
     if (first) {  // LIMIT 1: one row at most, no step to the end
@@ -124,7 +124,7 @@ void load_each(Session& s, const Mapper& m, const Select& stmt, bool autoflush,
     if (autoflush) impl.autoflush();
     Result r = impl.connection().execute(stmt);
     std::vector<ValueView> row;
-    IdentityMap& map = impl.identity[&m];
+    IdentityMap& map = impl.map_of(&m);
     SessionImpl::Loading loading(impl);
     while (r.fetch_views(row)) sink(ctx, impl.load_row(m, map, row));
 }
