@@ -927,6 +927,37 @@ TEST_F(QueryTest, FilterByOnAKeptQueryLeavesItAsItWas) {
     EXPECT_EQ(q2.one()->name, "fred");
 }
 
+TEST_F(QueryTest, FilterByTermsSurviveCopiesMovesAndGrowth) {
+    // The terms a query keeps (two inline, more on the heap) through copies, moves, a third
+    // term, and a NULL that sends the query to the general path after two were kept.
+    sa::Session s(engine);
+    auto one = s.query<User>().filter_by({{"name", "ed"}});
+    auto two = one.filter_by({{"fullname", "ed full"}});
+    auto three = two.filter_by({{"password", ""}});  // the terms move to the heap here
+    auto copied = three;
+    auto moved = std::move(copied);
+    EXPECT_EQ(one.one()->name, "ed");
+    EXPECT_EQ(two.one()->name, "ed");
+    EXPECT_EQ(moved.one()->name, "ed");
+    EXPECT_EQ(three.filter_by({{"password", "nope"}}).first(), nullptr);
+    EXPECT_EQ(three.one()->name, "ed");  // unchanged by the query made from it
+    auto four = std::move(moved).filter_by({{"id", 1}});
+    EXPECT_EQ(four.all().size(), 1u);
+    EXPECT_NE(sql(four.statement()).find("users.name = ? AND users.fullname = ? AND users.password = ? AND users.id = ?"),
+              std::string::npos)
+        << sql(four.statement());
+    // Two kept, then a NULL: the query is rebuilt with all three, IS NULL for the last.
+    auto with_null = two.filter_by({{"password", std::nullopt}});
+    EXPECT_EQ(with_null.first(), nullptr);
+    EXPECT_NE(sql(with_null.statement()).find("users.password IS NULL"), std::string::npos) << sql(with_null.statement());
+    EXPECT_NE(sql(with_null.statement()).find("users.name = ?"), std::string::npos);
+    auto assigned = s.query<User>();
+    assigned = three;  // copy-assigned over a query with no terms
+    EXPECT_EQ(assigned.one()->name, "ed");
+    assigned = one;    // fewer terms, inline again
+    EXPECT_EQ(assigned.all().size(), 1u);
+}
+
 TEST_F(QueryTest, FilterByStatementsEndWithTheSession) {
     // The prepared statements are the session's: closing it lets the connection go, and the
     // next use prepares again.

@@ -354,7 +354,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     bool droppable(const InstanceState& st) const;
     /// The arena holds more than twice what the live snapshots need (sweep() compacts it).
     bool arena_sparse() const noexcept {
-        return arena.bytes_held() > 2 * arena.estimated_live_bytes() + (256u << 10);
+        // The first test spares the division of the estimate while the arena is small (a loop
+        // of get() that keeps nothing holds one or two blocks).
+        constexpr std::size_t kSlack = 256u << 10;
+        return arena.bytes_held() > kSlack && arena.bytes_held() > 2 * arena.estimated_live_bytes() + kSlack;
     }
     /// The object loaded last (nullptr after expunge_all()): a loop of get() whose
     /// objects the program drops lets each one go when it loads the next, so its allocations

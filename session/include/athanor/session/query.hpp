@@ -8,7 +8,9 @@
 #include <athanor/session/session.hpp>
 
 #include <array>
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -48,33 +50,104 @@ ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 class EqTerms {
 public:
     using Term = std::pair<std::size_t, Value>;
-    void push(std::size_t column, Value v) {
-        if (n_ < inline_.size() && heap_.empty()) {
-            inline_[n_++] = Term(column, std::move(v));
+    // The inline terms are constructed only when pushed (a Query made and moved per lookup
+    // would otherwise build, move and destroy two empty Values each time). All terms are
+    // either inline (heap_ empty) or on the heap.
+    EqTerms() noexcept {}
+    EqTerms(const EqTerms& o) : heap_(o.heap_) {
+        if (!heap_.empty()) {
+            n_ = o.n_;
             return;
         }
-        if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+        try {
+            for (; n_ < o.n_; ++n_) new (slot(n_)) Term(o.inline_at(n_));
+        } catch (...) {
+            destroy_inline(0);
+            throw;
+        }
+    }
+    EqTerms(EqTerms&& o) noexcept { take(o); }
+    EqTerms& operator=(const EqTerms& o) {
+        if (this != &o) {
+            EqTerms copy(o);
+            *this = std::move(copy);
+        }
+        return *this;
+    }
+    EqTerms& operator=(EqTerms&& o) noexcept {
+        if (this != &o) {
+            clear();
+            take(o);
+        }
+        return *this;
+    }
+    ~EqTerms() {
+        if (heap_.empty()) destroy_inline(0);
+    }
+
+    void push(std::size_t column, Value v) {
+        if (n_ < kInline && heap_.empty()) {
+            new (slot(n_)) Term(column, std::move(v));
+            ++n_;
+            return;
+        }
+        if (heap_.empty()) {  // the inline terms move to the heap (copied: a throw changes nothing)
+            std::vector<Term> h;
+            h.reserve(n_ + 1);
+            for (std::size_t i = 0; i < n_; ++i) h.push_back(inline_at(i));
+            h.emplace_back(column, std::move(v));
+            destroy_inline(0);
+            heap_ = std::move(h);
+            n_ = heap_.size();
+            return;
+        }
         heap_.emplace_back(column, std::move(v));
         ++n_;
     }
     /// Keeps the first n terms.
     void truncate(std::size_t n) {
         if (n >= n_) return;
-        if (!heap_.empty()) heap_.resize(n);
+        if (heap_.empty()) {
+            destroy_inline(n);
+            return;
+        }
+        heap_.resize(n);  // resize(0) leaves no term anywhere: inline, empty
         n_ = n;
     }
     void clear() noexcept {
+        if (heap_.empty()) destroy_inline(0);
         heap_.clear();
         n_ = 0;
     }
     std::size_t size() const noexcept { return n_; }
     bool empty() const noexcept { return n_ == 0; }
-    const Term* begin() const noexcept { return heap_.empty() ? inline_.data() : heap_.data(); }
+    const Term* begin() const noexcept { return heap_.empty() ? inline_begin() : heap_.data(); }
     const Term* end() const noexcept { return begin() + n_; }
     const Term& operator[](std::size_t i) const noexcept { return begin()[i]; }
 
 private:
-    std::array<Term, 2> inline_{};
+    static constexpr std::size_t kInline = 2;
+    void* slot(std::size_t i) noexcept { return inline_ + i * sizeof(Term); }
+    const Term* inline_begin() const noexcept { return std::launder(reinterpret_cast<const Term*>(inline_)); }
+    Term& inline_at(std::size_t i) noexcept { return *std::launder(reinterpret_cast<Term*>(slot(i))); }
+    const Term& inline_at(std::size_t i) const noexcept { return inline_begin()[i]; }
+    /// Destroys the inline terms from `from` on (only while heap_ is empty).
+    void destroy_inline(std::size_t from) noexcept {
+        while (n_ > from) inline_at(--n_).~Term();
+    }
+    /// Moves o's terms into this empty one; o is left empty.
+    void take(EqTerms& o) noexcept {
+        if (!o.heap_.empty()) {
+            heap_ = std::move(o.heap_);
+            o.heap_.clear();
+            n_ = o.n_;
+            o.n_ = 0;
+            return;
+        }
+        for (; n_ < o.n_; ++n_) new (slot(n_)) Term(std::move(o.inline_at(n_)));
+        o.destroy_inline(0);
+    }
+    alignas(Term) std::byte inline_[kInline * sizeof(Term)];
     std::vector<Term> heap_;
     std::size_t n_ = 0;
 };
