@@ -372,10 +372,10 @@ const Mapper& SessionImpl::remember(std::type_index type, const Mapper& m, const
 }
 
 void SessionImpl::raise_pending_rollback() const {
-        throw PendingRollbackError(
-            "This Session's transaction has been rolled back due to a previous exception during "
-            "flush. To begin a new transaction with this Session, first issue Session.rollback(). "
-            "Original exception was: " + failure);
+    throw PendingRollbackError(
+        "This Session's transaction has been rolled back due to a previous exception during "
+        "flush. To begin a new transaction with this Session, first issue Session.rollback(). "
+        "Original exception was: " + failure);
 }
 
 Connection& SessionImpl::connection() {
