@@ -1170,7 +1170,7 @@ std::vector<std::shared_ptr<void>> Session::load_objects(const Mapper& m, const 
                             std::to_string(r.keys().size()) + ")");
     std::vector<std::shared_ptr<void>> out;
     std::vector<ValueView> row;
-    detail::IdentityMap& map = impl_->identity[&m];
+    detail::IdentityMap& map = impl_->map_of(&m);
     while (r.fetch_views(row)) out.push_back(impl_->load_row(m, map, row));
     if (m.has_relationships()) detail::apply_loaders(*this, m, out, {});
     return out;

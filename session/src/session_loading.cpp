@@ -261,7 +261,7 @@ std::vector<std::shared_ptr<void>> query_load(Session& session, const Mapper& m,
     s.autoflush();
     Result res = s.connection().execute(q);
     std::vector<ValueView> row, part;
-    IdentityMap& map = s.identity[&m];
+    IdentityMap& map = s.map_of(&m);
     const std::size_t ncols = m.columns().size();
     std::vector<std::shared_ptr<void>> out;
     std::unordered_map<const void*, std::size_t> position;  // parent -> index in out

@@ -52,15 +52,15 @@ struct ColumnProperty {
 };
 
 namespace detail {
-/// m = text, in m's buffer when the text fits, else in a string built at its size (a fresh
-/// object's empty member: cheaper than assign's grow-and-copy).
+/// m = text, in m's buffer when the text fits, else in a string built in place at its exact
+/// size; on bad_alloc m is left empty.
 inline void assign_text(std::string& m, std::string_view text) {
     if (text.size() <= m.capacity()) {
         m.assign(text.data(), text.size());
         return;
     }
-    // Built in place at its exact size (assign() would round the buffer up; a temporary moved
-    // in stalls the CPU reading back the 16 bytes just written): on bad_alloc m is left empty.
+    // Not assign() (it rounds the buffer up) nor a temporary moved in (reading back the 16
+    // bytes just written stalls the CPU).
     std::destroy_at(&m);
     try {
         std::construct_at(&m, text);

@@ -7,7 +7,6 @@
 #include <athanor/core/selectable.hpp>
 #include <athanor/session/session.hpp>
 
-#include <array>
 #include <cstddef>
 #include <memory>
 #include <new>
