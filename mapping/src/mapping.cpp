@@ -429,7 +429,7 @@ Mapper& Registry::map_dynamic(const Table& table) {
         throw ArgumentError("table '" + table.name() + "' already has a Record mapper");
     auto m = std::make_unique<Mapper>(
         table, std::type_index(typeid(Record)), "Record(" + table.name() + ")",
-        [t = &table] { return std::static_pointer_cast<void>(std::make_shared<Record>(*t)); }, true);
+        [t = &table] { return std::static_pointer_cast<void>(std::allocate_shared<Record>(detail::PoolAllocator<Record>{}, *t)); }, true);
     for (const auto& col : table.columns()) {
         ColumnProperty p;
         p.column = col.get();

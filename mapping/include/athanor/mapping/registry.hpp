@@ -10,6 +10,7 @@
 #pragma once
 
 #include <athanor/core/exc.hpp>
+#include <athanor/mapping/detail/object_pool.hpp>
 #include <athanor/mapping/mapper.hpp>
 #include <athanor/mapping/relationship_decl.hpp>
 #include <athanor/mapping/record.hpp>
@@ -214,7 +215,7 @@ public:
         static_assert(!std::is_same_v<T, Record>, "map Record with map_dynamic(table)");
         return MapperBuilder<T>(add(std::make_unique<Mapper>(
                                     table, std::type_index(typeid(T)), detail::demangle(typeid(T).name()),
-                                    [] { return std::static_pointer_cast<void>(std::make_shared<T>()); }, false)),
+                                    [] { return std::static_pointer_cast<void>(std::allocate_shared<T>(detail::PoolAllocator<T>{})); }, false)),
                                 this);
     }
 
