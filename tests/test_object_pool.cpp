@@ -175,6 +175,12 @@ protected:
         conn.execute(customer.insert(), rows);
         conn.commit();
     }
+    void map_customer(sa::Registry& registry) {
+        registry.map_imperatively<Customer>(customer)
+            .column("id", &Customer::id)
+            .column("name", &Customer::name)
+            .column("description", &Customer::description);
+    }
 };
 
 TEST_F(ObjectPoolSession, LoadedObjectsStayValidAfterTheSessionAndRegistryAreGone) {
@@ -182,10 +188,7 @@ TEST_F(ObjectPoolSession, LoadedObjectsStayValidAfterTheSessionAndRegistryAreGon
     const std::size_t chunks = pool_chunks_in_use();
     {
         sa::Registry registry;
-        registry.map_imperatively<Customer>(customer)
-            .column("id", &Customer::id)
-            .column("name", &Customer::name)
-            .column("description", &Customer::description);
+        map_customer(registry);
         sa::Session s(engine);
         held = s.query<Customer>().order_by(customer.c["id"]).all();
         ASSERT_EQ(held.size(), 3000u);
@@ -203,10 +206,7 @@ TEST_F(ObjectPoolSession, LoadedObjectsStayValidAfterTheSessionAndRegistryAreGon
 
 TEST_F(ObjectPoolSession, ObjectsTheProgramDropsGiveTheirMemoryBackWithTheSession) {
     sa::Registry registry;
-    registry.map_imperatively<Customer>(customer)
-        .column("id", &Customer::id)
-        .column("name", &Customer::name)
-        .column("description", &Customer::description);
+    map_customer(registry);
     const std::size_t chunks = pool_chunks_in_use();
     {
         sa::Session s(engine);
@@ -234,10 +234,7 @@ TEST_F(ObjectPoolSession, AClassTooBigForABlockLoadsAsBefore) {
 
 TEST_F(ObjectPoolSession, ObjectsLoadedOnManyThreadsAreFreedOnOthers) {
     sa::Registry registry;
-    registry.map_imperatively<Customer>(customer)
-        .column("id", &Customer::id)
-        .column("name", &Customer::name)
-        .column("description", &Customer::description);
+    map_customer(registry);
     const std::string path = ::testing::TempDir() + "athanor_pool_threads_" + std::to_string(::getpid()) + ".db";
     std::remove(path.c_str());
     auto file_engine = sa::create_engine("sqlite:///" + path);
