@@ -146,6 +146,35 @@ TEST(ObjectPool, BlocksOutliveTheThreadThatMadeThemAndAreFreedOnAnother) {
     EXPECT_EQ(pool_chunks_in_use(), before);  // nothing of the finished thread is left
 }
 
+namespace {
+// Made before the thread's pool cursors, so destroyed after them: what its destructor
+// allocates comes when the thread's cursors are gone.
+struct AllocatesAtThreadExit {
+    std::size_t* seen;
+    ~AllocatesAtThreadExit() {
+        void* p = pool_allocate(208);
+        fill(p, 208, 0x5A);
+        if (holds(p, 208, 0x5A)) *seen = pool_chunks_in_use();
+        pool_deallocate(p, 208);
+    }
+};
+}  // namespace
+
+TEST(ObjectPool, AnObjectMadeWhileAThreadEndsStillGetsMemoryAndGivesItBack) {
+    const std::size_t before = pool_chunks_in_use();
+    std::size_t seen = 0;
+    std::thread t([&] {
+        thread_local AllocatesAtThreadExit late{nullptr};
+        late.seen = &seen;
+        pool_deallocate(pool_allocate(80), 80);  // the thread's cursors, made after `late`
+    });
+    t.join();
+    // A chunk of its own while the block lived, the thread's open chunk (for 80 bytes) already
+    // given back: with the cursors still there it would be two.
+    EXPECT_EQ(seen, before + 1);
+    EXPECT_EQ(pool_chunks_in_use(), before);  // and nothing left after
+}
+
 #ifdef POOL_TEST_ASAN
 TEST(ObjectPool, AFreedBlockIsPoisonedForAddressSanitizer) {
     void* p = pool_allocate(64);

@@ -119,7 +119,6 @@ void* pool_allocate(std::size_t bytes) {
 
 void pool_deallocate(void* p, std::size_t bytes) noexcept {
     ATHANOR_POOL_POISON(p, (bytes + 15) & ~std::size_t{15});
-    (void)bytes;
     auto* c = reinterpret_cast<ChunkHeader*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kPoolChunk - 1});
     if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) free_chunk(c);
 }
