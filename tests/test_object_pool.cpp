@@ -12,14 +12,7 @@
 #include <random>
 #include <thread>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_TEST_ASAN 1
-#endif
-#endif
-#ifdef POOL_TEST_ASAN
+#ifdef ATHANOR_POOL_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -31,7 +24,7 @@ using athanor::detail::pool_deallocate;
 
 // Bytes of glibc's heap in use; -1 where a sanitizer's allocator stands in for it.
 long heap_in_use() {
-#if defined(POOL_TEST_ASAN) || defined(__SANITIZE_THREAD__)
+#if defined(ATHANOR_POOL_ASAN) || defined(__SANITIZE_THREAD__)
     return -1;
 #else
     struct mallinfo2 mi = mallinfo2();
@@ -175,7 +168,7 @@ TEST(ObjectPool, AnObjectMadeWhileAThreadEndsStillGetsMemoryAndGivesItBack) {
     EXPECT_EQ(pool_chunks_in_use(), before);  // and nothing left after
 }
 
-#ifdef POOL_TEST_ASAN
+#ifdef ATHANOR_POOL_ASAN
 TEST(ObjectPool, AFreedBlockIsPoisonedForAddressSanitizer) {
     void* p = pool_allocate(64);
     void* q = pool_allocate(64);

@@ -4,13 +4,6 @@
 #include <cstdint>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ATHANOR_POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ATHANOR_POOL_ASAN 1
-#endif
-#endif
 #ifdef ATHANOR_POOL_ASAN
 #include <sanitizer/asan_interface.h>
 #define ATHANOR_POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)

@@ -21,6 +21,15 @@
 #include <cstddef>
 #include <memory>
 
+// Defined when AddressSanitizer instruments the build (GCC or Clang): freed blocks are poisoned.
+#if defined(__SANITIZE_ADDRESS__)
+#define ATHANOR_POOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ATHANOR_POOL_ASAN 1
+#endif
+#endif
+
 namespace athanor::detail {
 
 inline constexpr std::size_t kPoolChunk = 16384;  // bytes; chunks are aligned to their size
