@@ -156,6 +156,7 @@ struct FlushScratch {
     static constexpr std::size_t kLists = 4;       // lists kept
     static constexpr std::size_t kRows = 1 << 14;  // a longer list is freed (about 2 MiB)
     std::vector<std::vector<Work>> lists;
+    std::vector<Work*> all_inserts, all_updates;  // lent to each flush (Borrowed)
     std::vector<Work>& list_in(std::map<const Mapper*, std::vector<Work>>& by, const Mapper* m) {
         auto [it, fresh] = by.try_emplace(m);
         if (fresh && !lists.empty()) {
@@ -238,7 +239,8 @@ void SessionImpl::flush() {
         }
     } recycle{*this, inserts, updates};
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
-    std::vector<InstanceState*> pending;
+    Borrowed<InstanceState*> pending_buffer(pending_scratch);
+    std::vector<InstanceState*>& pending = pending_buffer.v;
     // Clean persistent objects that nobody outside the session holds any more are let go, as
     // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
     // stays as large as what the program still uses. Dirty ones are flushed first.
@@ -302,7 +304,9 @@ void SessionImpl::flush() {
 
     Connection& c = connection();
     flushing = true;
-    std::vector<Work*> all_inserts, all_updates;
+    Borrowed<Work*> inserts_buffer(scratch.all_inserts), updates_buffer(scratch.all_updates);
+    std::vector<Work*>& all_inserts = inserts_buffer.v;
+    std::vector<Work*>& all_updates = updates_buffer.v;
     all_inserts.reserve(pending.size());
     std::map<std::string, ShapeCursor> cursors;
     std::vector<const Value*> ptrs;
@@ -472,7 +476,7 @@ void SessionImpl::flush() {
                         key_scratch.push_back(was);
                         w.undo.emplace_back(v, w.values[v]);
                         w.values[v] = Value(was.is_null() ? 1 : was.as_int() + 1);
-                        props[v].set(w.st->obj.get(), w.values[v]);
+                        column_set(props[v], w.st->obj.get(), w.values[v]);
                         shape[v + 1] = '1';
                     }
                     auto cit = shape_cursor(last_update);
@@ -540,10 +544,17 @@ void SessionImpl::flush() {
                 auto assign_key = [&](Work& w, std::int64_t key) {
                     if (ai_idx < 0) return;
                     auto idx = static_cast<std::size_t>(ai_idx);
-                    if (!is_unassigned_key(*ai, w.values[idx])) return;
-                    w.undo.emplace_back(idx, w.values[idx]);
-                    w.values[idx] = Value(key);
-                    props[idx].set(w.st->obj.get(), w.values[idx]);
+                    Value& member = w.values[idx];
+                    if (!is_unassigned_key(*ai, member)) return;
+                    if (const std::int64_t* old = member.if_int()) {
+                        // The usual case (0): the int is replaced in place, no variant assignment.
+                        w.undo.emplace_back(idx, Value(*old));
+                        *const_cast<std::int64_t*>(old) = key;  // member is not const
+                    } else {
+                        w.undo.emplace_back(idx, member);
+                        member = Value(key);
+                    }
+                    column_set(props[idx], w.st->obj.get(), member);
                 };
                 const bool may_queue = parent_of.empty() && !m->has_listeners(MapperEvent::after_insert);
                 auto last_insert = cursors.end();
@@ -603,12 +614,12 @@ void SessionImpl::flush() {
                         if (static_cast<int>(i) == vi && unset) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = Value(1);  // the first version, as SQLAlchemy counts
-                            props[i].set(w.st->obj.get(), w.values[i]);
+                            column_set(props[i], w.st->obj.get(), w.values[i]);
                         } else if (&col == ai && is_unassigned_key(col, w.values[i])) include = false;
                         else if (unset && col.has_default()) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();
-                            props[i].set(w.st->obj.get(), w.values[i]);
+                            column_set(props[i], w.st->obj.get(), w.values[i]);
                         } else if (unset && col.server_default()) {
                             include = false;
                             shape += 'S';
@@ -661,7 +672,7 @@ void SessionImpl::flush() {
                             if (shape[i + 1] != 'S') continue;
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = std::move(returned[r++]);
-                            props[i].set(w.st->obj.get(), w.values[i]);
+                            column_set(props[i], w.st->obj.get(), w.values[i]);
                         }
                         while (sc.cursor.fetch_into(returned)) {
                         }
@@ -757,8 +768,8 @@ void SessionImpl::flush() {
     clear_relations_modified();
 
     // ---- success: new snapshots and identities
-    std::vector<InstanceState*> inserted_unheld;
-    inserted_unheld.reserve(all_inserts.size());
+    Borrowed<InstanceState*> unheld_buffer(unheld_scratch);
+    std::vector<InstanceState*>& inserted_unheld = unheld_buffer.v;
     for (Work* w : all_inserts) {
         InstanceState* st = w->st;
         if (w->replaces) untrack(w->replaces);

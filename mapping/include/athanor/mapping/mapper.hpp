@@ -88,6 +88,23 @@ inline bool column_equals(const ColumnProperty& p, const void* obj, const ValueV
     }
     return p.equals(obj, v);
 }
+/// p.set(obj, v), without the call for a direct member given a value of its kind (a flush
+/// writing a generated key or a default back). Throws as p.set does.
+inline void column_set(const ColumnProperty& p, void* obj, const Value& v) {
+    char* at = static_cast<char*>(obj) + p.offset;
+    if (p.direct == ColumnProperty::Direct::int64) {
+        if (const std::int64_t* i = v.if_int()) {
+            *reinterpret_cast<std::int64_t*>(at) = *i;
+            return;
+        }
+    } else if (p.direct == ColumnProperty::Direct::text) {
+        if (const std::string* t = v.if_text()) {
+            assign_text(*reinterpret_cast<std::string*>(at), *t);
+            return;
+        }
+    }
+    p.set(obj, v);  // other kinds: conversions, NULL checks
+}
 }  // namespace detail
 
 enum class MapperEvent : std::uint8_t {
