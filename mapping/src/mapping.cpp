@@ -132,18 +132,9 @@ const Select& Mapper::select_by_pk() const {
 }
 
 void Mapper::write(void* obj, const ValueView* values) const {
-    for (std::size_t i = 0; i < props_.size(); ++i) {
-        const ColumnProperty& p = props_[i];
-        const ValueView& v = values[i];
-        char* at = static_cast<char*>(obj) + p.offset;
-        if (p.direct == ColumnProperty::Direct::int64 && v.kind == Value::Kind::integer) {
-            *reinterpret_cast<std::int64_t*>(at) = v.i;
-        } else if (p.direct == ColumnProperty::Direct::text && v.kind == Value::Kind::text) {
-            detail::assign_text(*reinterpret_cast<std::string*>(at), v.bytes);
-        } else {
-            p.set_view(obj, v);  // other kinds: conversions, NULL checks
-        }
-    }
+    for (std::size_t i = 0; i < props_.size(); ++i)
+        if (!detail::set_direct(props_[i], obj, values[i]))
+            props_[i].set_view(obj, values[i]);  // other kinds: conversions, NULL checks
 }
 
 // ---- relationships ---------------------------------------------------------------------------

@@ -88,22 +88,24 @@ inline bool column_equals(const ColumnProperty& p, const void* obj, const ValueV
     }
     return p.equals(obj, v);
 }
+/// Writes the stored value `v` straight into p's member when it is a direct member and `v` is of
+/// its kind; false where the accessors must do it (other kinds, NULL, conversions).
+inline bool set_direct(const ColumnProperty& p, void* obj, const ValueView& v) {
+    char* at = static_cast<char*>(obj) + p.offset;
+    if (p.direct == ColumnProperty::Direct::int64 && v.kind == Value::Kind::integer) {
+        *reinterpret_cast<std::int64_t*>(at) = v.i;
+        return true;
+    }
+    if (p.direct == ColumnProperty::Direct::text && v.kind == Value::Kind::text) {
+        assign_text(*reinterpret_cast<std::string*>(at), v.bytes);
+        return true;
+    }
+    return false;
+}
 /// p.set(obj, v), without the call for a direct member given a value of its kind (a flush
 /// writing a generated key or a default back). Throws as p.set does.
 inline void column_set(const ColumnProperty& p, void* obj, const Value& v) {
-    char* at = static_cast<char*>(obj) + p.offset;
-    if (p.direct == ColumnProperty::Direct::int64) {
-        if (const std::int64_t* i = v.if_int()) {
-            *reinterpret_cast<std::int64_t*>(at) = *i;
-            return;
-        }
-    } else if (p.direct == ColumnProperty::Direct::text) {
-        if (const std::string* t = v.if_text()) {
-            assign_text(*reinterpret_cast<std::string*>(at), *t);
-            return;
-        }
-    }
-    p.set(obj, v);  // other kinds: conversions, NULL checks
+    if (!set_direct(p, obj, ValueView::of(v))) p.set(obj, v);
 }
 }  // namespace detail
 
