@@ -150,13 +150,17 @@ struct Work {
 
 }  // namespace
 
-// The lists of rows one flush hands to the next: a flush of 1000 objects fills a list of
-// about 140 KiB, and glibc consolidates its whole heap each time a block that large is freed.
+// The lists one flush hands to the next: a flush of 1000 objects fills a list of rows of about
+// 140 KiB, and glibc consolidates its whole heap each time a block that large is freed (or one
+// of 1 KiB or more is requested: see Borrowed).
 struct FlushScratch {
     static constexpr std::size_t kLists = 4;       // lists kept
     static constexpr std::size_t kRows = 1 << 14;  // a longer list is freed (about 2 MiB)
     std::vector<std::vector<Work>> lists;
-    std::vector<Work*> all_inserts, all_updates;  // lent to each flush (Borrowed)
+    // Lent to each flush (Borrowed): its pending objects, the rows it inserts and updates, and
+    // the new objects only the session holds once written.
+    std::vector<InstanceState*> pending, unheld;
+    std::vector<Work*> all_inserts, all_updates;
     std::vector<Work>& list_in(std::map<const Mapper*, std::vector<Work>>& by, const Mapper* m) {
         auto [it, fresh] = by.try_emplace(m);
         if (fresh && !lists.empty()) {
@@ -239,7 +243,7 @@ void SessionImpl::flush() {
         }
     } recycle{*this, inserts, updates};
     std::map<const Mapper*, std::vector<InstanceState*>> deletes;
-    Borrowed<InstanceState*> pending_buffer(pending_scratch);
+    Borrowed<InstanceState*> pending_buffer(scratch.pending);
     std::vector<InstanceState*>& pending = pending_buffer.v;
     // Clean persistent objects that nobody outside the session holds any more are let go, as
     // SQLAlchemy's weak identity map lets them go: nothing can change them, and the session
@@ -768,7 +772,7 @@ void SessionImpl::flush() {
     clear_relations_modified();
 
     // ---- success: new snapshots and identities
-    Borrowed<InstanceState*> unheld_buffer(unheld_scratch);
+    Borrowed<InstanceState*> unheld_buffer(scratch.unheld);
     std::vector<InstanceState*>& inserted_unheld = unheld_buffer.v;
     for (Work* w : all_inserts) {
         InstanceState* st = w->st;

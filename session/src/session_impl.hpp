@@ -287,8 +287,6 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::unique_ptr<FlushScratch, FlushScratchDelete> flush_scratch;  // flush()'s buffers, kept
     std::vector<InstanceState*> release_scratch;  // flush()'s list of objects to let go
     std::vector<InstanceState*> sweep_scratch;    // sweep()'s
-    std::vector<InstanceState*> pending_scratch;  // flush()'s pending objects
-    std::vector<InstanceState*> unheld_scratch;   // flush()'s new objects only the session holds
     /// Value buffers of flushed rows, kept for the next flush (bounded).
     std::vector<Values> spare_values_;
     Values spare_values() {
