@@ -3,16 +3,16 @@
 // reuses one chunk, objects outlive the thread, session and registry that made them, and
 // classes too big for a block still load.
 #include "fixtures.hpp"
+#include "heap_in_use.hpp"
 
 #include <athanor/mapping/detail/object_pool.hpp>
 
 #include <algorithm>
 #include <cstring>
-#include <malloc.h>
 #include <random>
 #include <thread>
 
-#ifdef ATHANOR_POOL_ASAN
+#ifdef ATHANOR_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -22,15 +22,7 @@ using athanor::detail::pool_allocate;
 using athanor::detail::pool_chunks_in_use;
 using athanor::detail::pool_deallocate;
 
-// Bytes of glibc's heap in use; -1 where a sanitizer's allocator stands in for it.
-long heap_in_use() {
-#if defined(ATHANOR_POOL_ASAN) || defined(__SANITIZE_THREAD__)
-    return -1;
-#else
-    struct mallinfo2 mi = mallinfo2();
-    return static_cast<long>(mi.uordblks + mi.hblkhd);
-#endif
-}
+using testheap::heap_in_use;
 
 void fill(void* p, std::size_t n, unsigned char tag) { std::memset(p, tag, n); }
 bool holds(const void* p, std::size_t n, unsigned char tag) {
@@ -168,7 +160,7 @@ TEST(ObjectPool, AnObjectMadeWhileAThreadEndsStillGetsMemoryAndGivesItBack) {
     EXPECT_EQ(pool_chunks_in_use(), before);  // and nothing left after
 }
 
-#ifdef ATHANOR_POOL_ASAN
+#ifdef ATHANOR_ASAN
 TEST(ObjectPool, AFreedBlockIsPoisonedForAddressSanitizer) {
     void* p = pool_allocate(64);
     void* q = pool_allocate(64);

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <new>
 
-#ifdef ATHANOR_POOL_ASAN
+#ifdef ATHANOR_ASAN
 #include <sanitizer/asan_interface.h>
 #define ATHANOR_POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define ATHANOR_POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)

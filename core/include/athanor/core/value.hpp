@@ -11,6 +11,7 @@
 #pragma once
 
 #include <athanor/core/exc.hpp>
+#include <athanor/core/detail/block_cache.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -349,10 +350,12 @@ T value_from_view(const ValueView& v) {
 
 /// Named values in insertion order. Small and flat: lookup is a linear scan, which beats a
 /// tree or hash for the handful of names a statement has. A name set twice keeps the last value.
+/// Its buffer comes from a per-thread cache of small blocks (detail/block_cache.hpp), so a
+/// program building batches of Params reuses the buffers of the batch before.
 class Params {
 public:
     using value_type = std::pair<std::string, Value>;
-    using const_iterator = std::vector<value_type>::const_iterator;
+    using const_iterator = std::vector<value_type, detail::CachedAllocator<value_type>>::const_iterator;
 
     Params() = default;
     Params(std::initializer_list<value_type> items);
@@ -378,7 +381,7 @@ public:
     friend bool operator==(const Params& a, const Params& b);
 
 private:
-    std::vector<value_type> items_;
+    std::vector<value_type, detail::CachedAllocator<value_type>> items_;
 };
 
 }  // namespace athanor

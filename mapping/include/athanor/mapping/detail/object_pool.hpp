@@ -18,17 +18,10 @@
 // thread. pool_allocate throws std::bad_alloc as operator new does.
 #pragma once
 
+#include <athanor/core/detail/asan.hpp>  // ATHANOR_ASAN: freed blocks are poisoned
+
 #include <cstddef>
 #include <memory>
-
-// Defined when AddressSanitizer instruments the build (GCC or Clang): freed blocks are poisoned.
-#if defined(__SANITIZE_ADDRESS__)
-#define ATHANOR_POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ATHANOR_POOL_ASAN 1
-#endif
-#endif
 
 namespace athanor::detail {
 

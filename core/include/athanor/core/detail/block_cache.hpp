@@ -1,0 +1,59 @@
+// Internal: a per-thread cache of small freed blocks, for the buffers of Params.
+//
+// A program inserting in batches (executemany, bulk_insert_mappings) builds a thousand Params,
+// hands them over and lets them go, then builds the next thousand. Each Params has one small
+// buffer; glibc keeps only seven freed blocks of a size at hand (its tcache), so from the
+// eighth on every buffer of the next batch came from malloc's slow path (its bins, with
+// coalescing when freed). This cache keeps the freed buffers, by size class of 64 bytes up to
+// kMaxBlock, in a list per thread, and hands them out again first.
+//
+// Bounds: at most kMaxCachedBytes per thread are kept; beyond that a freed block goes back to
+// the heap. What a thread keeps is freed when it exits. Larger blocks bypass the cache.
+// Under AddressSanitizer the cache is off (every block is new'd and deleted), so a use after
+// free is still reported.
+//
+// Thread-safety: each thread has its own lists; a block may be freed on any thread (it joins
+// that thread's lists). Allocation throws std::bad_alloc as operator new does.
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+namespace athanor::detail {
+
+inline constexpr std::size_t kBlockCacheMaxBlock = 640;
+inline constexpr std::size_t kBlockCacheMaxBytes = std::size_t{1} << 20;
+
+void* block_cache_allocate(std::size_t bytes);
+void block_cache_free(void* p, std::size_t bytes) noexcept;
+/// Bytes this thread's cache holds (for the tests).
+std::size_t block_cache_held() noexcept;
+
+/// A std allocator over the block cache (stateless: all instances are equal).
+template <class T>
+struct CachedAllocator {
+    using value_type = T;
+    CachedAllocator() noexcept = default;
+    template <class U>
+    CachedAllocator(const CachedAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        if (n > kBlockCacheMaxBlock / sizeof(T)) {
+            if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
+            return static_cast<T*>(::operator new(n * sizeof(T)));
+        }
+        return static_cast<T*>(block_cache_allocate(n * sizeof(T)));
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        if (n > kBlockCacheMaxBlock / sizeof(T)) {
+            ::operator delete(p);
+            return;
+        }
+        block_cache_free(p, n * sizeof(T));
+    }
+    template <class U>
+    friend bool operator==(const CachedAllocator&, const CachedAllocator<U>&) noexcept {
+        return true;
+    }
+};
+
+}  // namespace athanor::detail

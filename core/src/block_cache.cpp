@@ -1,0 +1,83 @@
+#include <athanor/core/detail/asan.hpp>
+#include <athanor/core/detail/block_cache.hpp>
+
+#include <new>
+
+namespace athanor::detail {
+namespace {
+
+constexpr std::size_t kClass = 64;  // size classes of 64, 128, ... kBlockCacheMaxBlock bytes
+constexpr std::size_t kClasses = kBlockCacheMaxBlock / kClass;
+static_assert(kBlockCacheMaxBlock % kClass == 0);
+
+std::size_t class_of(std::size_t bytes) noexcept { return bytes == 0 ? 0 : (bytes - 1) / kClass; }
+std::size_t size_of_class(std::size_t c) noexcept { return (c + 1) * kClass; }
+
+#ifndef ATHANOR_ASAN
+struct FreeBlock {
+    FreeBlock* next;
+};
+
+struct Cache {
+    FreeBlock* head[kClasses] = {};
+    std::size_t held = 0;
+    ~Cache();
+};
+
+// Trivially destructible, so it can still be read while the thread's other thread_locals (and,
+// on the main thread, static objects holding Params) are destroyed after the cache.
+thread_local bool cache_gone = false;
+thread_local Cache cache;
+
+Cache::~Cache() {
+    for (std::size_t c = 0; c < kClasses; ++c)
+        while (FreeBlock* b = head[c]) {
+            head[c] = b->next;
+            ::operator delete(b, size_of_class(c));
+        }
+    held = 0;
+    cache_gone = true;
+}
+#endif
+
+}  // namespace
+
+void* block_cache_allocate(std::size_t bytes) {
+    const std::size_t c = class_of(bytes);
+#ifndef ATHANOR_ASAN
+    if (!cache_gone) {
+        Cache& k = cache;
+        if (FreeBlock* b = k.head[c]) {
+            k.head[c] = b->next;
+            k.held -= size_of_class(c);
+            return b;
+        }
+    }
+#endif
+    return ::operator new(size_of_class(c));
+}
+
+void block_cache_free(void* p, std::size_t bytes) noexcept {
+    if (!p) return;
+    const std::size_t c = class_of(bytes);
+#ifndef ATHANOR_ASAN
+    if (!cache_gone) {
+        Cache& k = cache;
+        if (k.held + size_of_class(c) <= kBlockCacheMaxBytes) {
+            k.head[c] = ::new (p) FreeBlock{k.head[c]};
+            k.held += size_of_class(c);
+            return;
+        }
+    }
+#endif
+    ::operator delete(p, size_of_class(c));
+}
+
+std::size_t block_cache_held() noexcept {
+#ifndef ATHANOR_ASAN
+    if (!cache_gone) return cache.held;
+#endif
+    return 0;
+}
+
+}  // namespace athanor::detail
