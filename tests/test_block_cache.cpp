@@ -1,5 +1,6 @@
-// The buffers of Params (core/detail/block_cache.hpp): a batch of Params built after another
-// reuses that batch's buffers, what a thread keeps is bounded and given back when it exits,
+// The buffers of Params (core/detail/block_cache.hpp): batch after batch of Params reuses the
+// buffers of the batch before, one large batch leaves little behind, what a thread keeps is
+// bounded and given back when it exits,
 // a Params may die on another thread than the one that made it, and large Params bypass the
 // cache. Params keep their values through all of it.
 #include <athanor/core/detail/asan.hpp>
@@ -15,7 +16,9 @@
 #include <vector>
 
 namespace sa = athanor;
+using athanor::detail::block_cache_budget;
 using athanor::detail::block_cache_held;
+using athanor::detail::kBlockCacheMinBytes;
 using athanor::detail::kBlockCacheMaxBytes;
 
 namespace {
@@ -50,30 +53,48 @@ void expect_rows(const std::vector<sa::Params>& rows, int from) {
 
 }  // namespace
 
-TEST(BlockCache, NextBatchOfParamsReusesTheBuffersOfTheBatchBefore) {
-    std::set<const void*> first;
-    {
-        auto rows = batch(0, 1000);
-        expect_rows(rows, 0);
-        for (const auto& p : rows) first.insert(buffer_of(p));
-    }
-    auto rows = batch(1000, 1000);
-    expect_rows(rows, 1000);
-    std::size_t reused = 0;
-    for (const auto& p : rows) reused += first.count(buffer_of(p));
+TEST(BlockCache, BatchAfterBatchReusesTheBuffersOfTheBatchBefore) {
+    std::thread t([] {  // a thread of its own: a cache that starts empty
+        std::set<const void*> before;
+        std::size_t reused = 0;
+        for (int round = 0; round < 8; ++round) {
+            auto rows = batch(round * 1000, 1000);
+            expect_rows(rows, round * 1000);
+            reused = 0;
+            for (const auto& p : rows) reused += before.count(buffer_of(p));
+            before.clear();
+            for (const auto& p : rows) before.insert(buffer_of(p));
+        }
 #ifdef ATHANOR_ASAN
-    EXPECT_EQ(block_cache_held(), 0u);  // off: every buffer is new'd and deleted
-    (void)reused;
+        EXPECT_EQ(block_cache_held(), 0u);  // off: every buffer is new'd and deleted
+        (void)reused;
 #else
-    EXPECT_EQ(reused, 1000u);
+        // The budget doubles with each batch (16 KiB, then what was reused on top): by the
+        // eighth batch every buffer is one of the batch before.
+        EXPECT_EQ(reused, 1000u);
+        EXPECT_GE(block_cache_budget(), 1000u * 192);
 #endif
+    });
+    t.join();
+}
+
+TEST(BlockCache, OneLargeBatchLeavesLittleBehind) {
+    std::size_t held = 0;
+    std::thread t([&] {
+        { auto rows = batch(0, 20000); }  // 20000 buffers, none of them handed out again
+        held = block_cache_held();
+    });
+    t.join();
+    EXPECT_LE(held, kBlockCacheMinBytes);
 }
 
 TEST(BlockCache, WhatAThreadKeepsIsBoundedAndFreedWhenItExits) {
     const long before = heap_in_use();
     std::size_t held_in_thread = 0;
     std::thread t([&] {
-        { auto rows = batch(0, 20000); }  // 20000 buffers of 192 bytes: more than the bound
+        for (int round = 0; round < 12; ++round) {
+            auto rows = batch(0, 5000);  // 5000 buffers of 192 bytes: more than the bound
+        }
         held_in_thread = block_cache_held();
     });
     t.join();

@@ -21,6 +21,7 @@ struct FreeBlock {
 struct Cache {
     FreeBlock* head[kClasses] = {};
     std::size_t held = 0;
+    std::size_t budget = kBlockCacheMinBytes;
     ~Cache();
 };
 
@@ -50,6 +51,7 @@ void* block_cache_allocate(std::size_t bytes) {
         if (FreeBlock* b = k.head[c]) {
             k.head[c] = b->next;
             k.held -= size_of_class(c);
+            if (k.budget < kBlockCacheMaxBytes) k.budget += size_of_class(c);  // in use: may keep more
             return b;
         }
     }
@@ -63,7 +65,7 @@ void block_cache_free(void* p, std::size_t bytes) noexcept {
 #ifndef ATHANOR_ASAN
     if (!cache_gone) {
         Cache& k = cache;
-        if (k.held + size_of_class(c) <= kBlockCacheMaxBytes) {
+        if (k.held + size_of_class(c) <= k.budget) {
             k.head[c] = ::new (p) FreeBlock{k.head[c]};
             k.held += size_of_class(c);
             return;
@@ -76,6 +78,13 @@ void block_cache_free(void* p, std::size_t bytes) noexcept {
 std::size_t block_cache_held() noexcept {
 #ifndef ATHANOR_ASAN
     if (!cache_gone) return cache.held;
+#endif
+    return 0;
+}
+
+std::size_t block_cache_budget() noexcept {
+#ifndef ATHANOR_ASAN
+    if (!cache_gone) return cache.budget;
 #endif
     return 0;
 }

@@ -5,10 +5,13 @@
 // buffer; glibc keeps only seven freed blocks of a size at hand (its tcache), so from the
 // eighth on every buffer of the next batch came from malloc's slow path (its bins, with
 // coalescing when freed). This cache keeps the freed buffers, by size class of 64 bytes up to
-// kMaxBlock, in a list per thread, and hands them out again first.
+// kBlockCacheMaxBlock, in a list per thread, and hands them out again first.
 //
-// Bounds: at most kMaxCachedBytes per thread are kept; beyond that a freed block goes back to
-// the heap. What a thread keeps is freed when it exits. Larger blocks bypass the cache.
+// Bounds: a thread keeps at most its budget: kBlockCacheMinBytes at first, growing by each
+// block the cache hands out again, up to kBlockCacheMaxBytes; beyond it a freed block goes back
+// to the heap. So a thread that built one large batch once keeps little (blocks kept and never
+// reused would split the heap's free space), and one inserting batch after batch soon keeps a
+// whole batch. What a thread keeps is freed when it exits. Larger blocks bypass the cache.
 // Under AddressSanitizer the cache is off (every block is new'd and deleted), so a use after
 // free is still reported.
 //
@@ -22,12 +25,14 @@
 namespace athanor::detail {
 
 inline constexpr std::size_t kBlockCacheMaxBlock = 640;
-inline constexpr std::size_t kBlockCacheMaxBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kBlockCacheMinBytes = std::size_t{16} << 10;
+inline constexpr std::size_t kBlockCacheMaxBytes = std::size_t{256} << 10;
 
 void* block_cache_allocate(std::size_t bytes);
 void block_cache_free(void* p, std::size_t bytes) noexcept;
-/// Bytes this thread's cache holds (for the tests).
+/// Bytes this thread's cache holds, and may hold (for the tests).
 std::size_t block_cache_held() noexcept;
+std::size_t block_cache_budget() noexcept;
 
 /// A std allocator over the block cache (stateless: all instances are equal).
 template <class T>
