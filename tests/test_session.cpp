@@ -1339,6 +1339,44 @@ TEST_F(SessionTest, CompositeKeyObjectsUpdateAndDelete) {
     EXPECT_EQ(rows(s, pairs), 0);
 }
 
+// SQLAlchemy's unit of work sorts a mapper's persistent objects by primary key: UPDATEs and
+// DELETEs go out in key order, whatever order the objects were loaded or changed in (two
+// sessions then lock rows in the same order).
+TEST_F(SessionTest, UpdatesAndDeletesGoOutInPrimaryKeyOrder) {
+    {
+        sa::Session s(engine);
+        for (auto n : {"a", "b", "c", "d", "e"}) s.add(mk(n));
+        s.commit();
+    }
+    auto params = [&] {  // the parameter lines of the statements logged since log.clear()
+        std::vector<std::string> out;
+        for (const auto& l : log.lines())
+            if (!l.empty() && l[0] == '[') out.push_back(l.substr(l.find("] ") + 2));
+        return out;
+    };
+    sa::Session s(engine);
+    auto all = s.query<User>().order_by(users.c["id"].desc()).all();  // tracked 5, 4, 3, 2, 1
+    ASSERT_EQ(all.size(), 5u);
+    for (int i : {2, 0, 4, 1, 3}) all[static_cast<std::size_t>(i)]->fullname = "F" + all[static_cast<std::size_t>(i)]->name;
+    log.clear();
+    s.flush();
+    EXPECT_EQ(params(), (std::vector<std::string>{"('Fa', 1)", "('Fb', 2)", "('Fc', 3)", "('Fd', 4)", "('Fe', 5)"}));
+    for (int i : {3, 0, 2}) s.delete_(all[static_cast<std::size_t>(i)]);  // ids 2, 5, 3
+    log.clear();
+    s.flush();
+    EXPECT_EQ(params(), (std::vector<std::string>{"(2,)", "(3,)", "(5,)"}));
+    // A composite key of an integer and a string: by the first column, then the second.
+    for (auto [a, b] : std::vector<std::pair<int, std::string>>{{1, "b"}, {1, "a"}, {2, "a"}, {0, "z"}})
+        s.add(std::make_shared<Pair>(Pair{.a = a, .b = b, .v = "old"}));
+    s.commit();
+    auto ps = s.query<Pair>().order_by(pairs.c["a"].desc(), pairs.c["b"].desc()).all();
+    for (auto& p : ps) p->v = "new";
+    log.clear();
+    s.flush();
+    EXPECT_EQ(params(), (std::vector<std::string>{"('new', 0, 'z')", "('new', 1, 'a')", "('new', 1, 'b')",
+                                                  "('new', 2, 'a')"}));
+}
+
 TEST_F(SessionTest, MergeOfATrackedObjectReturnsIt) {
     sa::Session s(engine);
     auto ed = mk("ed");
