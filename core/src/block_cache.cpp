@@ -7,13 +7,14 @@ namespace athanor::detail {
 namespace {
 
 constexpr std::size_t kClass = 64;  // size classes of 64, 128, ... kBlockCacheMaxBlock bytes
-constexpr std::size_t kClasses = kBlockCacheMaxBlock / kClass;
 static_assert(kBlockCacheMaxBlock % kClass == 0);
 
 std::size_t class_of(std::size_t bytes) noexcept { return bytes == 0 ? 0 : (bytes - 1) / kClass; }
 std::size_t size_of_class(std::size_t c) noexcept { return (c + 1) * kClass; }
 
 #ifndef ATHANOR_ASAN
+constexpr std::size_t kClasses = kBlockCacheMaxBlock / kClass;
+
 struct FreeBlock {
     FreeBlock* next;
 };
@@ -34,7 +35,7 @@ Cache::~Cache() {
     for (std::size_t c = 0; c < kClasses; ++c)
         while (FreeBlock* b = head[c]) {
             head[c] = b->next;
-            ::operator delete(b, size_of_class(c));
+            ::operator delete(b);
         }
     held = 0;
     cache_gone = true;
@@ -61,9 +62,9 @@ void* block_cache_allocate(std::size_t bytes) {
 
 void block_cache_free(void* p, std::size_t bytes) noexcept {
     if (!p) return;
-    const std::size_t c = class_of(bytes);
 #ifndef ATHANOR_ASAN
     if (!cache_gone) {
+        const std::size_t c = class_of(bytes);
         Cache& k = cache;
         if (k.held + size_of_class(c) <= k.budget) {
             k.head[c] = ::new (p) FreeBlock{k.head[c]};
@@ -71,8 +72,10 @@ void block_cache_free(void* p, std::size_t bytes) noexcept {
             return;
         }
     }
+#else
+    (void)bytes;
 #endif
-    ::operator delete(p, size_of_class(c));
+    ::operator delete(p);  // plain, not sized: clang before 19 leaves sized deallocation off
 }
 
 std::size_t block_cache_held() noexcept {
