@@ -1,8 +1,7 @@
 // The buffers of Params (core/detail/block_cache.hpp): batch after batch of Params reuses the
 // buffers of the batch before, one large batch leaves little behind, what a thread keeps is
-// bounded and given back when it exits,
-// a Params may die on another thread than the one that made it, and large Params bypass the
-// cache. Params keep their values through all of it.
+// bounded and given back when it exits, a Params may die on another thread than the one that
+// made it, and large Params bypass the cache. Params keep their values through all of it.
 #include <athanor/core/detail/asan.hpp>
 #include <athanor/core/value.hpp>
 

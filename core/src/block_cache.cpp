@@ -6,14 +6,13 @@
 namespace athanor::detail {
 namespace {
 
+#ifndef ATHANOR_ASAN
 constexpr std::size_t kClass = 64;  // size classes of 64, 128, ... kBlockCacheMaxBlock bytes
+constexpr std::size_t kClasses = kBlockCacheMaxBlock / kClass;
 static_assert(kBlockCacheMaxBlock % kClass == 0);
 
 std::size_t class_of(std::size_t bytes) noexcept { return bytes == 0 ? 0 : (bytes - 1) / kClass; }
 std::size_t size_of_class(std::size_t c) noexcept { return (c + 1) * kClass; }
-
-#ifndef ATHANOR_ASAN
-constexpr std::size_t kClasses = kBlockCacheMaxBlock / kClass;
 
 struct FreeBlock {
     FreeBlock* next;
@@ -45,25 +44,29 @@ Cache::~Cache() {
 }  // namespace
 
 void* block_cache_allocate(std::size_t bytes) {
-    const std::size_t c = class_of(bytes);
 #ifndef ATHANOR_ASAN
-    if (!cache_gone) {
-        Cache& k = cache;
-        if (FreeBlock* b = k.head[c]) {
-            k.head[c] = b->next;
-            k.held -= size_of_class(c);
-            if (k.budget < kBlockCacheMaxBytes) k.budget += size_of_class(c);  // in use: may keep more
-            return b;
+    if (bytes <= kBlockCacheMaxBlock) {
+        const std::size_t c = class_of(bytes);
+        if (!cache_gone) {
+            Cache& k = cache;
+            if (FreeBlock* b = k.head[c]) {
+                k.head[c] = b->next;
+                k.held -= size_of_class(c);
+                if (k.budget < kBlockCacheMaxBytes) k.budget += size_of_class(c);  // in use: may keep more
+                return b;
+            }
         }
+        return ::operator new(size_of_class(c));  // the whole class: it may be reused for any size of it
     }
 #endif
-    return ::operator new(size_of_class(c));
+    // Under AddressSanitizer the exact size, so a write past it is still reported.
+    return ::operator new(bytes == 0 ? 1 : bytes);
 }
 
 void block_cache_free(void* p, std::size_t bytes) noexcept {
     if (!p) return;
 #ifndef ATHANOR_ASAN
-    if (!cache_gone) {
+    if (bytes <= kBlockCacheMaxBlock && !cache_gone) {
         const std::size_t c = class_of(bytes);
         Cache& k = cache;
         if (k.held + size_of_class(c) <= k.budget) {

@@ -28,7 +28,9 @@ inline constexpr std::size_t kBlockCacheMaxBlock = 640;
 inline constexpr std::size_t kBlockCacheMinBytes = std::size_t{16} << 10;
 inline constexpr std::size_t kBlockCacheMaxBytes = std::size_t{256} << 10;
 
+/// A block of at least `bytes`; over kBlockCacheMaxBlock, straight from operator new.
 void* block_cache_allocate(std::size_t bytes);
+/// Frees a block block_cache_allocate(bytes) returned (the same `bytes`), from any thread.
 void block_cache_free(void* p, std::size_t bytes) noexcept;
 /// Bytes this thread's cache holds, and may hold (for the tests).
 std::size_t block_cache_held() noexcept;
@@ -42,19 +44,10 @@ struct CachedAllocator {
     template <class U>
     CachedAllocator(const CachedAllocator<U>&) noexcept {}
     T* allocate(std::size_t n) {
-        if (n > kBlockCacheMaxBlock / sizeof(T)) {
-            if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
-            return static_cast<T*>(::operator new(n * sizeof(T)));
-        }
+        if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
         return static_cast<T*>(block_cache_allocate(n * sizeof(T)));
     }
-    void deallocate(T* p, std::size_t n) noexcept {
-        if (n > kBlockCacheMaxBlock / sizeof(T)) {
-            ::operator delete(p);
-            return;
-        }
-        block_cache_free(p, n * sizeof(T));
-    }
+    void deallocate(T* p, std::size_t n) noexcept { block_cache_free(p, n * sizeof(T)); }
     template <class U>
     friend bool operator==(const CachedAllocator&, const CachedAllocator<U>&) noexcept {
         return true;
