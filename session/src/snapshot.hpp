@@ -46,36 +46,28 @@ public:
 
     /// `n` bytes, 2-aligned, counted as one live allocation of their block (block_of()).
     std::byte* allocate(std::size_t n) {
+        std::byte* p = room(n);
+        commit(n);
+        return p;
+    }
+
+    /// Room for up to `n` bytes at the end of the current block (a new block when it has less),
+    /// not handed out yet: commit() hands out what was written. For a row written in one pass
+    /// into an upper bound of its size.
+    std::byte* room(std::size_t n) {
+        if (!cur_ || cur_->used + ((n + 1) & ~std::size_t{1}) > cur_->cap) [[unlikely]]
+            next_block(n);
+        return reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used;
+    }
+    /// Hands out the first `n` bytes of the last room() (n at most what was asked for there) as
+    /// one live allocation.
+    void commit(std::size_t n) noexcept {
         n = (n + 1) & ~std::size_t{1};  // snapshots are read with memcpy: 2-byte steps suffice
-        if (!cur_ || cur_->used + n > cur_->cap) {
-            retire();
-            std::size_t cap = std::max<std::size_t>(kBlock - sizeof(Block), n);
-            void* mem;
-            if (cap == kBlock - sizeof(Block) && spare_count_ > 0) {  // a freed block kept for this
-                mem = spares_[--spare_count_];
-            } else {
-                mem = ::operator new(sizeof(Block) + cap, std::align_val_t{kBlock});
-            }
-            cur_ = new (mem) Block{0, 0, cap, true, this};
-            bytes_held_ += cap;
-        }
-        std::byte* p = reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used;
         cur_->used += n;
         ++cur_->live;
         ++live_;
         ++total_allocs_;
         total_bytes_ += n;
-        return p;
-    }
-
-    /// Gives back the end of the allocation just made at `p` (nothing allocated since): it
-    /// keeps `used` of its `n` bytes. For a row packed into an upper bound of its size.
-    void shrink_last(std::byte* p, std::size_t n, std::size_t used) noexcept {
-        n = (n + 1) & ~std::size_t{1};
-        used = (used + 1) & ~std::size_t{1};
-        if (!cur_ || reinterpret_cast<std::byte*>(cur_ + 1) + cur_->used != p + n) return;  // not the last
-        cur_->used -= n - used;
-        total_bytes_ -= n - used;
     }
 
     /// The block holding the snapshot at `p`.
@@ -94,6 +86,20 @@ public:
     std::size_t bytes_held() const noexcept { return bytes_held_; }
 
 private:
+    // Retires the current block for one with room for n bytes (a spare one when it will do).
+    [[gnu::noinline]] void next_block(std::size_t n) {
+        n = (n + 1) & ~std::size_t{1};
+        retire();
+        std::size_t cap = std::max<std::size_t>(kBlock - sizeof(Block), n);
+        void* mem;
+        if (cap == kBlock - sizeof(Block) && spare_count_ > 0) {  // a freed block kept for this
+            mem = spares_[--spare_count_];
+        } else {
+            mem = ::operator new(sizeof(Block) + cap, std::align_val_t{kBlock});
+        }
+        cur_ = new (mem) Block{0, 0, cap, true, this};
+        bytes_held_ += cap;
+    }
     void retire() noexcept {
         if (!cur_) return;
         cur_->current = false;
@@ -180,17 +186,16 @@ public:
     static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
         if (n <= kScan) {
             // No offsets: the values are written in one pass into room for the largest they
-            // can take (a varint is at most 10 bytes), and the rest is given back.
-            std::size_t bound = kHeader;
+            // can take (a varint is at most 10 bytes), and what was written is handed out.
+            std::size_t bound = kHeader + 11 * n;
             for (std::size_t i = 0; i < n; ++i) {
                 const bool bytes = values[i].kind == Value::Kind::text || values[i].kind == Value::Kind::blob;
-                bound += 11 + (bytes ? values[i].bytes.size() : 0);
+                bound += bytes ? values[i].bytes.size() : 0;
             }
-            std::byte* p = arena.allocate(bound);
+            std::byte* p = arena.room(bound);
             put32(p + kRefs, 1);
             put16(p + kCount, static_cast<std::uint16_t>(n));
-            std::size_t pos = put_values(p, kHeader, values, n, 0);
-            arena.shrink_last(p, bound, pos);
+            arena.commit(put_values(p, kHeader, values, n, 0));
             Snapshot s;
             s.p_ = p;
             return s;
@@ -315,7 +320,7 @@ private:
                 case Value::Kind::text:
                 case Value::Kind::blob:
                     pos = put_varint(p, pos, v.bytes.size());
-                    if (!v.bytes.empty()) std::memcpy(p + pos, v.bytes.data(), v.bytes.size());
+                    copy_bytes(p + pos, v.bytes.data(), v.bytes.size());
                     pos += v.bytes.size();
                     break;
             }
@@ -377,6 +382,19 @@ private:
             auto b = static_cast<std::uint8_t>(*e++);
             x |= static_cast<std::uint64_t>(b & 0x7F) << shift;
             if (!(b & 0x80)) return x;
+        }
+    }
+    // Short strings (names, codes: most columns) are copied in two overlapping moves, not by a
+    // call to memcpy.
+    static void copy_bytes(std::byte* to, const char* from, std::size_t n) noexcept {
+        if (n >= 8 && n <= 16) {
+            std::memcpy(to, from, 8);
+            std::memcpy(to + n - 8, from + n - 8, 8);
+        } else if (n > 16 && n <= 32) {
+            std::memcpy(to, from, 16);
+            std::memcpy(to + n - 16, from + n - 16, 16);
+        } else if (n != 0) {
+            std::memcpy(to, from, n);
         }
     }
     static void put32(std::byte* at, std::uint32_t x) noexcept { std::memcpy(at, &x, 4); }
