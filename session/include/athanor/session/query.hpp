@@ -84,9 +84,9 @@ public:
         if (heap_.empty()) destroy_inline(0);
     }
 
-    void push(std::size_t column, Value v) {
-        if (n_ < kInline && heap_.empty()) {
-            new (slot(n_)) Term(column, std::move(v));
+    void push(std::size_t column, const Value& v) {
+        if (n_ < kInline && heap_.empty()) {  // copied straight into place
+            new (slot(n_)) Term(column, v);
             ++n_;
             return;
         }
@@ -94,13 +94,13 @@ public:
             std::vector<Term> h;
             h.reserve(n_ + 1);
             for (std::size_t i = 0; i < n_; ++i) h.push_back(inline_at(i));
-            h.emplace_back(column, std::move(v));
+            h.emplace_back(column, v);
             destroy_inline(0);
             heap_ = std::move(h);
             n_ = heap_.size();
             return;
         }
-        heap_.emplace_back(column, std::move(v));
+        heap_.emplace_back(column, v);
         ++n_;
     }
     /// Keeps the first n terms.
