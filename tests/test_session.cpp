@@ -1100,9 +1100,10 @@ TEST_F(SessionTest, RecordsThroughTheSession) {
 
 TEST_F(SessionTest, EveryKindOfValueSurvivesTheSessionsCopyOfTheRow) {
     // The session keeps a packed copy of each loaded row (for dirty checks and the identity
-    // map). Rows of few columns, of many, and one too large for short offsets; extreme
-    // integers, reals, empty and long text, blobs and NULLs: each loads equal, is clean, and a
-    // change to one column UPDATEs that column alone; keys find their objects.
+    // map). Rows of few columns (one larger than an arena block), of many, and one too large
+    // for short offsets; extreme integers, reals, empty and long text, blobs and NULLs: each
+    // loads equal, is clean, and a change to one column UPDATEs that column alone; keys find
+    // their objects.
     sa::MetaData m;
     const sa::Table& narrow = m.table("narrow", sa::Column("id", sa::BigInteger(), sa::primary_key()),
                                       sa::Column("a", sa::BigInteger()), sa::Column("t", sa::String()));
@@ -1119,13 +1120,16 @@ TEST_F(SessionTest, EveryKindOfValueSurvivesTheSessionsCopyOfTheRow) {
     const sa::Blob blob{0, 1, 2, 255};
     // (0 is not among them: an autoincrement key of 0 means "not assigned yet".)
     const std::vector<std::int64_t> narrow_keys{-7, 1, 127, 128, 1ll << 40, INT64_MIN, INT64_MAX};
+    // One row of three columns larger than a block of the session's arena (64 KiB): packed into
+    // a block of its own, between rows packed into the shared ones.
+    auto text_of = [&](std::int64_t k) { return k == 127 ? big + "!" + big : "row " + std::to_string(k); };
     {
         sa::Session s(engine);
         for (std::int64_t k : narrow_keys) {
             auto r = std::make_shared<sa::Record>(narrow);
             r->set("id", k);
             r->set("a", k / 3);
-            r->set("t", "row " + std::to_string(k));
+            r->set("t", text_of(k));
             s.add(r);
         }
         for (int i = 1; i <= 2; ++i) {
@@ -1173,7 +1177,7 @@ TEST_F(SessionTest, EveryKindOfValueSurvivesTheSessionsCopyOfTheRow) {
         auto r = s.query<sa::Record>(narrow).filter_by({{"id", k}}).one_or_none();
         ASSERT_TRUE(r);
         EXPECT_EQ(r, by_key[k]) << k;
-        EXPECT_EQ(r->get<std::string>("t"), "row " + std::to_string(k));
+        EXPECT_EQ(r->get<std::string>("t"), text_of(k));
         EXPECT_EQ(r->get<std::int64_t>("a"), k / 3);
     }
     rows[0]->set("tail", 43);     // the last of 11 values, after the 70000-byte one
