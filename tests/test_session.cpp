@@ -1369,6 +1369,25 @@ TEST_F(SessionTest, UpdatesAndDeletesGoOutInPrimaryKeyOrder) {
     log.clear();
     s.flush();
     EXPECT_EQ(params(), (std::vector<std::string>{"(2,)", "(3,)", "(5,)"}));
+    auto f = mk("f"), g = mk("g");
+    s.add(f);
+    s.add(g);
+    s.commit();
+    ASSERT_TRUE(f->id > 4 && g->id > f->id);
+    {
+        // Loaded in neither order (the integer keys are sorted, not just checked or reversed).
+        sa::Session t(engine);
+        std::vector<std::shared_ptr<User>> got;
+        for (std::int64_t id : {f->id, std::int64_t{1}, g->id, std::int64_t{4}}) {  // 2 and 3 are gone
+            got.push_back(t.get<User>(id));
+            ASSERT_TRUE(got.back()) << id;
+        }
+        for (auto& u : got) u->fullname = "G" + u->name;
+        log.clear();
+        t.flush();
+        EXPECT_EQ(params(), (std::vector<std::string>{"('Ga', 1)", "('Gd', 4)", "('Gf', " + std::to_string(f->id) + ")",
+                                                      "('Gg', " + std::to_string(g->id) + ")"}));
+    }
     // A composite key of an integer and a string: by the first column, then the second.
     for (auto [a, b] : std::vector<std::pair<int, std::string>>{{1, "b"}, {1, "a"}, {2, "a"}, {0, "z"}})
         s.add(std::make_shared<Pair>(Pair{.a = a, .b = b, .v = "old"}));
