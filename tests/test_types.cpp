@@ -140,6 +140,39 @@ TEST(Value, ConversionErrorsNameTheKinds) {
     EXPECT_THROW((void)sa::Value("2026-13-45").as<sa::date>(), sa::ArgumentError);
 }
 
+TEST(Params, SetMovesATextInAndCopiesOnlyWhatItIsLent) {
+    sa::Params p;
+    std::string big(100, 'x');  // past the short-string buffer: a heap block of its own
+    const char* block = big.data();
+    p.set("t", std::move(big));
+    EXPECT_EQ(p.at("t").as_text().data(), block) << "an rvalue string must be moved in, not copied";
+
+    std::string lent(100, 'y');
+    p.set(std::string("l"), lent);  // an lvalue is copied; the caller's string is untouched
+    EXPECT_EQ(lent, std::string(100, 'y'));
+    EXPECT_NE(p.at("l").as_text().data(), lent.data());
+
+    p.set("t", 7);  // replacing keeps the place and the size
+    p.set("n", nullptr);
+    p.set("o", std::optional<int>{});
+    p.set("v", sa::Value(2.5));
+    ASSERT_EQ(p.size(), 5u);
+    EXPECT_EQ(p.begin()->first, "t");
+    EXPECT_EQ(p.at("t"), sa::Value(7));
+    EXPECT_TRUE(p.at("n").is_null());
+    EXPECT_TRUE(p.at("o").is_null());
+    EXPECT_EQ(p.at("v"), sa::Value(2.5));
+
+    // A value of the same Params, set under a new name while the buffer grows, and under its own.
+    sa::Params q;
+    q.set("a", std::string(50, 'a'));
+    for (int i = 0; i < 40; ++i) q.set("k" + std::to_string(i), q.at("a"));
+    q.set("a", q.at("a"));
+    EXPECT_EQ(q.size(), 41u);
+    EXPECT_EQ(q.at("k39").as_text(), std::string(50, 'a'));
+    EXPECT_EQ(q.at("a").as_text(), std::string(50, 'a'));
+}
+
 TEST(Params, LastValueWinsAndLookup) {
     sa::Params p{{"a", 1}, {"b", "x"}, {"a", 2}};
     EXPECT_EQ(p.size(), 2u);

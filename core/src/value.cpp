@@ -325,18 +325,8 @@ const Value& Params::at(std::string_view name) const {
     throw ArgumentError("no parameter named '" + std::string(name) + "'");
 }
 
-void Params::set(std::string name, Value v) {
-    for (auto& [k, old] : items_)
-        if (k == name) {
-            old = std::move(v);
-            return;
-        }
-    items_.emplace_back(std::move(name), std::move(v));
-}
-
 Value& Params::operator[](std::string_view name) {
-    for (auto& [k, v] : items_)
-        if (k == name) return v;
+    if (Value* v = find_mutable(name)) return *v;
     items_.emplace_back(std::string(name), Value());
     return items_.back().second;
 }

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -94,7 +95,8 @@ public:
     Value(double d) noexcept : v_(d) {}
     Value(float f) noexcept : v_(static_cast<double>(f)) {}
     Value(const char* s) : v_(std::string(s)) {}
-    Value(std::string s) noexcept : v_(std::move(s)) {}
+    Value(std::string&& s) noexcept : v_(std::move(s)) {}
+    Value(const std::string& s) : v_(s) {}
     Value(std::string_view s) : v_(std::string(s)) {}
     Value(Blob b) noexcept : v_(std::move(b)) {}
     /// Any other type with a ValueTraits specialization (optional, json, dates).
@@ -365,8 +367,18 @@ public:
     bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
     /// The value for `name`; throws ArgumentError if absent.
     const Value& at(std::string_view name) const;
-    /// Inserts or replaces.
-    void set(std::string name, Value v);
+    /// Inserts or replaces. The value is built in its place from `v` (a std::string passed
+    /// as an rvalue is moved in, never copied), the name copied from the view.
+    template <class T>
+        requires std::constructible_from<Value, T&&>
+    void set(std::string_view name, T&& v) {
+        if (Value* old = find_mutable(name)) {
+            *old = Value(std::forward<T>(v));
+            return;
+        }
+        items_.emplace_back(std::piecewise_construct, std::forward_as_tuple(name),
+                            std::forward_as_tuple(std::forward<T>(v)));
+    }
     Value& operator[](std::string_view name);
     bool erase(std::string_view name);
 
@@ -381,6 +393,12 @@ public:
     friend bool operator==(const Params& a, const Params& b);
 
 private:
+    Value* find_mutable(std::string_view name) noexcept {
+        for (auto& [k, v] : items_)
+            if (k == name) return &v;
+        return nullptr;
+    }
+
     std::vector<value_type, detail::CachedAllocator<value_type>> items_;
 };
 
