@@ -204,6 +204,35 @@ TEST_F(Engine, ResultShapes) {
     EXPECT_THROW((void)r.one()["nope"], sa::MultipleResultsFound);
 }
 
+TEST_F(Engine, RowsKeepTheirKeysAfterTheStatementIsGone) {
+    auto conn = engine->connect();
+    conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});
+    auto make = [&](int above) {
+        return sa::select(users.c["id"], users.c["name"].label("n")).where(users.c["id"] > above).order_by(users.c["id"]);
+    };
+    EXPECT_EQ(conn.execute(make(-1)).all().size(), 2u);  // the shape is compiled (and cached) once
+    std::optional<sa::Result> r;
+    sa::Row first;
+    {
+        // A statement object of the same shape gets its own copy of the compiled form (with
+        // the keys), kept in the statement's cache: it would go with the statement but for the
+        // result holding it.
+        auto q = make(0);
+        r.emplace(conn.execute(q));
+        first = *r->fetchone();
+        auto again = conn.execute(q);  // the same statement run again while the first is open
+        EXPECT_EQ(again.keys(), (std::vector<std::string>{"id", "n"}));
+        EXPECT_EQ(again.all().size(), 2u);
+    }
+    EXPECT_EQ(r->keys(), (std::vector<std::string>{"id", "n"}));
+    EXPECT_EQ(first["n"].as_text(), "a");
+    auto second = r->fetchone();
+    ASSERT_TRUE(second.has_value());
+    EXPECT_EQ((*second)["n"].as_text(), "b");
+    EXPECT_EQ((*second)["id"], sa::Value(2));
+    EXPECT_FALSE(r->fetchone().has_value());
+}
+
 TEST_F(Engine, FetchViewsReadsRowsWithoutCopies) {
     auto conn = engine->connect();
     conn.execute(users.insert(), {{"name", "a"}, {"fullname", "A"}});

@@ -126,7 +126,7 @@ Result ConnectionImpl::execute(const Executable& stmt, const Params& params) {
     bool hit = false;
     auto compiled = stmt.compile(engine->dialect, &params, &hit);
     compiled->bind_values(params, bound, scratch);
-    return run(*compiled, bound, hit);
+    return run(compiled, bound, hit);
 }
 
 void ConnectionImpl::control(const std::string& sql) {
@@ -135,7 +135,9 @@ void ConnectionImpl::control(const std::string& sql) {
     db->exec(sql);
 }
 
-Result ConnectionImpl::run(const Compiled& c, const std::vector<const Value*>& values, bool hit) {
+Result ConnectionImpl::run(const std::shared_ptr<const Compiled>& compiled, const std::vector<const Value*>& values,
+                           bool hit) {
+    const Compiled& c = *compiled;
     autobegin();
     auto r = std::make_shared<ResultImpl>();
     DriverStatement* ps = db->acquire(c.sql, r->owned);
@@ -150,8 +152,9 @@ Result ConnectionImpl::run(const Compiled& c, const std::vector<const Value*>& v
     bool row = ps->execute(values, rows);
     r->returns_rows = rows;
     r->columns = shown;
+    // The rows share the compiled statement's keys (it stays alive with them), not a copy.
     r->keys = rows && !c.keys.empty() && c.keys.size() == static_cast<std::size_t>(shown)
-                  ? std::make_shared<const std::vector<std::string>>(c.keys)
+                  ? std::shared_ptr<const std::vector<std::string>>(compiled, &c.keys)
                   : ps->keys;
     r->lastrowid = ps->lastrowid();
     if (row && c.lastrowid_column >= 0) r->lastrowid = ps->int_at(c.lastrowid_column);

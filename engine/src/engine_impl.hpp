@@ -186,7 +186,8 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
     Result execute(const Executable& stmt, const Params& params);
     Result execute_many(const Executable& stmt, const std::vector<Params>& params);
     /// Executes one compiled statement with already-resolved values.
-    Result run(const Compiled& compiled, const std::vector<const Value*>& values, bool cache_hit);
+    Result run(const std::shared_ptr<const Compiled>& compiled, const std::vector<const Value*>& values,
+               bool cache_hit);
 
     void log_statement(const std::string& sql, const std::string& stats,
                        const std::string& params) const;
