@@ -298,6 +298,29 @@ std::vector<Suite> suites() {
              sqlite3_finalize(st);
              r.exec("COMMIT");
          }, On::sqlite},
+        // For reference: the same, given each batch of 1000 rows built first (two strings a row,
+        // held until the batch is sent), as bulk_insert_mappings and core_insert are given their
+        // Params and as SQLAlchemy's raw DBAPI test hands executemany() a built list.
+        {"raw_sqlite3_batches", false, create_table, [](Context& c) {
+             Raw r(c.db);
+             r.exec("BEGIN");
+             sqlite3_stmt* st = nullptr;
+             sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+             for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
+                 std::vector<std::pair<std::string, std::string>> rows;
+                 rows.reserve(1000);
+                 for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
+                     rows.emplace_back(name_of(i), desc_of(i));
+                 for (const auto& [a, b] : rows) {
+                     sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
+                     sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+                     sqlite3_step(st);
+                     sqlite3_reset(st);
+                 }
+             }
+             sqlite3_finalize(st);
+             r.exec("COMMIT");
+         }, On::sqlite},
         {"flush_no_pk", false, create_table, [](Context& c) {
              sa::Session s(c.engine);
              for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
