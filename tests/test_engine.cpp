@@ -204,6 +204,35 @@ TEST_F(Engine, ResultShapes) {
     EXPECT_THROW((void)r.one()["nope"], sa::MultipleResultsFound);
 }
 
+TEST_F(Engine, EveryKindReadsBackWhetherTheRowIsNewOrReused) {
+    // SQLite keeps each value's own kind, so one column can hold them all, in an order where
+    // a reused row (iteration, fetch_into) meets every change of kind, text after text included.
+    SQLITE_ONLY("one column holding values of every kind (SQLite's dynamic typing)");
+    auto conn = engine->connect();
+    conn.execute(sa::text("CREATE TABLE mixed (n INTEGER PRIMARY KEY, v)"));
+    const std::vector<sa::Value> values{sa::Value("short"), sa::Value(std::string(40, 'L')), sa::Value(7),
+                                        sa::Value(),        sa::Value(2.5),                  sa::Value(sa::Blob{0, 255}),
+                                        sa::Value("again"), sa::Value(sa::Blob{}),           sa::Value("")};
+    for (std::size_t i = 0; i < values.size(); ++i)
+        conn.execute(sa::text("INSERT INTO mixed (n, v) VALUES (:n, :v)"),
+                     {{"n", static_cast<std::int64_t>(i)}, {"v", values[i]}});
+    auto q = sa::text("SELECT v FROM mixed ORDER BY n");
+    auto expect_at = [&](std::size_t i, const sa::Value& got) {
+        // An empty blob is stored as a zero-length blob and reads back as one.
+        EXPECT_EQ(got, values[i]) << "row " << i << ": " << got.repr();
+    };
+    std::size_t i = 0;
+    for (const auto& row : conn.execute(q)) expect_at(i++, row[0]);  // one row object, reused
+    EXPECT_EQ(i, values.size());
+    auto all = conn.execute(q).all();  // a new row each
+    ASSERT_EQ(all.size(), values.size());
+    for (i = 0; i < all.size(); ++i) expect_at(i, all[i][0]);
+    auto r = conn.execute(q);
+    std::vector<sa::Value> row;
+    for (i = 0; r.fetch_into(row); ++i) expect_at(i, row.at(0));
+    EXPECT_EQ(i, values.size());
+}
+
 TEST_F(Engine, RowsKeepTheirKeysAfterTheStatementIsGone) {
     auto conn = engine->connect();
     conn.execute(users.insert(), std::vector<sa::Params>{{{"name", "a"}}, {{"name", "b"}}});

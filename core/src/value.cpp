@@ -151,16 +151,20 @@ std::string Value::repr() const {
     return "?";
 }
 
-Value ValueView::to_value() const {
-    switch (kind) {
-        case Value::Kind::null: return Value();
-        case Value::Kind::integer: return Value(i);
-        case Value::Kind::real: return Value(d);
-        case Value::Kind::text: return Value(std::string(bytes));
-        case Value::Kind::blob: return Value(Blob(bytes.begin(), bytes.end()));
+// Each alternative built in the returned storage itself (variant::emplace would build a text
+// aside and move it in, to stay valid if building threw).
+Value::Storage Value::storage_of(const ValueView& v) {
+    switch (v.kind) {
+        case Kind::null: break;
+        case Kind::integer: return Storage(std::in_place_type<std::int64_t>, v.i);
+        case Kind::real: return Storage(std::in_place_type<double>, v.d);
+        case Kind::text: return Storage(std::in_place_type<std::string>, v.bytes);
+        case Kind::blob: return Storage(std::in_place_type<Blob>, v.bytes.begin(), v.bytes.end());
     }
-    return Value();
+    return Storage();
 }
+
+Value ValueView::to_value() const { return Value(*this); }
 
 // ---- JSON, Date, DateTime -------------------------------------------------------------------
 

@@ -146,26 +146,20 @@ struct SqliteStatement final : DriverStatement {
     }
 
     void read_row(int n, std::vector<Value>& out) override {
-        out.resize(static_cast<std::size_t>(n));
-        for (int i = 0; i < n; ++i) {
-            Value& v = out[static_cast<std::size_t>(i)];
-            switch (sqlite3_column_type(stmt, i)) {
-                case SQLITE_INTEGER: v = Value(static_cast<std::int64_t>(sqlite3_column_int64(stmt, i))); break;
-                case SQLITE_FLOAT: v = Value(sqlite3_column_double(stmt, i)); break;
-                case SQLITE_TEXT: {
-                    auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-                    auto len = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
-                    if (auto t = const_cast<std::string*>(v.if_text())) t->assign(p, len);  // reuse
-                    else v = Value(std::string(p, len));
-                    break;
+        read_views(n, views);
+        if (out.empty()) {  // a new row (a Result's): each value built in its place
+            out.reserve(views.size());
+            for (const ValueView& v : views) out.emplace_back(v);
+            return;
+        }
+        out.resize(views.size());
+        for (std::size_t i = 0; i < views.size(); ++i) {
+            if (views[i].kind == Value::Kind::text)
+                if (auto t = const_cast<std::string*>(out[i].if_text())) {  // reuse the buffer
+                    t->assign(views[i].bytes);
+                    continue;
                 }
-                case SQLITE_BLOB: {
-                    auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt, i));
-                    v = Value(Blob(p, p + sqlite3_column_bytes(stmt, i)));
-                    break;
-                }
-                default: v = Value();
-            }
+            out[i] = Value(views[i]);
         }
     }
 
@@ -226,6 +220,7 @@ struct SqliteStatement final : DriverStatement {
     // The integer bound to each parameter, or kNotInt (nothing, or another kind, bound).
     static constexpr std::int64_t kNotInt = std::numeric_limits<std::int64_t>::min();
     std::vector<std::int64_t> bound_int;
+    std::vector<ValueView> views;  // read_row()'s scratch: the row read once, then copied
 };
 
 SQLite::Database open_database(const URL& url, const EngineOptions& options) {

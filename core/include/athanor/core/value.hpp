@@ -80,6 +80,8 @@ F real_as(double d) {
 }
 }  // namespace detail
 
+struct ValueView;
+
 class Value {
 public:
     enum class Kind : std::uint8_t { null = 0, integer, real, text, blob };
@@ -99,6 +101,8 @@ public:
     Value(const std::string& s) : v_(s) {}
     Value(std::string_view s) : v_(std::string(s)) {}
     Value(Blob b) noexcept : v_(std::move(b)) {}
+    /// A copy of what `v` looks at (its text or blob copied), built in place.
+    explicit Value(const ValueView& v) : v_(storage_of(v)) {}
     /// Any other type with a ValueTraits specialization (optional, json, dates).
     template <class T>
         requires(ValueConvertible<T> && !std::is_arithmetic_v<std::remove_cvref_t<T>> &&
@@ -136,7 +140,9 @@ public:
     const Blob* if_blob() const noexcept { return std::get_if<Blob>(&v_); }
 
 private:
-    std::variant<std::monostate, std::int64_t, double, std::string, Blob> v_;
+    using Storage = std::variant<std::monostate, std::int64_t, double, std::string, Blob>;
+    static Storage storage_of(const ValueView& v);
+    Storage v_;
 };
 
 std::string_view kind_name(Value::Kind k) noexcept;
