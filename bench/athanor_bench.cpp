@@ -133,6 +133,29 @@ struct Raw {
     }
 };
 
+// The raw baselines' customer INSERT: one prepared statement in one transaction, each row's
+// two strings bound in place (SQLITE_STATIC: they outlive the step).
+struct RawCustomerInserts {
+    Raw r;
+    sqlite3_stmt* st = nullptr;
+    explicit RawCustomerInserts(const Db& d) : r(d) {
+        r.exec("BEGIN");
+        sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+    }
+    ~RawCustomerInserts() { sqlite3_finalize(st); }
+    void insert(const std::string& a, const std::string& b) {
+        sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+    void commit() {
+        sqlite3_finalize(st);
+        st = nullptr;
+        r.exec("COMMIT");
+    }
+};
+
 // A raw libpq connection for the PostgreSQL baselines: what a careful hand-written client
 // does, prepared statements, text parameters, pipeline mode for batches.
 struct RawPg {
@@ -284,42 +307,26 @@ std::vector<Suite> suites() {
              r.exec("COMMIT");
          }, On::pg},
         {"raw_sqlite3", true, create_table, [](Context& c) {
-             Raw r(c.db);
-             r.exec("BEGIN");
-             sqlite3_stmt* st = nullptr;
-             sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+             RawCustomerInserts r(c.db);
              for (std::int64_t i = 1; i <= c.n; ++i) {
                  std::string a = name_of(i), b = desc_of(i);
-                 sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
-                 sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
-                 sqlite3_step(st);
-                 sqlite3_reset(st);
+                 r.insert(a, b);
              }
-             sqlite3_finalize(st);
-             r.exec("COMMIT");
+             r.commit();
          }, On::sqlite},
         // For reference: the same, given each batch of 1000 rows built first (two strings a row,
         // held until the batch is sent), as bulk_insert_mappings and core_insert are given their
         // Params and as SQLAlchemy's raw DBAPI test hands executemany() a built list.
         {"raw_sqlite3_batches", false, create_table, [](Context& c) {
-             Raw r(c.db);
-             r.exec("BEGIN");
-             sqlite3_stmt* st = nullptr;
-             sqlite3_prepare_v2(r.db, "INSERT INTO customer (name, description) VALUES (?, ?)", -1, &st, nullptr);
+             RawCustomerInserts r(c.db);
              for (std::int64_t chunk = 0; chunk < c.n; chunk += 1000) {
                  std::vector<std::pair<std::string, std::string>> rows;
                  rows.reserve(1000);
                  for (std::int64_t i = chunk + 1; i <= std::min(c.n, chunk + 1000); ++i)
                      rows.emplace_back(name_of(i), desc_of(i));
-                 for (const auto& [a, b] : rows) {
-                     sqlite3_bind_text(st, 1, a.data(), static_cast<int>(a.size()), SQLITE_STATIC);
-                     sqlite3_bind_text(st, 2, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
-                     sqlite3_step(st);
-                     sqlite3_reset(st);
-                 }
+                 for (const auto& [a, b] : rows) r.insert(a, b);
              }
-             sqlite3_finalize(st);
-             r.exec("COMMIT");
+             r.commit();
          }, On::sqlite},
         {"flush_no_pk", false, create_table, [](Context& c) {
              sa::Session s(c.engine);
