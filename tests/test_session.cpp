@@ -419,6 +419,7 @@ TEST_F(SessionTest, ClientDefaultsAndServerDefaults) {
     s.add(th);
     s.flush();
     EXPECT_EQ(th->n, 7);  // the client default is written back
+    EXPECT_EQ(th->s, "srv");  // the server default is brought back by RETURNING (eager defaults)
     EXPECT_EQ(log.count_starting("INSERT INTO things (n) VALUES (?)"), 1u);
     EXPECT_EQ(s.connection().execute(sa::select(t.c["s"])).scalar<std::string>(), "srv");
 }

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -119,13 +121,22 @@ struct ShapeCursor {
 // inline (no allocation per row).
 class UndoList {
 public:
-    void emplace_back(std::size_t i, Value v) {
+    /// Records member i's value as it was: a Value built in its place from `a`.
+    template <class... A>
+    void emplace_back(std::size_t i, A&&... a) {
         if (!has_first_) {
             first_.first = i;
-            first_.second = std::move(v);
+            std::destroy_at(&first_.second);
+            try {
+                std::construct_at(&first_.second, std::forward<A>(a)...);
+            } catch (...) {
+                std::construct_at(&first_.second);  // a copied text out of memory: stays a valid null
+                throw;
+            }
             has_first_ = true;
         } else {
-            more_.emplace_back(i, std::move(v));
+            more_.emplace_back(std::piecewise_construct, std::forward_as_tuple(i),
+                               std::forward_as_tuple(std::forward<A>(a)...));
         }
     }
     template <class F>
@@ -466,7 +477,15 @@ void SessionImpl::flush() {
         // The statement of `shape` (cursors.end(): none yet). Rows of one shape follow each
         // other: the last row's, `last`, is tried first.
         auto shape_cursor = [&](std::map<std::string, ShapeCursor>::iterator last) {
-            return last != cursors.end() && last->first == shape ? last : cursors.find(shape);
+            // Compared in line: a shape is a few characters, and a call to memcmp per row
+            // costs more than the loop.
+            auto same = [&](const std::string& a) {
+                if (a.size() != shape.size()) return false;
+                for (std::size_t i = 0; i < a.size(); ++i)
+                    if (a[i] != shape[i]) return false;
+                return true;
+            };
+            return last != cursors.end() && same(last->first) ? last : cursors.find(shape);
         };
         for (const Mapper* m : order) {
             cursors.clear();  // statements are per mapper; shapes key them within one
@@ -638,7 +657,7 @@ void SessionImpl::flush() {
                     if (!is_unassigned_key(*ai, member)) return;
                     if (const std::int64_t* old = member.if_int()) {
                         // The usual case (0): the int is replaced in place, no variant assignment.
-                        w.undo.emplace_back(idx, Value(*old));
+                        w.undo.emplace_back(idx, *old);
                         *const_cast<std::int64_t*>(old) = key;  // member is not const
                     } else {
                         w.undo.emplace_back(idx, member);
@@ -697,6 +716,7 @@ void SessionImpl::flush() {
                     // column's default, or is left to its server default, which RETURNING
                     // brings back into the object (SQLAlchemy's eager_defaults).
                     shape = "I";
+                    bool fetches = false;  // a server default to bring back (an 'S' in the shape)
                     for (std::size_t i = 0; i < props.size(); ++i) {
                         const Column& col = *props[i].column;
                         bool include = true;
@@ -712,6 +732,7 @@ void SessionImpl::flush() {
                             column_set(props[i], w.st->obj.get(), w.values[i]);
                         } else if (unset && col.server_default()) {
                             include = false;
+                            fetches = true;
                             shape += 'S';
                             continue;
                         }
@@ -736,7 +757,7 @@ void SessionImpl::flush() {
                     ShapeCursor& sc = cit->second;
                     const auto& binds = sc.cursor.compiled().binds;
                     defaults.clear();
-                    defaults.reserve(binds.size());
+                    if (defaults.capacity() < binds.size()) defaults.reserve(binds.size());  // pointers into it stay valid
                     ptrs.clear();
                     for (std::size_t s = 0; s < binds.size(); ++s) {
                         if (sc.sources[s] >= 0) {
@@ -746,7 +767,6 @@ void SessionImpl::flush() {
                             ptrs.push_back(&defaults.back());
                         }
                     }
-                    const bool fetches = shape.find('S') != std::string::npos;
                     if (may_queue && !fetches && sc.cursor.pipelined()) {
                         if (batch != &sc) drain();  // one statement's queue at a time keeps the order
                         batch = &sc;
