@@ -156,7 +156,9 @@ TEST(Params, SetMovesATextInAndCopiesOnlyWhatItIsLent) {
     p.set("n", nullptr);
     p.set("o", std::optional<int>{});
     p.set("v", sa::Value(2.5));
-    ASSERT_EQ(p.size(), 5u);
+    p.set("b", {});  // a braced value: NULL
+    ASSERT_EQ(p.size(), 6u);
+    EXPECT_TRUE(p.at("b").is_null());
     EXPECT_EQ(p.begin()->first, "t");
     EXPECT_EQ(p.at("t"), sa::Value(7));
     EXPECT_TRUE(p.at("n").is_null());

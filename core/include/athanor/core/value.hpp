@@ -385,6 +385,8 @@ public:
         items_.emplace_back(std::piecewise_construct, std::forward_as_tuple(name),
                             std::forward_as_tuple(std::forward<T>(v)));
     }
+    /// A braced value (`set("n", {})` for NULL) or a Value.
+    void set(std::string_view name, Value v) { set<Value>(name, std::move(v)); }
     Value& operator[](std::string_view name);
     bool erase(std::string_view name);
 
