@@ -140,6 +140,21 @@ TEST(Value, ConversionErrorsNameTheKinds) {
     EXPECT_THROW((void)sa::Value("2026-13-45").as<sa::date>(), sa::ArgumentError);
 }
 
+TEST(Value, AViewIsKeptAsAValueOfItsOwn) {
+    const std::vector<sa::Value> values{sa::Value(), sa::Value(-7), sa::Value(2.5), sa::Value("short"),
+                                        sa::Value(std::string(40, 'L')), sa::Value(sa::Blob{0, 255}),
+                                        sa::Value(sa::Blob{})};
+    for (const auto& v : values) {
+        auto view = sa::ValueView::of(v);
+        sa::Value kept(view);
+        EXPECT_EQ(kept, v) << v.repr();
+        EXPECT_EQ(view.to_value(), v) << v.repr();
+        if (auto t = kept.if_text()) {
+            EXPECT_NE(t->data(), v.if_text()->data()) << "the text is copied";
+        }
+    }
+}
+
 TEST(Params, SetMovesATextInAndCopiesOnlyWhatItIsLent) {
     sa::Params p;
     std::string big(100, 'x');  // past the short-string buffer: a heap block of its own
