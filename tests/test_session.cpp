@@ -321,6 +321,41 @@ TEST_F(SessionTest, SessionKeepsObjectsWhoseHandlesWereDropped) {
 
 // ---- dirty tracking -------------------------------------------------------------------------
 
+// The dirty check compares short strings in line (overlapping loads of 4, 8 or 16 bytes): a
+// change of one byte anywhere in a string of any length is a change, and is flushed.
+TEST_F(SessionTest, AOneByteChangeAnywhereInATextOfAnyLengthIsAChange) {
+    sa::Session s(engine);
+    auto u = std::make_shared<User>();
+    u->name = "n";
+    s.add(u);
+    s.flush();
+    for (std::size_t len = 0; len <= 48; ++len) {  // fullname is String(50): one byte more still fits
+        std::string text;
+        for (std::size_t i = 0; i < len; ++i) text.push_back(static_cast<char>('a' + (i * 7) % 26));
+        u->fullname = text;
+        s.flush();
+        ASSERT_FALSE(s.is_modified(u)) << len;
+        for (std::size_t at = 0; at < len; ++at) {
+            u->fullname[at] = static_cast<char>(u->fullname[at] ^ 0x20);  // the same length, one byte other
+            ASSERT_TRUE(s.is_modified(u)) << "length " << len << ", byte " << at;
+            u->fullname = text;
+            ASSERT_FALSE(s.is_modified(u)) << "length " << len << ", byte " << at << " put back";
+        }
+        u->fullname = text + "z";  // one byte longer
+        ASSERT_TRUE(s.is_modified(u)) << len;
+        if (len > 0) {
+            u->fullname = text.substr(0, len - 1);  // one byte shorter
+            ASSERT_TRUE(s.is_modified(u)) << len;
+        }
+        // And the flush writes it: the last byte changed, read back from the table.
+        u->fullname = text;
+        if (len > 0) u->fullname.back() = '#';
+        s.flush();
+        auto row = s.connection().execute(sa::select(users.c["fullname"]).where(users.c["id"] == u->id)).one();
+        ASSERT_EQ(row.get<std::string>("fullname"), u->fullname) << len;
+    }
+}
+
 TEST_F(SessionTest, DirtyNewDeletedSets) {
     sa::Session s(engine);
     auto ed = mk("ed");

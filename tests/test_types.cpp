@@ -155,6 +155,30 @@ TEST(Value, AViewIsKeptAsAValueOfItsOwn) {
     }
 }
 
+// Views compare text and blobs byte for byte at every length (short ones in line, by
+// overlapping loads): equal bytes are equal, one byte other anywhere, or one byte more, is not.
+TEST(ValueView, TextAndBlobsCompareEveryByteAtEveryLength) {
+    for (std::size_t len = 0; len <= 80; ++len) {
+        std::string a;
+        for (std::size_t i = 0; i < len; ++i) a.push_back(static_cast<char>(i * 37 + 11));
+        std::string b = a;  // the same bytes in another buffer
+        const sa::Value ta(a), tb(b);
+        EXPECT_EQ(sa::ValueView::of(ta), sa::ValueView::of(tb)) << len;
+        const sa::Value ba(sa::Blob(a.begin(), a.end())), bb(sa::Blob(b.begin(), b.end()));
+        EXPECT_EQ(sa::ValueView::of(ba), sa::ValueView::of(bb)) << len;
+        EXPECT_FALSE(sa::ValueView::of(ta) == sa::ValueView::of(ba)) << "text is not a blob, " << len;
+        for (std::size_t at = 0; at < len; ++at) {
+            std::string c = a;
+            c[at] = static_cast<char>(c[at] ^ 0x01);
+            const sa::Value tc(c);
+            EXPECT_FALSE(sa::ValueView::of(ta) == sa::ValueView::of(tc)) << "length " << len << ", byte " << at;
+            EXPECT_FALSE(sa::ValueView::of(tc) == sa::ValueView::of(ta)) << "length " << len << ", byte " << at;
+        }
+        const sa::Value longer(a + '\0');
+        EXPECT_FALSE(sa::ValueView::of(ta) == sa::ValueView::of(longer)) << len;
+    }
+}
+
 TEST(Params, SetMovesATextInAndCopiesOnlyWhatItIsLent) {
     sa::Params p;
     std::string big(100, 'x');  // past the short-string buffer: a heap block of its own

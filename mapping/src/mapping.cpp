@@ -87,18 +87,23 @@ std::vector<Value> Mapper::identity(const void* obj) const {
 }
 
 void Mapper::read(const void* obj, std::vector<Value>& out) const {
-    out.resize(props_.size());
-    for (std::size_t i = 0; i < props_.size(); ++i) {
-        const ColumnProperty& p = props_[i];
-        const char* at = static_cast<const char*>(obj) + p.offset;
-        if (p.direct == ColumnProperty::Direct::int64) {
-            out[i] = Value(*reinterpret_cast<const std::int64_t*>(at));
-        } else if (p.direct == ColumnProperty::Direct::text) {
-            detail::read_text(*reinterpret_cast<const std::string*>(at), out[i]);
-        } else if (p.read_into) {
-            p.read_into(obj, out[i]);
+    const std::size_t n = props_.size();
+    if (out.size() != n) out.resize(n);  // a recycled row has its size already
+    Value* o = out.data();
+    const ColumnProperty* p = props_.data();
+    for (std::size_t i = 0; i < n; ++i, ++o, ++p) {
+        const char* at = static_cast<const char*>(obj) + p->offset;
+        if (p->direct == ColumnProperty::Direct::int64) {
+            const std::int64_t x = *reinterpret_cast<const std::int64_t*>(at);
+            // A recycled row's integer is overwritten in place (no variant assignment).
+            if (const std::int64_t* old = o->if_int()) *const_cast<std::int64_t*>(old) = x;
+            else *o = Value(x);
+        } else if (p->direct == ColumnProperty::Direct::text) {
+            detail::read_text(*reinterpret_cast<const std::string*>(at), *o);
+        } else if (p->read_into) {
+            p->read_into(obj, *o);
         } else {
-            out[i] = p.get(obj);
+            *o = p->get(obj);
         }
     }
 }

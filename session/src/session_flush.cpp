@@ -104,11 +104,24 @@ std::vector<ColumnElement> key_criteria(const Mapper& m) {
     return crit;
 }
 
-bool is_unassigned_key(const Column& c, const Value& v) {
+// `autoincrement`: c is its table's autoincrement column (the caller knows it per mapper).
+bool is_unassigned_key(const Value& v, bool autoincrement) noexcept {
     if (v.is_null()) return true;
-    if (!c.autoincrement()) return false;
+    if (!autoincrement) return false;
     if (auto i = v.if_int()) return *i == 0;  // the usual case, without building a Value(0)
     return v == Value(0);
+}
+
+// a == b, kinds first, then the common kinds' payloads (the flush asks per column of each new
+// row whether its member still holds the value-initialized one; variant's own == visits both).
+bool same_value(const Value& a, const Value& b) noexcept {
+    if (a.kind() != b.kind()) return false;
+    switch (a.kind()) {
+        case Value::Kind::null: return true;
+        case Value::Kind::integer: return *a.if_int() == *b.if_int();
+        case Value::Kind::text: return *a.if_text() == *b.if_text();
+        default: return a == b;
+    }
 }
 
 // One prepared statement per (statement kind, mapper, column shape) during a flush.
@@ -440,12 +453,13 @@ void SessionImpl::flush() {
         }
         for (auto& [m, works] : inserts) {
             const auto& pk = m->primary_key();
+            const Column* ai = m->table().autoincrement_column();
             for (Work& w : works) {
                 all_inserts.push_back(&w);
                 bool assigned = true;
                 key_scratch.clear();
                 for (std::size_t i : pk) {
-                    if (is_unassigned_key(*m->columns()[i].column, w.values[i])) assigned = false;
+                    if (is_unassigned_key(w.values[i], m->columns()[i].column == ai)) assigned = false;
                     key_scratch.push_back(w.values[i]);
                 }
                 if (!assigned) continue;
@@ -654,7 +668,7 @@ void SessionImpl::flush() {
                     if (ai_idx < 0) return;
                     auto idx = static_cast<std::size_t>(ai_idx);
                     Value& member = w.values[idx];
-                    if (!is_unassigned_key(*ai, member)) return;
+                    if (!is_unassigned_key(member, true)) return;
                     if (const std::int64_t* old = member.if_int()) {
                         // The usual case (0): the int is replaced in place, no variant assignment.
                         w.undo.emplace_back(idx, *old);
@@ -715,17 +729,18 @@ void SessionImpl::flush() {
                     // NULL or still holds its value-initialized value (0, "", false) takes the
                     // column's default, or is left to its server default, which RETURNING
                     // brings back into the object (SQLAlchemy's eager_defaults).
-                    shape = "I";
+                    shape.clear();  // not shape = "I": that is a call to std::string's general replace per row
+                    shape.push_back('I');
                     bool fetches = false;  // a server default to bring back (an 'S' in the shape)
                     for (std::size_t i = 0; i < props.size(); ++i) {
                         const Column& col = *props[i].column;
                         bool include = true;
-                        bool unset = w.values[i].is_null() || w.values[i] == initial[i];
+                        bool unset = w.values[i].is_null() || same_value(w.values[i], initial[i]);
                         if (static_cast<int>(i) == vi && unset) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = Value(1);  // the first version, as SQLAlchemy counts
                             column_set(props[i], w.st->obj.get(), w.values[i]);
-                        } else if (&col == ai && is_unassigned_key(col, w.values[i])) include = false;
+                        } else if (&col == ai && is_unassigned_key(w.values[i], true)) include = false;
                         else if (unset && col.has_default()) {
                             w.undo.emplace_back(i, w.values[i]);
                             w.values[i] = col.default_value();

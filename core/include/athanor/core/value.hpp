@@ -12,6 +12,7 @@
 
 #include <athanor/core/exc.hpp>
 #include <athanor/core/detail/block_cache.hpp>
+#include <athanor/core/detail/bytes_equal.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -170,7 +171,7 @@ struct ValueView {
             case Value::Kind::null: return true;
             case Value::Kind::integer: return a.i == b.i;
             case Value::Kind::real: return a.d == b.d || (a.d != a.d && b.d != b.d);  // NaN stays NaN
-            default: return a.bytes == b.bytes;
+            default: return detail::bytes_equal(a.bytes, b.bytes);
         }
     }
 };
@@ -313,10 +314,10 @@ bool value_equals(const T& x, const ValueView& v) {
         const double d = static_cast<double>(x);
         return v.kind == Value::Kind::real && (v.d == d || (v.d != v.d && d != d));
     } else if constexpr (std::is_same_v<T, std::string>) {
-        return v.kind == Value::Kind::text && v.bytes == x;
+        return v.kind == Value::Kind::text && detail::bytes_equal(v.bytes, x);
     } else if constexpr (std::is_same_v<T, Blob>) {
         return v.kind == Value::Kind::blob &&
-               v.bytes == std::string_view(reinterpret_cast<const char*>(x.data()), x.size());
+               detail::bytes_equal(v.bytes, std::string_view(reinterpret_cast<const char*>(x.data()), x.size()));
     } else {
         return ValueView::of(ValueTraits<T>::to_value(x)) == v;
     }

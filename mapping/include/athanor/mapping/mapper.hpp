@@ -83,7 +83,7 @@ inline bool column_equals(const ColumnProperty& p, const void* obj, const ValueV
         case ColumnProperty::Direct::int64:
             return v.kind == Value::Kind::integer && v.i == *reinterpret_cast<const std::int64_t*>(at);
         case ColumnProperty::Direct::text:
-            return v.kind == Value::Kind::text && v.bytes == *reinterpret_cast<const std::string*>(at);
+            return v.kind == Value::Kind::text && bytes_equal(v.bytes, *reinterpret_cast<const std::string*>(at));
         case ColumnProperty::Direct::none: break;
     }
     return p.equals(obj, v);
