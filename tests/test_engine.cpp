@@ -286,6 +286,33 @@ TEST_F(Engine, FetchViewsReadsRowsWithoutCopies) {
     EXPECT_FALSE(r.fetch_views(v));
 }
 
+// executemany looks each slot's value up where the set before had it, then by name: sets with
+// their names in another order, or with other names beside them, still bind each value to its
+// column. The result counts every row and reports the last row's key.
+TEST_F(Engine, ExecutemanyFindsEachSetsValuesWhateverTheirOrder) {
+    auto conn = engine->connect();
+    std::vector<sa::Params> rows{
+        {{"name", "a"}, {"fullname", "A"}},
+        {{"name", "b"}, {"fullname", "B"}},
+        {{"fullname", "C"}, {"name", "c"}},                    // the other order
+        {{"x", 1}, {"fullname", "D"}, {"name", "d"}},          // a name the statement does not use
+        {{"name", "e"}, {"fullnam", "no"}, {"fullname", "E"}}, // a near miss where the value was
+        {{"name", "f"}, {"fullname", "F"}},
+    };
+    auto r = conn.execute(users.insert(), rows);
+    EXPECT_EQ(r.rowcount(), 6);
+    auto all = conn.execute(sa::select(users.c["id"], users.c["name"], users.c["fullname"]).order_by(users.c["id"])).all();
+    ASSERT_EQ(all.size(), 6u);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const std::string name(1, static_cast<char>('a' + i));
+        EXPECT_EQ(all[i]["name"].as_text(), name) << i;
+        EXPECT_EQ(all[i]["fullname"].as_text(), std::string(1, static_cast<char>('A' + i))) << i;
+    }
+    if (!testdb::postgres()) {  // PostgreSQL's executemany sends no RETURNING: no key to report
+        EXPECT_EQ(r.lastrowid(), all.back()["id"].as_int());
+    }
+}
+
 TEST_F(Engine, CursorCountsRowsOfWritesOnly) {
     auto conn = engine->connect();
     const sa::Params shape{{"name", sa::Value()}};

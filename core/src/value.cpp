@@ -318,12 +318,6 @@ Params::Params(std::initializer_list<value_type> items) {
     for (const auto& [k, v] : items) set(k, v);
 }
 
-const Value* Params::find(std::string_view name) const noexcept {
-    for (const auto& [k, v] : items_)
-        if (k == name) return &v;
-    return nullptr;
-}
-
 const Value& Params::at(std::string_view name) const {
     if (auto p = find(name)) return *p;
     throw ArgumentError("no parameter named '" + std::string(name) + "'");

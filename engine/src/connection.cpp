@@ -12,7 +12,7 @@ namespace detail {
 
 ConnectionImpl::~ConnectionImpl() { release(); }
 
-void ConnectionImpl::autobegin() {
+void ConnectionImpl::begin_slow() {
     if (!engine->shared_memory()) {
         if (db->tx_active) return;
     } else if (engine->acquire_lease()) {
@@ -200,13 +200,29 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
     all.reserve(per * sets.size());
     std::vector<Value> defaults;
     defaults.reserve(c.default_slots * sets.size());  // pointers into it must stay valid
+    // The sets of one call usually hold their names in one order: each slot's value is looked
+    // for first where the set before had it (one compare of a short name, in line).
+    std::vector<std::size_t> hint(per, 0);
+    auto find = [&](const Params& p, std::size_t s, const std::string& key) -> const Value* {
+        const auto first = p.begin();
+        const std::size_t n = p.size();
+        if (hint[s] < n && detail::bytes_equal(first[static_cast<std::ptrdiff_t>(hint[s])].first, key))
+            return &first[static_cast<std::ptrdiff_t>(hint[s])].second;
+        for (std::size_t i = 0; i < n; ++i)  // as Params::find, remembering where
+            if (first[static_cast<std::ptrdiff_t>(i)].first == key) {
+                hint[s] = i;
+                return &first[static_cast<std::ptrdiff_t>(i)].second;
+            }
+        return nullptr;
+    };
     for (std::size_t g = 0; g < sets.size(); ++g) {
         const Params& p = sets[g];
-        for (const BindSlot& slot : c.binds) {
+        for (std::size_t s = 0; s < per; ++s) {
+            const BindSlot& slot = c.binds[s];
             switch (slot.source) {
                 case BindSlot::Source::literal: all.push_back(&slot.value); break;
                 case BindSlot::Source::param: {
-                    const Value* v = p.find(slot.key);
+                    const Value* v = find(p, s, slot.key);
                     if (!v)
                         throw MissingParameterError("A value is required for bind parameter '" + slot.key +
                                                     "', in parameter group " + std::to_string(g));
@@ -214,7 +230,7 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
                     break;
                 }
                 case BindSlot::Source::column_default: {
-                    const Value* v = p.find(slot.key);
+                    const Value* v = find(p, s, slot.key);
                     if (!v) {
                         defaults.push_back(slot.column->default_value());
                         v = &defaults.back();
@@ -239,11 +255,13 @@ Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Pa
         for (std::size_t g = 0; g < sets.size(); ++g) tuples.push_back(repr_params(row(g)));
         log_statement(sql, hit ? stats_cached(c.created) : stats_generated(c.created), repr_multi(tuples));
     }
+    // Only the last execution's key is reported: without RETURNING it is the statement's
+    // lastrowid after the batch, not a list of every row's.
     std::vector<std::int64_t> keys;
-    std::int64_t total = db->execute_batch(*ps, all, per, plain ? -1 : c.lastrowid_column, &keys);
+    std::int64_t total = db->execute_batch(*ps, all, per, plain ? -1 : c.lastrowid_column, plain ? nullptr : &keys);
     auto r = std::make_shared<ResultImpl>();
     r->rowcount = total;
-    r->lastrowid = keys.empty() ? 0 : keys.back();
+    r->lastrowid = plain ? ps->lastrowid() : keys.empty() ? 0 : keys.back();
     r->keys = std::make_shared<const std::vector<std::string>>();
     return Result(std::move(r));
 }

@@ -170,7 +170,13 @@ struct ConnectionImpl : SchemaConnection, std::enable_shared_from_this<Connectio
         : engine(std::move(e)), db(std::move(c)) {}
     ~ConnectionImpl() override;
 
-    void autobegin();
+    /// BEGIN unless a transaction is open: the usual case (a file database's connection in
+    /// its transaction) is decided here, in line, once per execution.
+    void autobegin() {
+        if (!engine->shared_memory() && db->tx_active) return;
+        begin_slow();
+    }
+    void begin_slow();
     void commit();
     void rollback();
     /// Whether this connection has a transaction of its own (began it, or joined it).

@@ -35,7 +35,7 @@ public:
         auto a = row.begin();
         auto b = last_->begin();  // its first n_ keys (a key appended since, e.g. a fetched id, is not compared)
         for (std::size_t i = 0; i < n_; ++i, ++a, ++b)
-            if (a->first != b->first) return false;
+            if (!detail::bytes_equal(a->first, b->first)) return false;  // names are short: in line
         return true;
     }
     /// Remembers `row` and where each of `keys` is in it (-1: absent).
@@ -75,6 +75,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
     struct Group {
         Cursor cursor;
         std::vector<std::string> keys;  // per slot: the Params key
+        bool pipelined = false;         // cursor.pipelined(), asked once
     };
     std::unordered_map<std::string, Group> groups;
     std::vector<const Value*> ptrs;
@@ -102,7 +103,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
             std::string shape = shape_of(m, row);
             auto it = groups.find(shape);
             if (it == groups.end()) {
-                Group g{c.cursor(m.table().insert(), &row), {}};
+                Group g{c.cursor(m.table().insert(), &row), {}, false};
                 if (!return_defaults && !g.cursor.compiled().sql_without_keys.empty()) {
                     // No keys wanted: the INSERT without the RETURNING that would fetch them.
                     auto plain = std::make_shared<Compiled>(g.cursor.compiled());
@@ -111,6 +112,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
                     g.cursor = c.cursor(std::move(plain), true);
                 }
                 for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+                g.pipelined = g.cursor.pipelined();
                 it = groups.emplace(std::move(shape), std::move(g)).first;
             }
             last = &it->second;
@@ -129,7 +131,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
             }
             ptrs.push_back(v);
         }
-        if (g.cursor.pipelined()) {
+        if (g.pipelined) {
             // PostgreSQL: rows of one shape go together (pipeline), keys back by RETURNING.
             if (batch != &g) drain();  // one statement's queue at a time keeps the order
             batch = &g;
@@ -153,6 +155,7 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
     struct Group {
         Cursor cursor;
         std::vector<std::string> keys;
+        bool pipelined = false;  // cursor.pipelined(), asked once
     };
     std::unordered_map<std::string, Group> groups;
     std::vector<const Value*> ptrs;
@@ -179,8 +182,9 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
                 if (!set.items_.empty()) {  // else only the key: nothing to update
                     std::vector<ColumnElement> crit;
                     for (std::size_t k : pk) crit.push_back(props[k].column->expr() == bindparam(props[k].key));
-                    Group g{c.cursor(m.table().update().where(and_(crit)).values(set)), {}};
+                    Group g{c.cursor(m.table().update().where(and_(crit)).values(set)), {}, false};
                     for (const auto& slot : g.cursor.compiled().binds) g.keys.push_back(slot.key);
+                    g.pipelined = g.cursor.pipelined();
                     last = &groups.emplace(std::move(shape), std::move(g)).first->second;
                 }
             } else {
@@ -193,7 +197,7 @@ void Session::bulk_update_impl(const Mapper& m, const std::vector<Params>& rows)
         Group& g = *last;
         ptrs.clear();
         for (int pos : order.positions()) ptrs.push_back(KeyOrder::at(row, pos));
-        if (g.cursor.pipelined()) {
+        if (g.pipelined) {
             if (batch != &g) {
                 if (batch) batch->cursor.flush_queue();
                 batch = &g;

@@ -128,6 +128,7 @@ bool same_value(const Value& a, const Value& b) noexcept {
 struct ShapeCursor {
     Cursor cursor;
     std::vector<int> sources;  // per bind slot: >= 0 a column index, < 0 -(pk index + 1) in the old key
+    bool pipelined = false;    // cursor.pipelined(), asked once (the connection's driver)
 };
 
 // Members the flush wrote, with their old values: usually one (the generated key), held
@@ -364,13 +365,13 @@ void SessionImpl::flush() {
         else if (st->state == ObjectState::persistent) {
             bool unobserved = st->obj.use_count() == 1 && frames.empty();
             if (st->reattached || has_changes(*st)) {
-                Work w{st, spare_values(), {}, nullptr, unobserved};
-                st->mapper->read(st->obj.get(), w.values);
                 if (st->mapper != updates_of) {  // objects of one class come in runs
                     updates_of = st->mapper;
                     updates_into = &scratch.list_in(updates, updates_of);
                 }
-                updates_into->push_back(std::move(w));
+                // Built in its place in the list (a Work moved in is a copy of its undo list).
+                Work& w = updates_into->emplace_back(st, spare_values(), UndoList{}, nullptr, unobserved);
+                st->mapper->read(st->obj.get(), w.values);
             }
             if (unobserved) release.push_back(st);
             if (any_relationships && !relation_changes && relations_modified(*st)) relation_changes = true;
@@ -440,15 +441,14 @@ void SessionImpl::flush() {
             const Mapper* last = nullptr;
             std::vector<Work>* into = nullptr;
             for (InstanceState* st : pending) {
-                Work w{st, spare_values(), {}, nullptr};
                 if (st->mapper->has_listeners(MapperEvent::before_insert))
                     st->mapper->dispatch(MapperEvent::before_insert, st->obj.get());
-                st->mapper->read(st->obj.get(), w.values);
                 if (st->mapper != last) {
                     last = st->mapper;
                     into = &scratch.list_in(inserts, last);
                 }
-                into->push_back(std::move(w));
+                Work& w = into->emplace_back(st, spare_values());
+                st->mapper->read(st->obj.get(), w.values);
             }
         }
         for (auto& [m, works] : inserts) {
@@ -611,6 +611,7 @@ void SessionImpl::flush() {
                         std::vector<ColumnElement> crit = key_criteria(*m);
                         Update stmt = t.update().where(and_(crit)).values(set);
                         sc.cursor = c.cursor(stmt);
+                        sc.pipelined = sc.cursor.pipelined();
                         for (const auto& slot : sc.cursor.compiled().binds)
                             sc.sources.push_back(slot.key.rfind("\x01pk", 0) == 0 ? -(std::stoi(slot.key.substr(3)) + 1)
                                                                                  : m->index_of(slot.key));
@@ -622,7 +623,7 @@ void SessionImpl::flush() {
                     for (int src : sc.sources)
                         ptrs.push_back(src >= 0 ? &w.values[static_cast<std::size_t>(src)]
                                                 : &key_scratch[static_cast<std::size_t>(-src - 1)]);
-                    if (may_queue_updates && sc.cursor.pipelined()) {
+                    if (may_queue_updates && sc.pipelined) {
                         if (ubatch != &sc) drain_updates();  // one statement's queue at a time
                         ubatch = &sc;
                         sc.cursor.queue(ptrs);
@@ -764,6 +765,7 @@ void SessionImpl::flush() {
                         Insert ins = t.insert();
                         if (!fetch.empty() && c.dialect().supports_returning()) ins = ins.returning(fetch);
                         ShapeCursor sc{c.cursor(ins, &names), {}};
+                        sc.pipelined = sc.cursor.pipelined();
                         // Slots: a mapped column's value, or (-1) an unmapped column's default.
                         for (const auto& slot : sc.cursor.compiled().binds) sc.sources.push_back(m->index_of(slot.key));
                         cit = cursors.emplace(shape, std::move(sc)).first;
@@ -782,7 +784,7 @@ void SessionImpl::flush() {
                             ptrs.push_back(&defaults.back());
                         }
                     }
-                    if (may_queue && !fetches && sc.cursor.pipelined()) {
+                    if (may_queue && !fetches && sc.pipelined) {
                         if (batch != &sc) drain();  // one statement's queue at a time keeps the order
                         batch = &sc;
                         sc.cursor.queue(ptrs);

@@ -370,7 +370,11 @@ public:
     Params(std::initializer_list<value_type> items);
 
     /// The value for `name`, or nullptr.
-    const Value* find(std::string_view name) const noexcept;
+    const Value* find(std::string_view name) const noexcept {
+        for (const auto& [k, v] : items_)
+            if (k == name) return &v;
+        return nullptr;
+    }
     bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
     /// The value for `name`; throws ArgumentError if absent.
     const Value& at(std::string_view name) const;
@@ -402,11 +406,7 @@ public:
     friend bool operator==(const Params& a, const Params& b);
 
 private:
-    Value* find_mutable(std::string_view name) noexcept {
-        for (auto& [k, v] : items_)
-            if (k == name) return &v;
-        return nullptr;
-    }
+    Value* find_mutable(std::string_view name) noexcept { return const_cast<Value*>(find(name)); }
 
     std::vector<value_type, detail::CachedAllocator<value_type>> items_;
 };
