@@ -243,6 +243,10 @@ void sort_by_key(const Mapper& m, std::vector<P*>& v, std::vector<std::pair<std:
 }
 
 struct Work {
+    // (A constructor, not aggregate initialization from emplace_back's parentheses: clang 14,
+    // which builds the fuzz targets, has no parenthesized aggregate initialization.)
+    Work(InstanceState* s, Values&& v, bool was_released = false) noexcept
+        : st(s), values(std::move(v)), released(was_released) {}
     InstanceState* st;
     Values values;                                // current values
     UndoList undo;  // members the flush wrote, old values
@@ -370,7 +374,7 @@ void SessionImpl::flush() {
                     updates_into = &scratch.list_in(updates, updates_of);
                 }
                 // Built in its place in the list (a Work moved in is a copy of its undo list).
-                Work& w = updates_into->emplace_back(st, spare_values(), UndoList{}, nullptr, unobserved);
+                Work& w = updates_into->emplace_back(st, spare_values(), unobserved);
                 st->mapper->read(st->obj.get(), w.values);
             }
             if (unobserved) release.push_back(st);
@@ -540,7 +544,7 @@ void SessionImpl::flush() {
                     if (st.mapper != m || st.state != ObjectState::persistent || st.marked_deleted) return;
                     if (queued.contains(&st)) return;
                     if (has_changes(st)) {
-                        Work w{&st, spare_values(), {}, nullptr};
+                        Work w(&st, spare_values());
                         m->read(st.obj.get(), w.values);
                         ups.push_back(std::move(w));
                     }
