@@ -1,5 +1,6 @@
 #include <athanor/core/detail/asan.hpp>
 #include <athanor/core/detail/block_cache.hpp>
+#include <athanor/core/detail/hot.hpp>
 
 #include <new>
 
@@ -43,7 +44,7 @@ Cache::~Cache() {
 
 }  // namespace
 
-void* block_cache_allocate(std::size_t bytes) {
+ATHANOR_HOT void* block_cache_allocate(std::size_t bytes) {
 #ifndef ATHANOR_ASAN
     if (bytes <= kBlockCacheMaxBlock) {
         const std::size_t c = class_of(bytes);
@@ -63,7 +64,7 @@ void* block_cache_allocate(std::size_t bytes) {
     return ::operator new(bytes == 0 ? 1 : bytes);
 }
 
-void block_cache_free(void* p, std::size_t bytes) noexcept {
+ATHANOR_HOT void block_cache_free(void* p, std::size_t bytes) noexcept {
     if (!p) return;
 #ifndef ATHANOR_ASAN
     if (bytes <= kBlockCacheMaxBlock && !cache_gone) {

@@ -1,4 +1,5 @@
 #include "engine_impl.hpp"
+#include <athanor/core/detail/hot.hpp>
 
 #include <athanor/core/exc.hpp>
 #include <athanor/core/schema.hpp>
@@ -188,7 +189,7 @@ Result ConnectionImpl::run(const std::shared_ptr<const Compiled>& compiled, cons
     return Result(std::move(r));
 }
 
-Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Params>& sets) {
+ATHANOR_HOT Result ConnectionImpl::execute_many(const Executable& stmt, const std::vector<Params>& sets) {
     if (sets.empty()) throw ArgumentError("executemany with an empty list of parameter sets");
     bool hit = false;
     auto compiled = stmt.compile(engine->dialect, &sets.front(), &hit);

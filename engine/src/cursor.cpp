@@ -1,5 +1,6 @@
 #include "engine_impl.hpp"
 
+#include <athanor/core/detail/hot.hpp>
 #include <athanor/core/exc.hpp>
 
 namespace athanor {
@@ -58,7 +59,7 @@ void Cursor::release() noexcept {
     stmt_ = owned_ = nullptr;
 }
 
-void Cursor::execute(const std::vector<const Value*>& values) {
+ATHANOR_HOT void Cursor::execute(const std::vector<const Value*>& values) {
     if (!stmt_) throw InvalidRequestError("this Cursor is closed");
     auto* ps = static_cast<DriverStatement*>(stmt_);
     auto& c = *conn_;
@@ -161,13 +162,13 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
     return rowcount_;
 }
 
-void Cursor::reset_row() noexcept {
+ATHANOR_HOT void Cursor::reset_row() noexcept {
     if (!stmt_ || !(has_row_ || reset_pending_)) return;
     static_cast<DriverStatement*>(stmt_)->reset();
     has_row_ = reset_pending_ = false;
 }
 
-bool Cursor::row_views(std::vector<ValueView>& out) {
+ATHANOR_HOT bool Cursor::row_views(std::vector<ValueView>& out) {
     if (!has_row_) return false;
     static_cast<DriverStatement*>(stmt_)->read_views(columns_, out);
     has_row_ = false;
@@ -175,7 +176,7 @@ bool Cursor::row_views(std::vector<ValueView>& out) {
     return true;
 }
 
-bool Cursor::next_views(std::vector<ValueView>& out) {
+ATHANOR_HOT bool Cursor::next_views(std::vector<ValueView>& out) {
     auto* ps = static_cast<DriverStatement*>(stmt_);
     if (reset_pending_ && !has_row_) {  // the previous row was read: on to the next one
         has_row_ = ps->step();

@@ -1,4 +1,5 @@
 #include "engine_impl.hpp"
+#include <athanor/core/detail/hot.hpp>
 
 #include <athanor/engine/postgresql_dialect.hpp>
 #include <athanor/engine/sqlite_dialect.hpp>
@@ -287,7 +288,7 @@ DriverStatement* DriverConnection::acquire(const std::string& sql, std::unique_p
     return raw;
 }
 
-std::int64_t DriverConnection::execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
+ATHANOR_HOT std::int64_t DriverConnection::execute_batch(DriverStatement& stmt, std::span<const Value* const> all,
                                              std::size_t per, int lastrowid_column,
                                              std::vector<std::int64_t>* keys, std::vector<std::int64_t>* counts) {
     std::int64_t total = 0;

@@ -1,4 +1,5 @@
 #include "engine_impl.hpp"
+#include <athanor/core/detail/hot.hpp>
 
 #include <athanor/core/exc.hpp>
 
@@ -42,7 +43,7 @@ void ResultImpl::release() noexcept {
     has_row = false;
 }
 
-bool ResultImpl::advance() {
+ATHANOR_HOT bool ResultImpl::advance() {
     if (!stmt) return false;
     if (step_pending) {
         step_pending = false;
@@ -80,7 +81,7 @@ bool ResultImpl::next(std::vector<Value>& out) {
     return true;
 }
 
-bool ResultImpl::next_views(std::vector<ValueView>& out) {
+ATHANOR_HOT bool ResultImpl::next_views(std::vector<ValueView>& out) {
     if (!advance()) return false;
     stmt->read_views(columns, out);
     if (conn && conn->engine->echo_level >= 2) log_row();
@@ -112,7 +113,7 @@ const std::vector<Value>& Result::inserted_primary_key() const {
 }
 
 bool Result::fetch_into(std::vector<Value>& out) { return impl_ && impl_->next(out); }
-bool Result::fetch_views(std::vector<ValueView>& out) { return impl_ && impl_->next_views(out); }
+ATHANOR_HOT bool Result::fetch_views(std::vector<ValueView>& out) { return impl_ && impl_->next_views(out); }
 
 std::optional<Row> Result::fetchone() {
     std::vector<Value> v;

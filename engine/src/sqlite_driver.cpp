@@ -3,6 +3,7 @@
 #include "engine_impl.hpp"
 
 #include <athanor/core/exc.hpp>
+#include <athanor/core/detail/hot.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <sqlite3.h>
@@ -127,7 +128,7 @@ struct SqliteStatement final : DriverStatement {
         }
     }
 
-    bool execute(std::span<const Value* const> values, bool rows_outlive_values) override {
+    ATHANOR_HOT bool execute(std::span<const Value* const> values, bool rows_outlive_values) override {
         if (static_cast<int>(values.size()) != param_count)
             raise_binding_count(*this, values.size(), values, false);
         bind(values, rows_outlive_values);
@@ -163,7 +164,7 @@ struct SqliteStatement final : DriverStatement {
         }
     }
 
-    void read_views(int n, std::vector<ValueView>& out) override {
+    ATHANOR_HOT void read_views(int n, std::vector<ValueView>& out) override {
         if (out.size() != static_cast<std::size_t>(n)) out.resize(static_cast<std::size_t>(n));
         // One sqlite3_column_value() per column, then the sqlite3_value_*() readers: each
         // sqlite3_column_*() call checks the statement and the column again, four calls for a
@@ -201,14 +202,14 @@ struct SqliteStatement final : DriverStatement {
 
     std::int64_t int_at(int i) override { return sqlite3_column_int64(stmt, i); }
 
-    bool step() override {
+    ATHANOR_HOT bool step() override {
         int rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW) return true;
         sqlite3_reset(stmt);
         if (rc != SQLITE_DONE) raise_sqlite(db, rc, sql, "()");
         return false;
     }
-    void reset() noexcept override { sqlite3_reset(stmt); }
+    ATHANOR_HOT void reset() noexcept override { sqlite3_reset(stmt); }
     std::int64_t rowcount() const noexcept override { return readonly ? sqlite3_changes64(db) : changes; }
     std::int64_t lastrowid() const noexcept override { return readonly ? sqlite3_last_insert_rowid(db) : rowid; }
 

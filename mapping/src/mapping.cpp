@@ -1,3 +1,4 @@
+#include <athanor/core/detail/hot.hpp>
 #include <athanor/core/exc.hpp>
 #include <athanor/mapping/mapper.hpp>
 #include <athanor/mapping/record.hpp>
@@ -60,7 +61,7 @@ void Mapper::set_version_column(std::string_view name) {
     version_index_ = i;
 }
 
-int Mapper::index_of(std::string_view name) const noexcept {
+ATHANOR_HOT int Mapper::index_of(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < props_.size(); ++i)
         if (props_[i].key == name) return static_cast<int>(i);
     return -1;
@@ -86,7 +87,7 @@ std::vector<Value> Mapper::identity(const void* obj) const {
     return key;
 }
 
-void Mapper::read(const void* obj, std::vector<Value>& out) const {
+ATHANOR_HOT void Mapper::read(const void* obj, std::vector<Value>& out) const {
     const std::size_t n = props_.size();
     if (out.size() != n) out.resize(n);  // a recycled row has its size already
     Value* o = out.data();
@@ -136,7 +137,7 @@ const Select& Mapper::select_by_pk() const {
     return *select_by_pk_;
 }
 
-void Mapper::write(void* obj, const ValueView* values) const {
+ATHANOR_HOT void Mapper::write(void* obj, const ValueView* values) const {
     for (std::size_t i = 0; i < props_.size(); ++i)
         if (!detail::set_direct(props_[i], obj, values[i]))
             props_[i].set_view(obj, values[i]);  // other kinds: conversions, NULL checks
@@ -389,7 +390,7 @@ namespace {
 std::atomic<std::uint64_t> g_destroyed{0};
 }
 
-std::uint64_t Registry::destroyed_count() noexcept { return g_destroyed.load(std::memory_order_acquire); }
+ATHANOR_HOT std::uint64_t Registry::destroyed_count() noexcept { return g_destroyed.load(std::memory_order_acquire); }
 
 Registry::~Registry() {
     life_->store(false);

@@ -1,4 +1,5 @@
 #include <athanor/mapping/detail/object_pool.hpp>
+#include <athanor/core/detail/hot.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -89,7 +90,7 @@ thread_local Cursors cursors;
 
 }  // namespace
 
-void* pool_allocate(std::size_t bytes) {
+ATHANOR_HOT void* pool_allocate(std::size_t bytes) {
     bytes = (bytes + 15) & ~std::size_t{15};
     if (cursors_gone) {
         // An object made while this thread's locals are being destroyed (by a static destructor,
@@ -110,7 +111,7 @@ void* pool_allocate(std::size_t bytes) {
     return p;
 }
 
-void pool_deallocate(void* p, std::size_t bytes) noexcept {
+ATHANOR_HOT void pool_deallocate(void* p, std::size_t bytes) noexcept {
     ATHANOR_POOL_POISON(p, (bytes + 15) & ~std::size_t{15});
     auto* c = reinterpret_cast<ChunkHeader*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kPoolChunk - 1});
     if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) free_chunk(c);

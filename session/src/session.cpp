@@ -62,7 +62,7 @@ std::size_t fold_int(std::int64_t i) noexcept {
 }
 }  // namespace
 
-std::size_t hash_key(std::span<const ValueView> key) noexcept {
+ATHANOR_HOT std::size_t hash_key(std::span<const ValueView> key) noexcept {
     if (key.size() == 1 && key[0].kind == Value::Kind::integer) return fold_int(key[0].i);
     std::size_t h = 1469598103934665603ull;
     for (const ValueView& v : key) h = (h ^ hash_view(v)) * 1099511628211ull;
@@ -106,7 +106,7 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
     return find(key, hash_key(key));
 }
 
-InstanceState* IdentityMap::find_int(std::int64_t key) const noexcept {
+ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key) const noexcept {
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(fold_int(key));  // hash_key() of the one view
@@ -135,7 +135,7 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) 
     }
 }
 
-InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
+ATHANOR_HOT InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
     if (full_after_one()) grow();
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(h);
@@ -156,7 +156,7 @@ InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h,
     }
 }
 
-void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash) {
+ATHANOR_HOT void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash) {
     // The slot found by probe(), unless the table changed since (then the usual way).
     if (slot >= slots_.size() || (slots_[slot].s() && slots_[slot].s() != tomb()) || full_after_one()) {
         insert(s, hash);
@@ -167,7 +167,7 @@ void IdentityMap::insert_at(std::size_t slot, InstanceState* s, std::size_t hash
     ++count_;
 }
 
-void IdentityMap::place(std::size_t i, InstanceState* s, std::size_t hash) {
+ATHANOR_HOT void IdentityMap::place(std::size_t i, InstanceState* s, std::size_t hash) {
     if (reinterpret_cast<std::uintptr_t>(s) & ~Slot::kAddr)
         throw Error("identity map: an object state's address does not fit in 48 bits");
     slots_[i] = Slot::make(s, static_cast<std::uint32_t>(hash));
@@ -221,7 +221,7 @@ void IdentityMap::insert(InstanceState* s, std::size_t hash) {
     }
 }
 
-void IdentityMap::erase(InstanceState* s) noexcept {
+ATHANOR_HOT void IdentityMap::erase(InstanceState* s) noexcept {
     if (slots_.empty()) return;
     std::size_t mask = slots_.size() - 1;
     auto bury = [&](std::size_t i) {
@@ -255,7 +255,7 @@ std::string describe_key(std::span<const Value> key) {
     return s + (key.size() == 1 ? ",)" : ")");
 }
 
-void StateTable::index_pending() const {
+ATHANOR_HOT void StateTable::index_pending() const {
     for (const Run& run : unindexed_)
         for (InstanceState* st = run.first; st != run.first + run.count; ++st) {
             if (!st->mapper || st->indexed) continue;  // freed since, or a reused slot seen twice
@@ -299,7 +299,7 @@ void StateTable::index_insert(InstanceState* st) const {
     }
 }
 
-InstanceState& StateTable::emplace(const void* obj) {
+ATHANOR_HOT InstanceState& StateTable::emplace(const void* obj) {
     (void)obj;  // the caller sets st.obj before the state is indexed (see SessionImpl::track)
     InstanceState* st;
     if (!free_.empty()) {
@@ -320,7 +320,7 @@ InstanceState& StateTable::emplace(const void* obj) {
     return *st;
 }
 
-void StateTable::erase(InstanceState* st) noexcept {
+ATHANOR_HOT void StateTable::erase(InstanceState* st) noexcept {
     if (st->indexed && !index_.empty()) {
         std::size_t mask = index_.size() - 1;
         for (std::size_t i = hash(st->obj.get()) & mask;; i = (i + 1) & mask) {
@@ -354,7 +354,7 @@ bool SessionImpl::mappers_alive() const noexcept {
     return true;
 }
 
-void SessionImpl::check_mappers() const {
+ATHANOR_HOT void SessionImpl::check_mappers() const {
     std::uint64_t destroyed = Registry::destroyed_count();
     if (destroyed == registries_checked) return;  // no registry died since the last check
     for (const auto& k : mapper_cache)
@@ -378,13 +378,13 @@ void SessionImpl::raise_pending_rollback() const {
         "Original exception was: " + failure);
 }
 
-Connection& SessionImpl::connection() {
+ATHANOR_HOT Connection& SessionImpl::connection() {
     check_usable();
     if (!conn) conn.emplace(engine->connect());
     return *conn;
 }
 
-void SessionImpl::autoflush() {
+ATHANOR_HOT void SessionImpl::autoflush() {
     if (options.autoflush && no_autoflush == 0 && !flushing) flush();
 }
 
@@ -417,12 +417,12 @@ void SessionImpl::sweep() {
     sweep_at = std::max<std::size_t>(256, 2 * states.size());
 }
 
-bool SessionImpl::droppable(const InstanceState& st) const {
+ATHANOR_HOT bool SessionImpl::droppable(const InstanceState& st) const {
     return st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached && st.obj.use_count() == 1 &&
            !has_changes(st);
 }
 
-InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
+ATHANOR_HOT InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
     if (states.size() >= sweep_at && !loading) sweep();  // before the new state exists: it is not swept
     InstanceState& ref = states.emplace(obj.get());
     ref.obj = std::move(obj);
@@ -438,7 +438,7 @@ void SessionImpl::identity_insert(InstanceState* st) {
     st->in_identity_map = true;
 }
 
-void SessionImpl::identity_erase(InstanceState* st) {
+ATHANOR_HOT void SessionImpl::identity_erase(InstanceState* st) {
     if (!st->in_identity_map) return;
     map_of(st->mapper).erase(st);
     st->in_identity_map = false;
@@ -468,14 +468,14 @@ const Snapshot& SessionImpl::committed_of(InstanceState* st) const {
     return st->snapshot;
 }
 
-void SessionImpl::untrack(InstanceState* st) {
+ATHANOR_HOT void SessionImpl::untrack(InstanceState* st) {
     if (st->changed_in_tx) committed_before.erase(st);
     identity_erase(st);
     for (auto& f : frames) f.entries.erase(st);
     states.erase(st);
 }
 
-bool SessionImpl::has_changes(const InstanceState& st) const {
+ATHANOR_HOT bool SessionImpl::has_changes(const InstanceState& st) const {
     if (st.state != ObjectState::persistent || !st.snapshot) return false;
     const auto& props = st.mapper->columns();
     const std::size_t n = std::min(props.size(), st.snapshot.size());
@@ -486,7 +486,7 @@ bool SessionImpl::has_changes(const InstanceState& st) const {
     return false;
 }
 
-std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row) {
+ATHANOR_HOT std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row) {
     const auto& pk = m.primary_key();
     std::span<const ValueView> key;
     if (pk.size() == 1) {
@@ -839,7 +839,7 @@ Session::~Session() {
     }
 }
 
-const Mapper& Session::mapper_by_type(std::type_index t) const {
+ATHANOR_HOT const Mapper& Session::mapper_by_type(std::type_index t) const {
     impl_->check_mappers();  // before any cached mapper is looked at
     // The last class asked for first: a loop of get<T>() asks for the same one each time.
     if (impl_->last_type_mapper && impl_->last_type == t) return *impl_->last_type_mapper;
@@ -952,7 +952,7 @@ void Session::close() {
     impl_->expunge_all();
 }
 
-std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> pk) {
+ATHANOR_HOT std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> pk) {
     impl_->check_usable();
     if (pk.size() != m.primary_key().size())
         throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
@@ -962,7 +962,7 @@ std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> 
 }
 
 namespace detail {
-std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
+ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
     SessionImpl* impl_ = this;
     InstanceState* known = nullptr;
     IdentityMap& map = map_of(&m);

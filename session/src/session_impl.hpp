@@ -4,6 +4,7 @@
 #pragma once
 
 #include <athanor/engine/connection.hpp>
+#include <athanor/core/detail/hot.hpp>
 #include <athanor/session/query.hpp>
 #include <athanor/session/session.hpp>
 

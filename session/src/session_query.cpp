@@ -43,7 +43,7 @@ bool add_terms(const Mapper& m, const Pairs& criteria, EqTerms& terms) {
 
 bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) { return add_terms(m, criteria, terms); }
 
-bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms) {
+ATHANOR_HOT bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms) {
     for (std::size_t a = 0; a < criteria.size(); ++a)
         for (std::size_t b = a + 1; b < criteria.size(); ++b)
             if (criteria[a].first == criteria[b].first) return false;  // the last one wins: a Params says so
@@ -59,7 +59,7 @@ ColumnElement eq_clause(const Mapper& m, const EqTerms& terms) {
     return and_(parts);
 }
 
-void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
+ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     SessionImpl& impl = s.impl();
     impl.check_usable();
@@ -118,7 +118,7 @@ void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
 }
 
 namespace {
-void load_each(Session& s, const Mapper& m, const Select& stmt, bool autoflush,
+ATHANOR_HOT void load_each(Session& s, const Mapper& m, const Select& stmt, bool autoflush,
                void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     SessionImpl& impl = s.impl();
     if (autoflush) impl.autoflush();

@@ -5,6 +5,7 @@
 // belongs to one thread). The arena must outlive its snapshots.
 #pragma once
 
+#include <athanor/core/detail/hot.hpp>
 #include <athanor/core/exc.hpp>
 #include <athanor/core/value.hpp>
 
@@ -183,7 +184,7 @@ public:
         return pack(arena, views.data(), views.size());
     }
 
-    static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
+    ATHANOR_HOT static Snapshot pack(SnapshotArena& arena, const ValueView* values, std::size_t n) {
         if (n <= kScan) {
             // No offsets: the values are written in one pass into room for the largest they
             // can take (a varint is at most 10 bytes), and what was written is handed out.
@@ -402,7 +403,7 @@ private:
     void ref() noexcept {
         if (p_) put_refs(get32(p_ + kRefs) + 1);
     }
-    void unref() noexcept {
+    ATHANOR_HOT void unref() noexcept {
         if (!p_) return;
         std::uint32_t r = get32(p_ + kRefs) - 1;
         if (r == 0) {
