@@ -59,6 +59,36 @@ ColumnElement eq_clause(const Mapper& m, const EqTerms& terms) {
     return and_(parts);
 }
 
+namespace {
+/// The session's statement for (m, the terms' columns, first), prepared on the first query of
+/// that shape: out of line and cold, so the per-call path of query_eq() stays small.
+[[gnu::noinline, gnu::cold]] std::vector<SessionImpl::EqCursor>::iterator add_eq_cursor(
+    SessionImpl& impl, Connection& c, const Mapper& m, const EqTerms& terms, bool first) {
+    auto& cache = impl.eq_cursors;
+    // The statement the general path would build, each value a parameter "eq<k>" (the same
+    // SQL text: a literal and a parameter both render as a placeholder).
+    std::vector<ColumnElement> parts;
+    SessionImpl::EqCursor e;
+    e.mapper = &m;
+    e.first = first;
+    for (std::size_t k = 0; k < terms.size(); ++k) {
+        const Column& col = *m.columns()[terms[k].first].column;
+        parts.push_back(col.expr() == bindparam("eq" + std::to_string(k), col.type()));
+        e.columns.push_back(terms[k].first);
+    }
+    Select stmt = query_select(m);
+    if (!parts.empty()) stmt = stmt.where(and_(parts));
+    if (first) stmt = stmt.limit(1);
+    e.cursor = c.cursor(stmt);
+    for (const BindSlot& slot : e.cursor.compiled().binds)
+        e.slots.push_back(slot.source == BindSlot::Source::param ? std::stoi(slot.key.substr(2)) : -1);
+    constexpr std::size_t kMaxEqCursors = 64;
+    if (cache.size() >= kMaxEqCursors) cache.erase(cache.begin());
+    cache.push_back(std::move(e));
+    return cache.end() - 1;
+}
+}  // namespace
+
 ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     SessionImpl& impl = s.impl();
@@ -73,29 +103,7 @@ ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, boo
         return true;
     };
     auto it = std::find_if(cache.begin(), cache.end(), same);
-    if (it == cache.end()) {
-        // The statement the general path would build, each value a parameter "eq<k>" (the same
-        // SQL text: a literal and a parameter both render as a placeholder).
-        std::vector<ColumnElement> parts;
-        SessionImpl::EqCursor e;
-        e.mapper = &m;
-        e.first = first;
-        for (std::size_t k = 0; k < terms.size(); ++k) {
-            const Column& col = *m.columns()[terms[k].first].column;
-            parts.push_back(col.expr() == bindparam("eq" + std::to_string(k), col.type()));
-            e.columns.push_back(terms[k].first);
-        }
-        Select stmt = query_select(m);
-        if (!parts.empty()) stmt = stmt.where(and_(parts));
-        if (first) stmt = stmt.limit(1);
-        e.cursor = c.cursor(stmt);
-        for (const BindSlot& slot : e.cursor.compiled().binds)
-            e.slots.push_back(slot.source == BindSlot::Source::param ? std::stoi(slot.key.substr(2)) : -1);
-        constexpr std::size_t kMaxEqCursors = 64;
-        if (cache.size() >= kMaxEqCursors) cache.erase(cache.begin());
-        cache.push_back(std::move(e));
-        it = cache.end() - 1;
-    }
+    if (it == cache.end()) it = add_eq_cursor(impl, c, m, terms, first);
     Cursor& cur = it->cursor;
     const auto& binds = cur.compiled().binds;
     auto& ptrs = impl.get_ptrs;
