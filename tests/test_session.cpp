@@ -4,6 +4,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "fixtures.hpp"
 
+#include <algorithm>
+#include <array>
 #include <regex>
 #include <sstream>
 
@@ -992,6 +994,48 @@ TEST_F(QueryTest, FilterByTermsSurviveCopiesMovesAndGrowth) {
     EXPECT_EQ(assigned.one()->name, "ed");
     assigned = one;    // fewer terms, inline again
     EXPECT_EQ(assigned.all().size(), 1u);
+}
+
+TEST_F(QueryTest, FilterByLookupsOfMoreShapesThanTheSessionKeepsEachBindTheirOwnValues) {
+    // The session keeps 64 prepared filter_by() lookups (one per mapper, columns in order, and
+    // first() or all()); here 128 shapes, twice over: the oldest are dropped and prepared
+    // again, and every lookup binds its values to its own columns, two terms inline or more.
+    sa::Session s(engine);
+    auto ed = s.query<User>().filter_by({{"name", "ed"}}).one();
+    auto wendy = s.query<User>().filter_by({{"name", "wendy"}}).one();
+    ed->password = "pw-ed";  // every column tells the two apart
+    wendy->password = "pw-wendy";
+    s.commit();
+    const std::array<std::string_view, 4> cols{"id", "name", "fullname", "password"};
+    auto value_of = [&](const User& u, std::size_t c) -> sa::Value {
+        switch (c) {
+            case 0: return u.id;
+            case 1: return u.name;
+            case 2: return u.fullname;
+            default: return u.password;
+        }
+    };
+    std::vector<std::vector<std::size_t>> shapes;
+    std::vector<std::size_t> order{0, 1, 2, 3};
+    do {  // every ordered choice of 1 to 4 distinct columns, each once
+        for (std::size_t len = 1; len <= 4; ++len) {
+            std::vector<std::size_t> shape(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(len));
+            if (std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) shapes.push_back(shape);
+        }
+    } while (std::next_permutation(order.begin(), order.end()));
+    ASSERT_EQ(shapes.size(), 64u);
+    for (int pass = 0; pass < 2; ++pass)
+        for (const auto& shape : shapes)
+            for (const auto& who : {ed, wendy}) {
+                auto q = s.query<User>();
+                for (std::size_t c : shape) q = std::move(q).filter_by({{cols[c], value_of(*who, c)}});
+                EXPECT_EQ(q.first(), who) << who->name << " by " << shape.size() << " columns";
+                auto all = q.all();
+                ASSERT_EQ(all.size(), 1u);
+                EXPECT_EQ(all[0], who);
+            }
+    // A shape whose values belong to two different users finds nobody.
+    EXPECT_EQ(s.query<User>().filter_by({{"id", ed->id}}).filter_by({{"name", "wendy"}}).first(), nullptr);
 }
 
 TEST_F(QueryTest, FilterByStatementsEndWithTheSession) {

@@ -2,8 +2,8 @@
 // (bind, step, column) because that is the hot path. SQLite's headers stay in this file.
 #include "engine_impl.hpp"
 
-#include <athanor/core/exc.hpp>
 #include <athanor/core/detail/hot.hpp>
+#include <athanor/core/exc.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <sqlite3.h>

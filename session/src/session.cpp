@@ -962,6 +962,20 @@ ATHANOR_HOT std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<c
 }
 
 namespace detail {
+std::vector<int> bind_positions(const Cursor& c) {
+    std::vector<int> out;
+    for (const BindSlot& slot : c.compiled().binds)
+        out.push_back(slot.source == BindSlot::Source::param ? std::stoi(slot.key.substr(2)) : -1);
+    return out;
+}
+
+// Out of line and cold: it runs once per mapper and session, and get()'s per-call code stays small.
+[[gnu::noinline, gnu::cold]] SessionImpl::GetCursor& SessionImpl::add_get_cursor(const Mapper& m, Connection& c) {
+    GetCursor fresh{c.cursor(m.select_by_pk()), {}};
+    fresh.slots = bind_positions(fresh.cursor);
+    return get_cursors.emplace(&m, std::move(fresh)).first->second;
+}
+
 ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
     SessionImpl* impl_ = this;
     InstanceState* known = nullptr;
@@ -987,18 +1001,12 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<co
     Connection& c = impl_->connection();
     if (&m != last_get_mapper) {
         auto gc = get_cursors.find(&m);
-        if (gc == get_cursors.end()) {
-            GetCursor fresh{c.cursor(m.select_by_pk()), {}};
-            for (const auto& slot : fresh.cursor.compiled().binds)
-                fresh.slots.push_back(static_cast<std::size_t>(std::stoi(slot.key.substr(2))));
-            gc = get_cursors.emplace(&m, std::move(fresh)).first;
-        }
-        last_get = &gc->second;
+        last_get = gc != get_cursors.end() ? &gc->second : &add_get_cursor(m, c);
         last_get_mapper = &m;
     }
     Cursor& cur = last_get->cursor;
     get_ptrs.clear();
-    for (std::size_t k : last_get->slots) get_ptrs.push_back(&pk[k]);
+    for (int k : last_get->slots) get_ptrs.push_back(&pk[static_cast<std::size_t>(k)]);
     cur.execute(get_ptrs);
     // Members are set straight from the row's views (no copy of the row), as Query's loads do.
     std::vector<ValueView>& row = eq_row;  // the session's scratch: no allocation per call

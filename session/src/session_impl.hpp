@@ -238,6 +238,12 @@ bool take_detached(const std::shared_ptr<void>& obj);
 void note_detached(const Mapper& m, const std::shared_ptr<void>& obj);
 bool take_detached(const Mapper& m, const std::shared_ptr<void>& obj);
 
+/// For each bind slot of the session's own statements (get()'s, a filter_by() lookup's), in
+/// placeholder order: k when the slot is the parameter named with a two-letter prefix and k
+/// ("pk0", "eq1"), -1 for a value the statement carries (LIMIT). Read once when the statement
+/// is prepared, so an execution binds by position.
+std::vector<int> bind_positions(const Cursor& c);
+
 struct FlushScratch;  // session_flush.cpp
 struct FlushScratchDelete {
     void operator()(FlushScratch* p) const noexcept;
@@ -265,7 +271,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// the identity map costs one execution, not a statement lookup and a Cursor.
     struct GetCursor {
         Cursor cursor;
-        std::vector<std::size_t> slots;
+        std::vector<int> slots;  // bind_positions(cursor): every slot is a key value
     };
     std::unordered_map<const Mapper*, GetCursor> get_cursors;
     /// get_cursors[m] for the mapper asked for last (a loop of get() asks for one): elements of
@@ -393,6 +399,8 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::vector<ValueView> key_views;  // scratch for load_row
     /// get(): the identity map (reloading an expired object), else one SELECT by key.
     std::shared_ptr<void> get(const Mapper& m, std::span<const Value> pk);
+    /// get()'s statement for m, prepared on the first get() of m and kept in get_cursors.
+    GetCursor& add_get_cursor(const Mapper& m, Connection& c);
 
     // ---- relationships (session_relations.cpp)
     enum class Instrument { fresh, loaded, keep };

@@ -80,8 +80,7 @@ namespace {
     if (!parts.empty()) stmt = stmt.where(and_(parts));
     if (first) stmt = stmt.limit(1);
     e.cursor = c.cursor(stmt);
-    for (const BindSlot& slot : e.cursor.compiled().binds)
-        e.slots.push_back(slot.source == BindSlot::Source::param ? std::stoi(slot.key.substr(2)) : -1);
+    e.slots = bind_positions(e.cursor);
     constexpr std::size_t kMaxEqCursors = 64;
     if (cache.size() >= kMaxEqCursors) cache.erase(cache.begin());
     cache.push_back(std::move(e));
