@@ -460,7 +460,7 @@ TEST_F(NumbersAndDates, NumbersThatDoNotFitAreErrorsNotWrapped) {
     auto c = engine->connect();
     EXPECT_THROW(c.execute(sa::text("SELECT 1e999")).scalar<std::int64_t>(), sa::ArgumentError);
     EXPECT_THROW(c.execute(sa::text("SELECT 9223372036854775807.0 * 4")).scalar<std::int64_t>(), sa::ArgumentError);
-    EXPECT_THROW(sa::Value(std::numeric_limits<std::uint64_t>::max()), sa::ArgumentError);
+    EXPECT_THROW(sa::Value{std::numeric_limits<std::uint64_t>::max()}, sa::ArgumentError);
     EXPECT_EQ(sa::Value(std::uint64_t{42}).as_int(), 42);
     EXPECT_THROW(sa::Value(std::int64_t{-1}).as<std::uint32_t>(), sa::ArgumentError);
 }

@@ -73,6 +73,7 @@ public:
         if constexpr (std::is_same_v<M, std::string>)
             p.read_into = [member](const void* obj, Value& v) { detail::read_text(static_cast<const T*>(obj)->*member, v); };
         p.set = [member, &col](void* obj, const Value& v) {
+            (void)col;  // named only for a member that cannot hold NULL (clang warns otherwise)
             if constexpr (!Traits::nullable)
                 if (v.is_null()) detail::throw_null_into_member(col);
             static_cast<T*>(obj)->*member = Traits::from_value(v);
@@ -81,6 +82,7 @@ public:
             return value_equals(static_cast<const T*>(obj)->*member, v);
         };
         p.set_view = [member, &col](void* obj, const ValueView& v) {
+            (void)col;
             if constexpr (!Traits::nullable)
                 if (v.kind == Value::Kind::null) detail::throw_null_into_member(col);
             if constexpr (std::is_same_v<M, std::string>) {
