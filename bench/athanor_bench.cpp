@@ -867,8 +867,9 @@ double median(std::vector<double> v) {
 }
 
 // Prints each ratio beside the one in an earlier --json file and flags the ones that grew by
-// more than the noise of this kind of machine (15%; the README says ratios move by about +-10%).
-void compare_with(const std::string& file, const std::vector<Figure>& figures) {
+// more than the noise of one machine (15%). Ratios measured on another machine or database are
+// not comparable at that threshold: the header says so when the file's differ from this run's.
+void compare_with(const std::string& file, const std::vector<Figure>& figures, const std::string& db_name) {
     nlohmann::json old;
     try {
         std::ifstream in(file);
@@ -882,6 +883,14 @@ void compare_with(const std::string& file, const std::vector<Figure>& figures) {
         for (const auto& e : old["results"])
             before[{e.value("suite", ""), e.value("test", ""), e.value("n", std::int64_t{0})}] = e;
     std::cout << "\ncompared with " << file << " (commit " << old.value("commit", std::string("?")) << "):\n";
+    const std::string old_machine = old.value("machine", std::string("?")), now_machine = machine();
+    if (old_machine != now_machine)
+        std::cout << "  note: that file is of another machine (" << old_machine << "; this run: " << now_machine
+                  << "): ratios differ between machines by more than the 15% flagged below\n";
+    const std::string old_db = old.value("db", std::string("?"));
+    if (old_db != db_name)
+        std::cout << "  note: that file is of another database (" << old_db << "; this run: " << db_name
+                  << "): its raw baseline ran against another database\n";
     int regressions = 0;
     for (const auto& f : figures) {
         auto it = before.find({f.suite, f.test, f.n});
@@ -1130,7 +1139,7 @@ int main(int argc, char** argv) {
         std::filesystem::remove(path);
     }
 
-    if (!opt.compare.empty()) compare_with(opt.compare, figures);
+    if (!opt.compare.empty()) compare_with(opt.compare, figures, db_name);
 
     if (!opt.json.empty()) {
         nlohmann::json j;
