@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -230,6 +231,90 @@ TEST_F(SessionTest, GetWithCompositeKey) {
     EXPECT_EQ(s2.get<Pair>({1, "y"}), p);
     EXPECT_EQ(s2.get<Pair>({2, "y"}), nullptr);
     EXPECT_THROW(s2.get<Pair>(1), sa::InvalidRequestError);
+}
+
+// As SQLAlchemy's weak identity map: an object the program let go of is gone from the session
+// (the next get() loads it again), unless it was changed: then the session keeps it, changes and
+// all, and the next get() returns it without SQL.
+TEST_F(SessionTest, GetLetsGoOfAnObjectNobodyHoldsButKeepsAChangedOne) {
+    {
+        sa::Session s(engine);
+        s.add(mk("ed"));
+        s.add(mk("wendy"));
+        s.commit();
+    }
+    sa::Session s(engine);
+    log.clear();
+    ASSERT_TRUE(s.get<User>(1));
+    ASSERT_TRUE(s.get<User>(1));
+    EXPECT_EQ(log.count_starting("SELECT"), 2u);  // let go of in between: loaded again
+    s.get<User>(2)->name = "wendy changed";        // changed, then let go of
+    ASSERT_TRUE(s.get<User>(1));                   // this load must not drop the changed one
+    log.clear();
+    auto w = s.get<User>(2);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->name, "wendy changed");
+    EXPECT_EQ(log.count_starting("SELECT"), 0u);
+    s.commit();
+    EXPECT_EQ(db_name(s, 2), "wendy changed");
+}
+
+// get() puts a new object where its lookup found the key missing only when the row's key is
+// that integer: text that reads the same (a TEXT key compared with an integer) is keyed as text,
+// and the object stays one object.
+TEST_F(SessionTest, GetByAnIntegerOfATextKeyKeepsOneObject) {
+    struct Code {
+        std::string code, v;
+    };
+    sa::MetaData md;
+    sa::Table& codes = md.table("codes", sa::Column("code", sa::String(), sa::primary_key()), sa::Column("v", sa::String()));
+    md.create_all(*engine);
+    registry.map_imperatively<Code>(codes).column("code", &Code::code).column("v", &Code::v);
+    {
+        sa::Session s(engine);
+        s.add(std::make_shared<Code>(Code{"5", "five"}));
+        s.commit();
+    }
+    sa::Session s(engine);
+    auto c = s.get<Code>(5);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->v, "five");
+    EXPECT_EQ(s.get<Code>(5), c);
+    log.clear();
+    EXPECT_EQ(s.get<Code>("5"), c);
+    EXPECT_EQ(log.count_starting("SELECT"), 0u);  // keyed by its text
+}
+
+// A long run of get() that keeps some objects and lets go of the others (slots freed, reused
+// and moved as the identity map grows): every kept object is found again, without SQL.
+TEST_F(SessionTest, GetsThatKeepSomeObjectsFindEveryKeptOneAgain) {
+    std::vector<sa::Params> rows;
+    for (int i = 1; i <= 3000; ++i)
+        rows.push_back({{"name", "u" + std::to_string(i)}, {"fullname", ""}, {"password", ""}});
+    {
+        auto conn = engine->connect();
+        conn.execute(users.insert(), rows);
+        conn.commit();
+    }
+    sa::Session s(engine);
+    std::map<std::int64_t, std::shared_ptr<User>> kept;
+    std::uint64_t x = 88172645463325252ull;  // xorshift: the same order each run
+    for (int n = 0; n < 6000; ++n) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const auto id = static_cast<std::int64_t>(x % 3000) + 1;
+        auto u = s.get<User>(id);
+        ASSERT_TRUE(u);
+        ASSERT_EQ(u->id, id);
+        ASSERT_EQ(u->name, "u" + std::to_string(id));
+        if (auto it = kept.find(id); it != kept.end()) ASSERT_EQ(u, it->second);
+        else if (x % 3 == 0) kept.emplace(id, u);
+    }
+    ASSERT_GT(kept.size(), 500u);
+    log.clear();
+    for (const auto& [id, u] : kept) EXPECT_EQ(s.get<User>(id), u);
+    EXPECT_EQ(log.count_starting("SELECT"), 0u);
 }
 
 TEST_F(SessionTest, QueryDoesNotOverwriteUnflushedChanges) {

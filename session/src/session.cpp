@@ -97,7 +97,7 @@ bool IdentityMap::key_equals(std::span<const ValueView> k, const InstanceState* 
     return true;
 }
 
-InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
+[[gnu::noinline]] InstanceState* IdentityMap::find(std::span<const Value> key) const noexcept {
     RowViews views(key);
     return find(views.span());
 }
@@ -107,6 +107,12 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
 }
 
 ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key) const noexcept {
+    std::size_t slot;
+    return find_int(key, &slot);
+}
+
+ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key, std::size_t* slot) const noexcept {
+    *slot = SIZE_MAX;
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(fold_int(key));  // hash_key() of the one view
@@ -114,8 +120,15 @@ ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key) const noexcep
     for (std::size_t i = h32 & mask;; i = (i + 1) & mask) {
         const Slot sl = slots_[i];
         InstanceState* st = sl.s();
-        if (!st) return nullptr;
-        if (sl.tag() != tag || st == tomb()) continue;
+        if (!st) {
+            if (*slot == SIZE_MAX) *slot = i;
+            return nullptr;
+        }
+        if (st == tomb()) {
+            if (*slot == SIZE_MAX) *slot = i;
+            continue;
+        }
+        if (sl.tag() != tag) continue;
         const auto& pk = st->mapper->primary_key();
         if (pk.size() != 1) continue;
         if (st->snapshot.int_equals(pk[0], key)) return st;
@@ -171,6 +184,7 @@ ATHANOR_HOT void IdentityMap::place(std::size_t i, InstanceState* s, std::size_t
     if (reinterpret_cast<std::uintptr_t>(s) & ~Slot::kAddr)
         throw Error("identity map: an object state's address does not fit in 48 bits");
     slots_[i] = Slot::make(s, static_cast<std::uint32_t>(hash));
+    ++mutations_;
     s->key_hash_lo = static_cast<std::uint16_t>(hash);
 }
 
@@ -191,6 +205,7 @@ void IdentityMap::grow(std::size_t at_least) {
     while (need * 5 > cap * 4) cap *= 2;
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(cap, Slot{});
+    ++mutations_;
     count_ = used_ = 0;
     std::size_t mask = cap - 1;
     for (const Slot sl : old) {
@@ -226,6 +241,7 @@ ATHANOR_HOT void IdentityMap::erase(InstanceState* s) noexcept {
     std::size_t mask = slots_.size() - 1;
     auto bury = [&](std::size_t i) {
         --count_;
+        ++mutations_;
         used_ -= erase_slot(slots_, i, Slot{reinterpret_cast<std::uintptr_t>(tomb())},
                             [](const Slot& sl) { return !sl.s(); }, [](const Slot& sl) { return sl.s() == tomb(); });
     };
@@ -468,10 +484,21 @@ const Snapshot& SessionImpl::committed_of(InstanceState* st) const {
     return st->snapshot;
 }
 
-ATHANOR_HOT void SessionImpl::untrack(InstanceState* st) {
+// The rare parts of the per-object paths, out of line: a lookup's code stays a few cache lines
+// (spread out, it evicts SQLite's own from the instruction cache).
+[[gnu::noinline, gnu::cold]] void SessionImpl::untrack_rare(InstanceState* st) {
     if (st->changed_in_tx) committed_before.erase(st);
-    identity_erase(st);
     for (auto& f : frames) f.entries.erase(st);
+}
+
+[[gnu::noinline]] static bool column_equals_rare(const ColumnProperty& p, const void* obj, const ValueView& v) {
+    return column_equals(p, obj, v);
+}
+
+ATHANOR_HOT void SessionImpl::untrack(InstanceState* st) {
+    if (st->changed_in_tx || !frames.empty()) [[unlikely]]
+        untrack_rare(st);
+    identity_erase(st);
     states.erase(st);
 }
 
@@ -481,42 +508,66 @@ ATHANOR_HOT bool SessionImpl::has_changes(const InstanceState& st) const {
     const std::size_t n = std::min(props.size(), st.snapshot.size());
     const void* obj = st.obj.get();
     auto r = st.snapshot.reader();
-    for (std::size_t i = 0; i < n; ++i)
-        if (!column_equals(props[i], obj, r.next())) return true;
+    // column_equals() of each, with the common members compared straight from the packed
+    // values (no view built, one branch on the member's kind).
+    for (std::size_t i = 0; i < n; ++i) {
+        const ColumnProperty& p = props[i];
+        const char* at = static_cast<const char*>(obj) + p.offset;
+        if (p.direct == ColumnProperty::Direct::int64 && r.kind() == Value::Kind::integer) {
+            if (r.next_int() != *reinterpret_cast<const std::int64_t*>(at)) return true;
+        } else if (p.direct == ColumnProperty::Direct::text && r.kind() == Value::Kind::text) {
+            if (!bytes_equal(r.next_bytes(), *reinterpret_cast<const std::string*>(at))) return true;
+        } else if (!column_equals_rare(p, obj, r.next())) {
+            return true;
+        }
+    }
     return false;
 }
 
-ATHANOR_HOT std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row) {
-    const auto& pk = m.primary_key();
-    std::span<const ValueView> key;
-    if (pk.size() == 1) {
-        key = std::span<const ValueView>(&row[pk[0]], 1);
+[[gnu::noinline, gnu::cold]] void SessionImpl::reload_expired(const Mapper& m, InstanceState* st, std::span<const ValueView> row) {
+    // Members the program changed since they were loaded (they differ from the snapshot) are
+    // kept, as SQLAlchemy keeps attributes set after expiry: they are flushed as changes. The
+    // others take the row's values.
+    const auto& props = m.columns();
+    if (!st->snapshot) {
+        m.write(st->obj.get(), row.data());
     } else {
-        key_views.clear();
-        for (std::size_t i : pk) key_views.push_back(row[i]);
-        key = key_views;
+        auto r = st->snapshot.reader();
+        for (std::size_t i = 0; i < props.size(); ++i)
+            if (column_equals(props[i], st->obj.get(), r.next())) props[i].set_view(st->obj.get(), row[i]);
     }
-    const std::size_t key_hash = hash_key(key);
+    identity_erase(st);
+    replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));
+    identity_insert(st);
+    st->expired = false;
+}
+
+ATHANOR_HOT std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row,
+                                                     const MissHint* hint) {
+    const auto& pk = m.primary_key();
+    std::size_t key_hash;
     std::size_t slot = 0;
-    if (InstanceState* st = map.probe(key, key_hash, &slot)) {
-        if (st->expired) {
-            // Members the program changed since they were loaded (they differ from the
-            // snapshot) are kept, as SQLAlchemy keeps attributes set after expiry: they are
-            // flushed as changes. The others take the row's values.
-            const auto& props = m.columns();
-            if (!st->snapshot) {
-                m.write(st->obj.get(), row.data());
-            } else {
-                auto r = st->snapshot.reader();
-                for (std::size_t i = 0; i < props.size(); ++i)
-                    if (column_equals(props[i], st->obj.get(), r.next())) props[i].set_view(st->obj.get(), row[i]);
-            }
-            identity_erase(st);
-            replace_snapshot(st, Snapshot::pack(arena, row.data(), row.size()));
-            identity_insert(st);
-            st->expired = false;
+    if (hint && hint->mutations == map.mutations() && pk.size() == 1 && row[pk[0]].kind == Value::Kind::integer &&
+        row[pk[0]].i == hint->key) [[likely]] {
+        // get() saw this integer key missing and nothing has touched the map since: the row's
+        // key is that one (an integer, not text that reads the same), so it goes where the miss was.
+        key_hash = fold_int(hint->key);
+        slot = hint->slot;
+    } else {
+        std::span<const ValueView> key;
+        if (pk.size() == 1) {
+            key = std::span<const ValueView>(&row[pk[0]], 1);
+        } else {
+            key_views.clear();
+            for (std::size_t i : pk) key_views.push_back(row[i]);
+            key = key_views;
         }
-        return st->obj;
+        key_hash = hash_key(key);
+        if (InstanceState* st = map.probe(key, key_hash, &slot)) {
+            if (st->expired) [[unlikely]]
+                reload_expired(m, st, row);
+            return st->obj;
+        }
     }
     std::shared_ptr<void> obj = m.create();
     m.write(obj.get(), row.data());  // the row's views stay valid until the next fetch
@@ -976,34 +1027,41 @@ std::vector<int> bind_positions(const Cursor& c) {
     return get_cursors.emplace(&m, std::move(fresh)).first->second;
 }
 
-ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
-    SessionImpl* impl_ = this;
-    InstanceState* known = nullptr;
-    IdentityMap& map = map_of(&m);
-    const std::int64_t* int_key = pk.size() == 1 ? pk[0].if_int() : nullptr;
-    if (InstanceState* st = int_key ? map.find_int(*int_key) : map.find(pk)) {
-            if (st->state == ObjectState::deleted || st->marked_deleted) return nullptr;
-            if (!st->expired || st->state != ObjectState::persistent) return st->obj;  // no SQL
-            known = st;  // expired: its members are reloaded from the row, as SQLAlchemy does
-        }
-    // The object loaded last, if the program let go of it (its slot may hold another
-    // state by now, or none: the same test applies to whatever is there).
-    if (last_loaded && last_loaded != known && last_loaded->mapper && !loading && !flushing && frames.empty() &&
-        droppable(*last_loaded)) {
+ATHANOR_HOT void SessionImpl::drop_last_loaded() {
+    // Its slot may hold another state by now, or none: the same test applies to whatever is there.
+    if (last_loaded->mapper && !loading && !flushing && frames.empty() && droppable(*last_loaded)) {
         untrack(last_loaded);
-        // The sweep may not come (few objects stay), but its compaction must: each object
-        // the program keeps would pin the arena block its snapshot is in.
+        // The sweep may not come (few objects stay), but its compaction must: each object the
+        // program keeps would pin the arena block its snapshot is in.
         if (arena_sparse()) sweep();
     }
     last_loaded = nullptr;
+}
+
+[[gnu::noinline, gnu::cold]] void SessionImpl::switch_get_cursor(const Mapper& m, Connection& c) {
+    auto gc = get_cursors.find(&m);
+    last_get = gc != get_cursors.end() ? &gc->second : &add_get_cursor(m, c);
+    last_get_mapper = &m;
+}
+
+ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<const Value> pk) {
+    SessionImpl* impl_ = this;
+    if (last_loaded) drop_last_loaded();
+    InstanceState* known = nullptr;
+    IdentityMap& map = map_of(&m);
+    const std::int64_t* int_key = pk.size() == 1 ? pk[0].if_int() : nullptr;
+    MissHint hint{int_key ? *int_key : 0, SIZE_MAX, 0};
+    if (InstanceState* st = int_key ? map.find_int(*int_key, &hint.slot) : map.find(pk)) {
+        if (st->state == ObjectState::deleted || st->marked_deleted) return nullptr;
+        if (!st->expired || st->state != ObjectState::persistent) return st->obj;  // no SQL
+        known = st;  // expired: its members are reloaded from the row, as SQLAlchemy does
+    }
+    hint.mutations = map.mutations();
     // Like SQLAlchemy's get(), no autoflush: the key is looked up in the database as it is.
     // One prepared statement per mapper, values bound by position.
     Connection& c = impl_->connection();
-    if (&m != last_get_mapper) {
-        auto gc = get_cursors.find(&m);
-        last_get = gc != get_cursors.end() ? &gc->second : &add_get_cursor(m, c);
-        last_get_mapper = &m;
-    }
+    if (&m != last_get_mapper) [[unlikely]]
+        switch_get_cursor(m, c);
     Cursor& cur = last_get->cursor;
     get_ptrs.clear();
     for (int k : last_get->slots) get_ptrs.push_back(&pk[static_cast<std::size_t>(k)]);
@@ -1018,7 +1076,7 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<co
         if (known) impl_->untrack(known);  // its row was deleted elsewhere: no stale object
         return nullptr;
     }
-    return impl_->load_row(m, map, row);
+    return impl_->load_row(m, map, row, int_key && !known ? &hint : nullptr);
 }
 }  // namespace detail
 

@@ -296,9 +296,10 @@ ColumnElement primary_key_clause(const Mapper& m) {
     return crit.size() == 1 ? crit.front() : and_(crit);
 }
 
-void SessionImpl::flush() {
+ATHANOR_HOT void SessionImpl::flush() {
     check_usable();
     if (flushing) return;
+    if (states.size() == 0) return;  // nothing tracked: nothing to write, no event (as SQLAlchemy's clean session)
     if (!any_relationships) {
         // The autoflush before each query mostly finds nothing to write: a look first, which
         // stops at the first object with something to write, without the flush's lists; the
@@ -316,7 +317,13 @@ void SessionImpl::flush() {
             for (InstanceState* st : unheld) untrack(st);
             return;
         }
-    } else {
+    }
+    flush_changes();
+}
+
+// Out of line: the look above is all most autoflushes run, and it stays a few cache lines.
+[[gnu::noinline]] void SessionImpl::flush_changes() {
+    if (any_relationships) {
         // Relationship changes become column changes first: orphans and deleted parents'
         // children, then the keys of parents already in the database into their children's
         // foreign keys (parents INSERTed by this flush are copied again once written).

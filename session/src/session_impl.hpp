@@ -62,6 +62,12 @@ public:
     InstanceState* find(std::span<const ValueView> key) const noexcept;
     /// A single integer key (the common autoincrement id): no views, no general compare.
     InstanceState* find_int(std::int64_t key) const noexcept;
+    /// find_int() that, on a miss, also gives where the key would go (the first free slot of
+    /// its probe), for insert_at() while mutations() is unchanged: get() looks a key up and
+    /// loads its row with one probe.
+    InstanceState* find_int(std::int64_t key, std::size_t* slot) const noexcept;
+    /// Counts the changes that can move or fill a slot (erase, growth, placing a state).
+    std::uint32_t mutations() const noexcept { return mutations_; }
     /// With the key's hash already known (hash_key), to insert with it after a miss.
     InstanceState* find(std::span<const ValueView> key, std::size_t hash) const noexcept;
     /// find() that also returns where the key would go (growing the table first if an insert
@@ -102,6 +108,7 @@ private:
     std::vector<Slot> slots_;
     std::size_t count_ = 0;
     std::size_t used_ = 0;  // live + tombstones
+    std::uint32_t mutations_ = 0;
 };
 
 /// Every tracked object's state: states live in chunks (stable addresses, no allocation per
@@ -375,6 +382,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// objects the program drops lets each one go when it loads the next, so its allocations
     /// are reused at once instead of in the sweep's batches.
     InstanceState* last_loaded = nullptr;
+    /// Lets last_loaded go if the program let go of it and it is clean (as SQLAlchemy's weak
+    /// identity map does when its last reference goes), before the next get() or query: a
+    /// loop of lookups keeps one object, and the autoflush before a query finds none to look at.
+    void drop_last_loaded();  // last_loaded is not null
     /// While a query's rows are being loaded (their objects go to the caller), there is nothing
     /// to sweep: the objects just loaded are all held.
     int loading = 0;
@@ -395,12 +406,26 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     bool has_changes(const InstanceState& st) const;
     /// Loads or refreshes from one row of the mapper's columns; returns the object.
     std::shared_ptr<void> load_row(const Mapper& m, const Values& row);
-    std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row);
+    /// Where get() found its integer key missing from `map` (IdentityMap::find_int()), valid
+    /// while the map's mutations() are `mutations`.
+    struct MissHint {
+        std::int64_t key;
+        std::size_t slot;
+        std::uint32_t mutations;
+    };
+    std::shared_ptr<void> load_row(const Mapper& m, IdentityMap& map, std::span<const ValueView> row,
+                                   const MissHint* hint = nullptr);
+    /// load_row() of an expired object's row.
+    void reload_expired(const Mapper& m, InstanceState* st, std::span<const ValueView> row);
+    /// untrack() of a state changed in this transaction or inside a savepoint.
+    void untrack_rare(InstanceState* st);
     std::vector<ValueView> key_views;  // scratch for load_row
     /// get(): the identity map (reloading an expired object), else one SELECT by key.
     std::shared_ptr<void> get(const Mapper& m, std::span<const Value> pk);
     /// get()'s statement for m, prepared on the first get() of m and kept in get_cursors.
     GetCursor& add_get_cursor(const Mapper& m, Connection& c);
+    /// Points last_get at m's statement (made on first use): get() for another class than the last one.
+    void switch_get_cursor(const Mapper& m, Connection& c);
 
     // ---- relationships (session_relations.cpp)
     enum class Instrument { fresh, loaded, keep };
@@ -478,6 +503,8 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     bool flush_any_deleted = true;   // set by sync_foreign_keys(nullptr) for the flush
     bool any_post_update = false;    // a mapper with a post_update relationship was used
     void flush();
+    /// flush() once its look found something to write (or relationships to sync first).
+    void flush_changes();
     void commit();
     void rollback();
     void rollback_to_frame(std::size_t depth);

@@ -9,12 +9,18 @@ namespace athanor::detail {
 
 Select query_select(const Mapper& m) { return m.select_all(); }
 
+namespace {
+[[noreturn, gnu::noinline, gnu::cold]] void throw_no_property(const Mapper& m, std::string_view k) {
+    throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + std::string(k) +
+                              "\"");
+}
+}  // namespace
+
 ColumnElement filter_by_clause(const Mapper& m, const Params& criteria) {
     std::vector<ColumnElement> parts;
     for (const auto& [k, v] : criteria) {
         const ColumnProperty* p = m.find(k);
-        if (!p)
-            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" + k + "\"");
+        if (!p) throw_no_property(m, k);
         parts.push_back(p->column->expr() == v);
     }
     if (parts.empty()) return true_();
@@ -28,9 +34,8 @@ bool add_terms(const Mapper& m, const Pairs& criteria, EqTerms& terms) {
     std::size_t before = terms.size();
     for (const auto& [k, v] : criteria) {
         int i = m.index_of(k);
-        if (i < 0)
-            throw InvalidRequestError("Entity namespace for \"" + m.class_name() + "\" has no property \"" +
-                                      std::string(k) + "\"");
+        if (i < 0) [[unlikely]]
+            throw_no_property(m, k);
         if (v.is_null()) {  // "IS NULL": another statement shape, built the general way
             terms.truncate(before);
             return false;
@@ -86,23 +91,37 @@ namespace {
     cache.push_back(std::move(e));
     return cache.end() - 1;
 }
+
+bool same_shape(const SessionImpl::EqCursor& e, const Mapper& m, const EqTerms& terms, bool first) noexcept {
+    if (e.mapper != &m || e.first != first || e.columns.size() != terms.size()) return false;
+    for (std::size_t k = 0; k < terms.size(); ++k)
+        if (e.columns[k] != terms[k].first) return false;
+    return true;
+}
+
+/// The session's statement of that shape, prepared if it has none (out of line: see above).
+[[gnu::noinline]] std::vector<SessionImpl::EqCursor>::iterator find_eq_cursor(SessionImpl& impl, Connection& c,
+                                                                               const Mapper& m, const EqTerms& terms,
+                                                                               bool first) {
+    auto& cache = impl.eq_cursors;
+    for (auto it = cache.begin(); it != cache.end(); ++it)
+        if (same_shape(*it, m, terms, first)) return it;
+    return add_eq_cursor(impl, c, m, terms, first);
+}
 }  // namespace
 
 ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     SessionImpl& impl = s.impl();
     impl.check_usable();
+    if (impl.last_loaded) impl.drop_last_loaded();  // the autoflush then has one object fewer to look at
     impl.autoflush();
     Connection& c = impl.connection();
+    // The statement of the last query is looked at first: a loop of lookups runs the same one.
     auto& cache = impl.eq_cursors;
-    auto same = [&](const SessionImpl::EqCursor& e) {
-        if (e.mapper != &m || e.first != first || e.columns.size() != terms.size()) return false;
-        for (std::size_t k = 0; k < terms.size(); ++k)
-            if (e.columns[k] != terms[k].first) return false;
-        return true;
-    };
-    auto it = std::find_if(cache.begin(), cache.end(), same);
-    if (it == cache.end()) it = add_eq_cursor(impl, c, m, terms, first);
+    auto it = cache.end() - (cache.empty() ? 0 : 1);
+    if (it == cache.end() || !same_shape(*it, m, terms, first)) [[unlikely]]
+        it = find_eq_cursor(impl, c, m, terms, first);
     Cursor& cur = it->cursor;
     const auto& binds = cur.compiled().binds;
     auto& ptrs = impl.get_ptrs;

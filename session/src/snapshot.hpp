@@ -201,6 +201,11 @@ public:
             s.p_ = p;
             return s;
         }
+        return pack_wide(arena, values, n);
+    }
+
+    /// pack() of more than kScan values (offsets), out of line: the usual rows' code stays small.
+    [[gnu::noinline]] static Snapshot pack_wide(SnapshotArena& arena, const ValueView* values, std::size_t n) {
         std::size_t body = 0;
         for (std::size_t i = 0; i < n; ++i) {
             body += 1;
@@ -238,6 +243,21 @@ public:
     class Reader {
     public:
         ValueView next() noexcept { return decode(e_); }
+        /// The kind of the value next() would give.
+        Value::Kind kind() const noexcept { return static_cast<Value::Kind>(*e_); }
+        /// next().i of an integer (kind() is integer), without the view.
+        std::int64_t next_int() noexcept {
+            ++e_;
+            return unzigzag(get_varint(e_));
+        }
+        /// next().bytes of text or a blob (kind() is one of them), without the view.
+        std::string_view next_bytes() noexcept {
+            ++e_;
+            auto len = static_cast<std::size_t>(get_varint(e_));
+            std::string_view b(reinterpret_cast<const char*>(e_), len);
+            e_ += len;
+            return b;
+        }
     private:
         friend class Snapshot;
         explicit Reader(const std::byte* e) noexcept : e_(e) {}

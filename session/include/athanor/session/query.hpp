@@ -85,23 +85,12 @@ public:
     }
 
     void push(std::size_t column, const Value& v) {
-        if (n_ < kInline && heap_.empty()) {  // copied straight into place
+        if (n_ < kInline && heap_.empty()) [[likely]] {  // copied straight into place
             new (slot(n_)) Term(column, v);
             ++n_;
             return;
         }
-        if (heap_.empty()) {  // the inline terms move to the heap (copied: a throw changes nothing)
-            std::vector<Term> h;
-            h.reserve(n_ + 1);
-            for (std::size_t i = 0; i < n_; ++i) h.push_back(inline_at(i));
-            h.emplace_back(column, v);
-            destroy_inline(0);
-            heap_ = std::move(h);
-            n_ = heap_.size();
-            return;
-        }
-        heap_.emplace_back(column, v);
-        ++n_;
+        push_heap(column, v);
     }
     /// Keeps the first n terms.
     void truncate(std::size_t n) {
@@ -125,6 +114,21 @@ public:
     const Term& operator[](std::size_t i) const noexcept { return begin()[i]; }
 
 private:
+    // push() past the inline terms, out of line (a lookup's code stays small).
+    [[gnu::noinline]] void push_heap(std::size_t column, const Value& v) {
+        if (heap_.empty()) {  // the inline terms move to the heap (copied: a throw changes nothing)
+            std::vector<Term> h;
+            h.reserve(n_ + 1);
+            for (std::size_t i = 0; i < n_; ++i) h.push_back(inline_at(i));
+            h.emplace_back(column, v);
+            destroy_inline(0);
+            heap_ = std::move(h);
+            n_ = heap_.size();
+            return;
+        }
+        heap_.emplace_back(column, v);
+        ++n_;
+    }
     static constexpr std::size_t kInline = 2;
     void* slot(std::size_t i) noexcept { return inline_ + i * sizeof(Term); }
     const Term* inline_begin() const noexcept { return std::launder(reinterpret_cast<const Term*>(inline_)); }

@@ -13,7 +13,7 @@
 
 namespace athanor::detail {
 
-inline bool bytes_equal(std::string_view a, std::string_view b) noexcept {
+[[gnu::always_inline]] inline bool bytes_equal(std::string_view a, std::string_view b) noexcept {
     const std::size_t n = a.size();
     if (n != b.size()) return false;
     const char* x = a.data();
