@@ -28,6 +28,10 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#ifndef ATHANOR_BENCH_CODE_PAD
+#define ATHANOR_BENCH_CODE_PAD 0  // set by bench/CMakeLists.txt
+#endif
+
 namespace sa = athanor;
 using Clock = std::chrono::steady_clock;
 
@@ -1151,6 +1155,7 @@ int main(int argc, char** argv) {
         j["sqlite_version"] = sqlite3_libversion();
         j["libpq_version"] = PQlibVersion();
         j["commit"] = commit_of_source();
+        j["code_pad"] = ATHANOR_BENCH_CODE_PAD;  // the layout probe (bench/CMakeLists.txt), 0 normally
         j["memory_object_bytes"] = object_bytes;
         j["memory_session_bytes_per_object"] = session_bytes;
         for (auto& f : figures) {
@@ -1165,3 +1170,15 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+// The layout probe (ATHANOR_BENCH_CODE_PAD, bench/CMakeLists.txt): this many bytes ahead of the
+// hot section and of the rest of the code move every function of the library that the linker
+// places after them, with the same code, to other addresses, hence other instruction-cache sets.
+#if ATHANOR_BENCH_CODE_PAD > 0
+#define ATHANOR_BENCH_STR2(x) #x
+#define ATHANOR_BENCH_STR(x) ATHANOR_BENCH_STR2(x)
+asm(".pushsection .text.hot.athanor_bench_pad,\"ax\",@progbits\n"
+    ".skip " ATHANOR_BENCH_STR(ATHANOR_BENCH_CODE_PAD) "\n.popsection\n"
+    ".pushsection .text.athanor_bench_pad,\"ax\",@progbits\n"
+    ".skip " ATHANOR_BENCH_STR(ATHANOR_BENCH_CODE_PAD) "\n.popsection\n");
+#endif
