@@ -106,11 +106,6 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
     return find(key, hash_key(key));
 }
 
-ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key) const noexcept {
-    std::size_t slot;
-    return find_int(key, &slot);
-}
-
 ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key, std::size_t* slot) const noexcept {
     *slot = SIZE_MAX;
     if (slots_.empty()) return nullptr;

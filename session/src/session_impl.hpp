@@ -60,11 +60,9 @@ class IdentityMap {
 public:
     InstanceState* find(std::span<const Value> key) const noexcept;
     InstanceState* find(std::span<const ValueView> key) const noexcept;
-    /// A single integer key (the common autoincrement id): no views, no general compare.
-    InstanceState* find_int(std::int64_t key) const noexcept;
-    /// find_int() that, on a miss, also gives where the key would go (the first free slot of
-    /// its probe), for insert_at() while mutations() is unchanged: get() looks a key up and
-    /// loads its row with one probe.
+    /// A single integer key (the common autoincrement id): no views, no general compare. On a
+    /// miss `slot` is where the key would go (the first free slot of its probe), for insert_at()
+    /// while mutations() is unchanged: get() looks a key up and loads its row with one probe.
     InstanceState* find_int(std::int64_t key, std::size_t* slot) const noexcept;
     /// Counts the changes that can move or fill a slot (erase, growth, placing a state).
     std::uint32_t mutations() const noexcept { return mutations_; }
