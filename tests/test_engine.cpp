@@ -340,6 +340,40 @@ TEST_F(Engine, CursorCountsRowsOfWritesOnly) {
     EXPECT_EQ(upd.rowcount(), 1);
 }
 
+// Cursor::execute_many: the rows of one span run in order as one batch; the count is of them
+// all, the key the last one's; a span that is not whole rows is an error before anything runs.
+TEST_F(Engine, CursorExecuteManyRunsEveryRowInOrder) {
+    auto conn = engine->connect();
+    const sa::Params shape{{"name", sa::Value()}, {"fullname", sa::Value()}};
+    auto ins = conn.cursor(users.insert(), &shape);
+    ASSERT_EQ(ins.compiled().binds.size(), 2u);
+    std::vector<sa::Value> vals = {sa::Value("a"), sa::Value("A"), sa::Value("b"), sa::Value(),
+                                   sa::Value("c"), sa::Value("C")};
+    std::vector<const sa::Value*> all;
+    for (const auto& v : vals) all.push_back(&v);
+    EXPECT_EQ(ins.execute_many(all), 3);
+    EXPECT_EQ(ins.rowcount(), 3);
+    auto got = conn.execute(sa::select(users.c["id"], users.c["name"], users.c["fullname"]).order_by(users.c["id"])).all();
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0]["name"].as_text(), "a");
+    EXPECT_TRUE(got[1]["fullname"].is_null());
+    EXPECT_EQ(got[2]["name"].as_text(), "c");
+    if (!testdb::postgres()) {  // SQLite: the statement's last rowid
+        EXPECT_EQ(ins.lastrowid(), got[2]["id"].as_int());
+    }
+    all.pop_back();  // five values for rows of two
+    EXPECT_THROW(ins.execute_many(all), sa::ProgrammingError);
+    EXPECT_EQ(conn.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 3);
+    // A failing row stops the batch: the rows before it ran, the ones after did not.
+    std::vector<sa::Value> dup = {sa::Value("d"), sa::Value(), sa::Value("a"), sa::Value(), sa::Value("e"), sa::Value()};
+    std::vector<const sa::Value*> dall;
+    for (const auto& v : dup) dall.push_back(&v);
+    EXPECT_THROW(ins.execute_many(dall), sa::IntegrityError);
+    if (!testdb::postgres()) {  // PostgreSQL refuses every statement of a failed transaction
+        EXPECT_EQ(conn.execute(sa::select(sa::func::count()).select_from(users)).scalar<std::int64_t>(), 4);
+    }
+}
+
 TEST(SqliteCursor, IntegersBoundBeforeAreReplacedWhenAnotherValueCame) {
     // The SQLite statement keeps an integer bound by the previous execution instead of
     // binding it again; every other value, and a different integer, is bound anew.

@@ -5,6 +5,7 @@
 #include "fixtures.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <map>
 #include <regex>
@@ -1409,6 +1410,52 @@ TEST_F(SessionTest, BulkInsertMappingsWritesExactlyTheRows) {
     EXPECT_TRUE(got[0]["fullname"].is_null());
     EXPECT_TRUE(s.new_objects().empty());  // no identity map involvement
     EXPECT_THROW(s.bulk_insert_mappings<User>({{{"bogus", 1}}}), sa::ArgumentError);
+}
+
+// Consecutive rows of one shape run as one batch: the rows still go in the order given (their
+// new keys say so), and a failing row stops the call with its own error, the rows before it
+// written in the transaction and gone with its rollback, the rows after it not run.
+TEST_F(SessionTest, BulkInsertMappingsRunsTheRowsInOrderAndStopsAtAFailingOne) {
+    sa::Session s(engine);
+    std::vector<sa::Params> ok = {{{"name", "a"}},
+                                  {{"name", "b"}},
+                                  {{"name", "c"}, {"fullname", "C"}},
+                                  {{"name", "d"}},
+                                  {{"name", "e"}, {"fullname", "E"}},
+                                  {{"name", "f"}, {"fullname", "F"}}};
+    s.bulk_insert_mappings<User>(ok);
+    auto got = s.connection().execute(sa::select(users.c["id"], users.c["name"], users.c["fullname"]).order_by(users.c["id"])).all();
+    ASSERT_EQ(got.size(), 6u);
+    const char* names[] = {"a", "b", "c", "d", "e", "f"};
+    for (std::size_t i = 0; i < 6; ++i) {
+        EXPECT_EQ(got[i].get<std::int64_t>(0), static_cast<std::int64_t>(i + 1));
+        EXPECT_EQ(got[i].get<std::string>(1), names[i]);
+    }
+    EXPECT_TRUE(got[1][2].is_null());
+    EXPECT_EQ(got[5].get<std::string>(2), "F");
+    s.commit();
+
+    std::vector<sa::Params> bad = {{{"name", "g"}}, {{"name", "h"}}, {{"name", "a"}}, {{"name", "i"}}};
+    try {
+        s.bulk_insert_mappings<User>(bad);
+        FAIL() << "a second 'a' must break the UNIQUE constraint";
+    } catch (const sa::IntegrityError& e) {
+        std::string what = e.what();
+        for (char& ch : what) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        EXPECT_NE(what.find("unique"), std::string::npos) << e.what();
+        if (!testdb::postgres()) {
+            EXPECT_NE(what.find("('a',)"), std::string::npos) << e.what();  // the failing row's parameters
+        }
+    }
+    if (!testdb::postgres()) {  // PostgreSQL refuses every statement of a failed transaction
+        EXPECT_EQ(rows(s, users), 8);  // g and h ran; i did not
+        EXPECT_EQ(db_name(s, 8), "h");
+    }
+    s.rollback();
+    EXPECT_EQ(rows(s, users), 6);
+    s.bulk_insert_mappings<User>({{{"name", "i"}}});  // the session goes on after the rollback
+    s.commit();
+    EXPECT_EQ(rows(s, users), 7);
 }
 
 TEST_F(SessionTest, BulkInsertReturnDefaults) {

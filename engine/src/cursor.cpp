@@ -162,6 +162,34 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
     return rowcount_;
 }
 
+std::int64_t Cursor::execute_many(std::span<const Value* const> all) {
+    if (!stmt_) throw InvalidRequestError("this Cursor is closed");
+    auto* ps = static_cast<DriverStatement*>(stmt_);
+    auto& c = *conn_;
+    if (!c.db) throw InvalidRequestError("This Connection is closed");
+    const auto per = static_cast<std::size_t>(ps->param_count);
+    if (per == 0 || all.size() % per != 0)
+        detail::raise_binding_count(*ps, per == 0 ? all.size() : all.size() % per, all, c.db->pipelines());
+    c.autobegin();
+    if (has_row_ || reset_pending_) ps->reset();
+    has_row_ = reset_pending_ = false;
+    if (c.engine->echo()) {
+        for (std::size_t g = 0; g < all.size(); g += per) {
+            c.log_statement(compiled_->sql,
+                            hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
+                            detail::repr_params(all.subspan(g, per)));
+            hit_ = true;
+        }
+    }
+    lazy_rowid_ = false;
+    std::vector<std::int64_t> keys;
+    const bool returning = compiled_->lastrowid_column >= 0;
+    rowcount_ = c.db->execute_batch(*ps, all, per, compiled_->lastrowid_column, returning ? &keys : nullptr);
+    // Without RETURNING the statement holds the last execution's rowid and count.
+    lastrowid_ = returning ? (keys.empty() ? 0 : keys.back()) : ps->lastrowid();
+    return rowcount_;
+}
+
 ATHANOR_HOT void Cursor::reset_row() noexcept {
     if (!stmt_ || !(has_row_ || reset_pending_)) return;
     static_cast<DriverStatement*>(stmt_)->reset();

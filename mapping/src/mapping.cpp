@@ -1,3 +1,4 @@
+#include <athanor/core/detail/bytes_equal.hpp>
 #include <athanor/core/detail/hot.hpp>
 #include <athanor/core/exc.hpp>
 #include <athanor/mapping/mapper.hpp>
@@ -62,8 +63,9 @@ void Mapper::set_version_column(std::string_view name) {
 }
 
 ATHANOR_HOT int Mapper::index_of(std::string_view name) const noexcept {
+    // bytes_equal: a filter_by() name is short, and string_view's == calls memcmp for it.
     for (std::size_t i = 0; i < props_.size(); ++i)
-        if (props_[i].key == name) return static_cast<int>(i);
+        if (detail::bytes_equal(props_[i].key, name)) return static_cast<int>(i);
     return -1;
 }
 

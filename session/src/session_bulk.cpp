@@ -5,6 +5,7 @@
 
 #include <athanor/core/exc.hpp>
 
+#include <deque>
 #include <unordered_map>
 
 namespace athanor {
@@ -96,6 +97,17 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
                     const_cast<Params*>(batch_rows[i])->set(autoinc->name(), Value(keys[i]));
         batch_rows.clear();
     };
+    // SQLite, no keys wanted: the values of consecutive rows of one group are run as one
+    // batch (Cursor::execute_many), the defaults they use kept where the batch can see them.
+    std::vector<const Value*> run;
+    std::deque<Value> run_defaults;
+    Group* runner = nullptr;
+    auto run_out = [&] {
+        if (runner && !run.empty()) runner->cursor.execute_many(run);
+        run.clear();
+        run_defaults.clear();
+        runner = nullptr;
+    };
     KeyOrder order;
     Group* last = nullptr;
     for (const Params& row : rows) {
@@ -120,6 +132,19 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         }
         Group& g = *last;
         const auto& binds = g.cursor.compiled().binds;
+        if (!g.pipelined && !return_defaults) {
+            if (runner != &g) run_out();  // one statement's rows at a time keeps the order
+            runner = &g;
+            for (std::size_t s = 0; s < binds.size(); ++s) {
+                const Value* v = KeyOrder::at(row, order.positions()[s]);
+                if (!v) {
+                    run_defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
+                    v = &run_defaults.back();
+                }
+                run.push_back(v);
+            }
+            continue;
+        }
         ptrs.clear();
         defaults.clear();
         defaults.reserve(binds.size());
@@ -143,6 +168,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         if (return_defaults && autoinc && !row.contains(autoinc->name()))
             const_cast<Params&>(row).set(autoinc->name(), Value(g.cursor.lastrowid()));
     }
+    run_out();
     drain();
 }
 

@@ -16,6 +16,7 @@
 #include <athanor/engine/result.hpp>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,13 @@ public:
     /// (the DBAPIError of the first failing execution, with its parameters) the queue is
     /// emptied; what ran before it is in the transaction, to be rolled back.
     std::int64_t flush_queue(std::vector<std::int64_t>* keys = nullptr, std::vector<std::int64_t>* counts = nullptr);
+    /// Runs the statement once per row of `all` (its placeholders' count of values each), in
+    /// order, as one batch: what queue() and flush_queue() do, without copying the values (they
+    /// must stay alive for the call). Returns the rows changed in all, which rowcount() then
+    /// gives too (as after flush_queue()); lastrowid() is the last execution's key. Echo logs
+    /// each execution. On error, the
+    /// DBAPIError of the first failing execution; the ones before it ran, in the transaction.
+    std::int64_t execute_many(std::span<const Value* const> all);
     /// Rows changed by the last execution; -1 after a SELECT (as SQLAlchemy's rowcount).
     std::int64_t rowcount() const noexcept { return rowcount_; }
     /// The key of the last row inserted (on SQLite, the connection's after a SELECT).
