@@ -87,7 +87,7 @@ struct SqliteStatement final : DriverStatement {
     }
     ~SqliteStatement() override { sqlite3_finalize(stmt); }
 
-    void bind(std::span<const Value* const> values, bool transient) {
+    [[gnu::always_inline]] void bind(std::span<const Value* const> values, bool transient) {
         auto mode = transient ? SQLITE_TRANSIENT : SQLITE_STATIC;
         for (std::size_t i = 0; i < values.size(); ++i) {
             const Value& v = *values[i];

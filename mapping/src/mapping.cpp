@@ -1,4 +1,3 @@
-#include <athanor/core/detail/bytes_equal.hpp>
 #include <athanor/core/detail/hot.hpp>
 #include <athanor/core/exc.hpp>
 #include <athanor/mapping/mapper.hpp>
@@ -63,9 +62,8 @@ void Mapper::set_version_column(std::string_view name) {
 }
 
 ATHANOR_HOT int Mapper::index_of(std::string_view name) const noexcept {
-    // bytes_equal: a filter_by() name is short, and string_view's == calls memcmp for it.
     for (std::size_t i = 0; i < props_.size(); ++i)
-        if (detail::bytes_equal(props_[i].key, name)) return static_cast<int>(i);
+        if (props_[i].key == name) return static_cast<int>(i);
     return -1;
 }
 
