@@ -277,6 +277,30 @@ void fill(Context& c) {
     conn.commit();
 }
 
+// n lookups of one customer by key with raw sqlite3, each read into a Customer: `sql` takes the
+// key as its first parameter; with `limit`, two more bound once to 1 and 0 (LIMIT ? OFFSET ?).
+void raw_lookups(Context& c, const char* sql, bool limit) {
+    Raw r(c.db);
+    r.exec("BEGIN");  // one read transaction, as athanor's connection holds one
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(r.db, sql, -1, &st, nullptr);
+    if (limit) {  // bindings outlive sqlite3_reset()
+        sqlite3_bind_int64(st, 2, 1);
+        sqlite3_bind_int64(st, 3, 0);
+    }
+    for (std::int64_t i = 1; i <= c.n; ++i) {
+        sqlite3_bind_int64(st, 1, i);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            Customer cu{sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                        reinterpret_cast<const char*>(sqlite3_column_text(st, 2))};
+            (void)cu;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    r.exec("COMMIT");
+}
+
 // ---- suites --------------------------------------------------------------------------------------
 
 std::vector<Suite> suites() {
@@ -546,45 +570,15 @@ std::vector<Suite> suites() {
              r.exec("COMMIT");
          }, On::pg},
         {"raw_sqlite3", true, fill, [](Context& c) {
-             Raw r(c.db);
-             r.exec("BEGIN");  // one read transaction, as athanor's connection holds one
-             sqlite3_stmt* st = nullptr;
-             sqlite3_prepare_v2(r.db, "SELECT id, name, description FROM customer WHERE id = ?", -1, &st, nullptr);
-             for (std::int64_t i = 1; i <= c.n; ++i) {
-                 sqlite3_bind_int64(st, 1, i);
-                 if (sqlite3_step(st) == SQLITE_ROW) {
-                     Customer cu{sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                                 reinterpret_cast<const char*>(sqlite3_column_text(st, 2))};
-                     (void)cu;
-                 }
-                 sqlite3_reset(st);
-             }
-             sqlite3_finalize(st);
-             r.exec("COMMIT");
+             raw_lookups(c, "SELECT id, name, description FROM customer WHERE id = ?", false);
          }, On::sqlite},
         // For reference: the same lookup with the SQL SQLAlchemy emits for first() (and
         // orm_query_first runs): "LIMIT ? OFFSET ?" adds eight VDBE instructions a lookup.
         {"raw_sqlite3_limit", false, fill, [](Context& c) {
-             Raw r(c.db);
-             r.exec("BEGIN");
-             sqlite3_stmt* st = nullptr;
-             sqlite3_prepare_v2(r.db,
-                                "SELECT customer.id, customer.name, customer.description FROM customer "
-                                "WHERE customer.id = ? LIMIT ? OFFSET ?",
-                                -1, &st, nullptr);
-             sqlite3_bind_int64(st, 2, 1);  // bindings outlive sqlite3_reset()
-             sqlite3_bind_int64(st, 3, 0);
-             for (std::int64_t i = 1; i <= c.n; ++i) {
-                 sqlite3_bind_int64(st, 1, i);
-                 if (sqlite3_step(st) == SQLITE_ROW) {
-                     Customer cu{sqlite3_column_int64(st, 0), reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                                 reinterpret_cast<const char*>(sqlite3_column_text(st, 2))};
-                     (void)cu;
-                 }
-                 sqlite3_reset(st);
-             }
-             sqlite3_finalize(st);
-             r.exec("COMMIT");
+             raw_lookups(c,
+                         "SELECT customer.id, customer.name, customer.description FROM customer "
+                         "WHERE customer.id = ? LIMIT ? OFFSET ?",
+                         true);
          }, On::sqlite},
         {"orm_get", false, fill, [](Context& c) {
              sa::Session s(c.engine);

@@ -80,7 +80,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
     };
     std::unordered_map<std::string, Group> groups;
     std::vector<const Value*> ptrs;
-    std::vector<Value> defaults;
+    std::deque<Value> defaults;
     const Column* autoinc = m.table().autoincrement_column();
     Group* batch = nullptr;
     std::vector<const Params*> batch_rows;
@@ -109,6 +109,19 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         runner = nullptr;
     };
     KeyOrder order;
+    // The row's value for each slot, in `out`: where the row has none, the column's default,
+    // kept in `store` (a deque: what it holds stays where it is as it grows).
+    auto values_of = [&order](const Params& row, const std::vector<BindSlot>& binds, std::vector<const Value*>& out,
+                              std::deque<Value>& store) {
+        for (std::size_t s = 0; s < binds.size(); ++s) {
+            const Value* v = KeyOrder::at(row, order.positions()[s]);
+            if (!v) {
+                store.push_back(binds[s].column ? binds[s].column->default_value() : Value());
+                v = &store.back();
+            }
+            out.push_back(v);
+        }
+    };
     Group* last = nullptr;
     for (const Params& row : rows) {
         if (!last || !order.same_as_last(row)) {
@@ -135,27 +148,12 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
         if (!g.pipelined && !return_defaults) {
             if (runner != &g) run_out();  // one statement's rows at a time keeps the order
             runner = &g;
-            for (std::size_t s = 0; s < binds.size(); ++s) {
-                const Value* v = KeyOrder::at(row, order.positions()[s]);
-                if (!v) {
-                    run_defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
-                    v = &run_defaults.back();
-                }
-                run.push_back(v);
-            }
+            values_of(row, binds, run, run_defaults);
             continue;
         }
         ptrs.clear();
         defaults.clear();
-        defaults.reserve(binds.size());
-        for (std::size_t s = 0; s < binds.size(); ++s) {
-            const Value* v = KeyOrder::at(row, order.positions()[s]);
-            if (!v) {
-                defaults.push_back(binds[s].column ? binds[s].column->default_value() : Value());
-                v = &defaults.back();
-            }
-            ptrs.push_back(v);
-        }
+        values_of(row, binds, ptrs, defaults);
         if (g.pipelined) {
             // PostgreSQL: rows of one shape go together (pipeline), keys back by RETURNING.
             if (batch != &g) drain();  // one statement's queue at a time keeps the order
