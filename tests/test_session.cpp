@@ -5,8 +5,8 @@
 #include "fixtures.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <map>
 #include <regex>
 #include <sstream>

@@ -67,12 +67,7 @@ ATHANOR_HOT void Cursor::execute(const std::vector<const Value*>& values) {
     c.autobegin();
     if (has_row_ || reset_pending_) ps->reset();
     has_row_ = reset_pending_ = false;
-    if (c.engine->echo()) {
-        c.log_statement(compiled_->sql,
-                        hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
-                        detail::repr_params(values));
-        hit_ = true;
-    }
+    if (c.engine->echo()) log_execution(values);
     bool row = ps->execute(values, columns_ > 0);
     // A SELECT changes no row and no key: the driver is not asked (on SQLite, two calls that
     // each take the connection's mutex, per lookup).
@@ -106,12 +101,7 @@ void Cursor::queue(const std::vector<const Value*>& values) {
     if (!c.db) throw InvalidRequestError("This Connection is closed");
     if (static_cast<int>(values.size()) != ps->param_count)
         detail::raise_binding_count(*ps, values.size(), values, c.db->pipelines());
-    if (c.engine->echo()) {
-        c.log_statement(compiled_->sql,
-                        hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
-                        detail::repr_params(values));
-        hit_ = true;
-    }
+    if (c.engine->echo()) log_execution(values);
     if (c.db->pipelines()) {
         // Sent at once: the server works on it while the caller prepares the next row.
         c.autobegin();
@@ -145,8 +135,6 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
         return rowcount_;
     }
     c.autobegin();
-    if (has_row_) ps->reset();
-    has_row_ = false;
     if (per == 0) {
         // No parameters: one execution per queued entry all the same.
         std::int64_t total = 0;
@@ -158,8 +146,7 @@ std::int64_t Cursor::flush_queue(std::vector<std::int64_t>* keys, std::vector<st
         }
         return total;
     }
-    rowcount_ = c.db->execute_batch(*ps, all, per, compiled_->lastrowid_column, keys, counts);
-    return rowcount_;
+    return run_batch(all, per, keys, counts);
 }
 
 std::int64_t Cursor::execute_many(std::span<const Value* const> all) {
@@ -171,23 +158,31 @@ std::int64_t Cursor::execute_many(std::span<const Value* const> all) {
     if (per == 0 || all.size() % per != 0)
         detail::raise_binding_count(*ps, per == 0 ? all.size() : all.size() % per, all, c.db->pipelines());
     c.autobegin();
-    if (has_row_ || reset_pending_) ps->reset();
-    has_row_ = reset_pending_ = false;
-    if (c.engine->echo()) {
-        for (std::size_t g = 0; g < all.size(); g += per) {
-            c.log_statement(compiled_->sql,
-                            hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
-                            detail::repr_params(all.subspan(g, per)));
-            hit_ = true;
-        }
-    }
+    if (c.engine->echo())
+        for (std::size_t g = 0; g < all.size(); g += per) log_execution(all.subspan(g, per));
     lazy_rowid_ = false;
     std::vector<std::int64_t> keys;
     const bool returning = compiled_->lastrowid_column >= 0;
-    rowcount_ = c.db->execute_batch(*ps, all, per, compiled_->lastrowid_column, returning ? &keys : nullptr);
+    run_batch(all, per, returning ? &keys : nullptr, nullptr);
     // Without RETURNING the statement holds the last execution's rowid and count.
     lastrowid_ = returning ? (keys.empty() ? 0 : keys.back()) : ps->lastrowid();
     return rowcount_;
+}
+
+std::int64_t Cursor::run_batch(std::span<const Value* const> all, std::size_t per, std::vector<std::int64_t>* keys,
+                               std::vector<std::int64_t>* counts) {
+    auto* ps = static_cast<DriverStatement*>(stmt_);
+    if (has_row_ || reset_pending_) ps->reset();
+    has_row_ = reset_pending_ = false;
+    rowcount_ = conn_->db->execute_batch(*ps, all, per, compiled_->lastrowid_column, keys, counts);
+    return rowcount_;
+}
+
+[[gnu::cold]] void Cursor::log_execution(std::span<const Value* const> values) {
+    conn_->log_statement(compiled_->sql,
+                         hit_ ? detail::stats_cached(compiled_->created) : detail::stats_generated(compiled_->created),
+                         detail::repr_params(values));
+    hit_ = true;
 }
 
 ATHANOR_HOT void Cursor::reset_row() noexcept {

@@ -112,7 +112,7 @@ void Session::bulk_insert_impl(const Mapper& m, const std::vector<Params>& rows,
     // The row's value for each slot, in `out`: where the row has none, the column's default,
     // kept in `store` (a deque: what it holds stays where it is as it grows).
     auto values_of = [&order](const Params& row, const std::vector<BindSlot>& binds, std::vector<const Value*>& out,
-                              std::deque<Value>& store) {
+                              std::deque<Value>& store) __attribute__((always_inline)) {  // per row: in line
         for (std::size_t s = 0; s < binds.size(); ++s) {
             const Value* v = KeyOrder::at(row, order.positions()[s]);
             if (!v) {

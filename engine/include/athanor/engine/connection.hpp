@@ -101,8 +101,8 @@ public:
     /// order, as one batch: what queue() and flush_queue() do, without copying the values (they
     /// must stay alive for the call). Returns the rows changed in all, which rowcount() then
     /// gives too (as after flush_queue()); lastrowid() is the last execution's key. Echo logs
-    /// each execution. On error, the
-    /// DBAPIError of the first failing execution; the ones before it ran, in the transaction.
+    /// each execution. On error, the DBAPIError of the first failing execution; the ones before
+    /// it ran, in the transaction.
     std::int64_t execute_many(std::span<const Value* const> all);
     /// Rows changed by the last execution; -1 after a SELECT (as SQLAlchemy's rowcount).
     std::int64_t rowcount() const noexcept { return rowcount_; }
@@ -112,6 +112,13 @@ public:
 
 private:
     void release() noexcept;
+    /// Echo's two lines for one execution with `values` (cold: only with echo on).
+    void log_execution(std::span<const Value* const> values);
+    /// The rows of `all` (`per` values each) through the driver's batch, in the transaction
+    /// the caller began: flush_queue() and execute_many() after their checks. Sets and
+    /// returns rowcount_.
+    std::int64_t run_batch(std::span<const Value* const> all, std::size_t per, std::vector<std::int64_t>* keys,
+                           std::vector<std::int64_t>* counts);
     std::shared_ptr<detail::ConnectionImpl> conn_;
     std::shared_ptr<const Compiled> compiled_;
     void* stmt_ = nullptr;   // detail::DriverStatement
