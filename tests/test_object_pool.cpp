@@ -18,6 +18,7 @@
 
 namespace {
 using athanor::detail::kPoolChunk;
+using athanor::detail::kPoolSlab;
 using athanor::detail::pool_allocate;
 using athanor::detail::pool_chunks_in_use;
 using athanor::detail::pool_deallocate;
@@ -86,9 +87,11 @@ TEST(ObjectPool, FreedChunksGoBackAndALoopThatDropsEachObjectReusesOne) {
     }
 }
 
-TEST(ObjectPool, AKeptObjectHoldsOnlyItsOwnChunk) {
+TEST(ObjectPool, AKeptObjectHoldsOnlyItsOwnChunkAndSlab) {
     const std::size_t before = pool_chunks_in_use();
     std::vector<void*> all, kept;
+    all.reserve(100000);
+    const long heap0 = heap_in_use();
     for (int i = 0; i < 100000; ++i) all.push_back(pool_allocate(96));
     const std::size_t full = pool_chunks_in_use();
     EXPECT_GE(full, before + 100000 * 96 / kPoolChunk);
@@ -96,14 +99,45 @@ TEST(ObjectPool, AKeptObjectHoldsOnlyItsOwnChunk) {
         if (i % 10000 == 0) kept.push_back(all[i]);
         else pool_deallocate(all[i], 96);
     }
-    // 10 objects kept: their 10 chunks stay (and the one still being cut from), no more.
+    // 10 objects kept: their 10 chunks stay (and the one still being cut from), no more; the
+    // heap keeps their slabs (and a spare one), not the 9.6 MB the others took.
     EXPECT_LE(pool_chunks_in_use(), before + 11);
-    const long heap = heap_in_use();
+    if (heap0 >= 0) {
+        EXPECT_LE(heap_in_use() - heap0, static_cast<long>(14 * kPoolSlab));  // + glibc's slack
+    }
     for (void* p : kept) pool_deallocate(p, 96);
     EXPECT_LE(pool_chunks_in_use(), before + 1);
-    if (heap >= 0) {  // and the heap has them back
-        EXPECT_LE(heap_in_use(), heap - static_cast<long>(9 * kPoolChunk));
+    if (heap0 >= 0) {  // and the heap has their slabs back, all but the open chunk's and the spare
+        EXPECT_LE(heap_in_use() - heap0, static_cast<long>(2 * kPoolSlab + 4 * kPoolChunk));  // + glibc's slack
     }
+}
+
+TEST(ObjectPool, AFreeChunkOfASlabIsTakenBeforeANewSlab) {
+    // Three chunks' worth of 256-byte blocks, the middle chunk's freed: the next chunk is that
+    // one (no new slab, no heap growth), whichever thread takes it.
+    constexpr std::size_t kSize = 256;
+    const std::size_t per_chunk = (kPoolChunk - 16) / kSize;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < 4 * per_chunk; ++i) blocks.push_back(pool_allocate(kSize));
+    auto chunk_of = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kPoolChunk - 1}; };
+    const std::uintptr_t middle = chunk_of(blocks[per_chunk + per_chunk / 2]);
+    std::vector<void*> rest;
+    for (void* p : blocks)
+        if (chunk_of(p) == middle) pool_deallocate(p, kSize);
+        else rest.push_back(p);
+    const long heap = heap_in_use();
+    std::vector<void*> again;
+    std::thread other([&] {
+        for (std::size_t i = 0; i < per_chunk; ++i) again.push_back(pool_allocate(kSize));
+    });
+    other.join();
+    EXPECT_TRUE(std::any_of(again.begin(), again.end(), [&](void* p) { return chunk_of(p) == middle; }))
+        << "the freed chunk was not reused";
+    if (heap >= 0) {
+        EXPECT_LE(heap_in_use(), heap + static_cast<long>(kPoolChunk));
+    }
+    for (void* p : again) pool_deallocate(p, kSize);
+    for (void* p : rest) pool_deallocate(p, kSize);
 }
 
 TEST(ObjectPool, BlocksOutliveTheThreadThatMadeThemAndAreFreedOnAnother) {

@@ -2,8 +2,12 @@
 #include <athanor/core/detail/hot.hpp>
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <utility>
 
 #ifdef ATHANOR_ASAN
 #include <sanitizer/asan_interface.h>
@@ -17,34 +21,106 @@
 namespace athanor::detail {
 namespace {
 
+struct Slab;
+
 // At a chunk's start. `refs` is the number of live blocks, plus kOpen while a thread still
 // cuts blocks from the chunk: that thread counts what it hands out in its cursor (no atomic
 // operation per allocation) and settles the difference when it moves on.
 struct ChunkHeader {
     std::atomic<std::uint32_t> refs;
+    Slab* slab;  // the slab the chunk was cut from
 };
 constexpr std::size_t kHeader = 16;  // blocks stay 16-aligned
 constexpr std::uint32_t kOpen = std::uint32_t{1} << 30;  // far above the blocks a chunk holds
 static_assert((kPoolChunk & (kPoolChunk - 1)) == 0, "a chunk is found by masking a block's address");
 static_assert(kHeader >= sizeof(ChunkHeader) && kPoolMaxBlock <= (kPoolChunk - kHeader) / 4);
 
+// Chunks come from slabs of kSlabChunks, one aligned allocation each: an aligned allocation
+// of glibc splits a larger free block and gives back the pieces around it, which at one per
+// chunk (13,000 for a million objects) cost more than the objects' own strings. A slab goes
+// back to the heap when its last chunk does, except one kept for the next chunk: a loop of
+// small queries would otherwise free and allocate a slab per query, and glibc consolidates its
+// whole heap on every free that large. Slabs, their free chunks, the list of slabs with one and
+// the spare are shared by all threads under one mutex (taken once per chunk, not per object).
+constexpr std::size_t kSlabChunks = kPoolSlab / kPoolChunk;
+constexpr std::uint64_t kAllFree = (std::uint64_t{1} << kSlabChunks) - 1;
+static_assert(kSlabChunks < 64, "a slab's free chunks are the bits of one word");
+static_assert(kPoolSlab % kPoolChunk == 0);
+
+struct Slab {
+    char* base;                         // its first chunk
+    std::uint64_t free_mask = kAllFree;  // bit i: chunk i is free
+    Slab* prev = nullptr;               // in the list of slabs with a free chunk
+    Slab* next = nullptr;
+};
+
+std::mutex slab_mutex;
+Slab* with_free = nullptr;  // slabs with a free chunk and a used one
+Slab* spare = nullptr;      // a slab whose chunks are all free, kept for the next one
 std::atomic<std::size_t> chunks_in_use{0};
+
+void link(Slab* s) noexcept {
+    s->prev = nullptr;
+    s->next = with_free;
+    if (with_free) with_free->prev = s;
+    with_free = s;
+}
+
+void unlink(Slab* s) noexcept {
+    (s->prev ? s->prev->next : with_free) = s->next;
+    if (s->next) s->next->prev = s->prev;
+}
 
 char* payload(ChunkHeader* c) noexcept { return reinterpret_cast<char*>(c) + kHeader; }
 
 ChunkHeader* new_chunk() {
-    void* mem = ::operator new(kPoolChunk, std::align_val_t{kPoolChunk});
-    auto* c = ::new (mem) ChunkHeader{kOpen};
+    Slab* s;
+    char* mem;
+    {
+        std::lock_guard<std::mutex> lock(slab_mutex);
+        s = with_free;
+        if (!s && spare) {
+            s = std::exchange(spare, nullptr);
+            link(s);
+        } else if (!s) {
+            auto fresh = std::make_unique<Slab>();
+            fresh->base = static_cast<char*>(::operator new(kPoolSlab, std::align_val_t{kPoolChunk}));
+            ATHANOR_POOL_POISON(fresh->base, kPoolSlab);
+            s = fresh.release();
+            link(s);
+        }
+        const int i = std::countr_zero(s->free_mask);
+        s->free_mask &= ~(std::uint64_t{1} << i);
+        if (s->free_mask == 0) unlink(s);
+        mem = s->base + static_cast<std::size_t>(i) * kPoolChunk;
+    }
+    ATHANOR_POOL_UNPOISON(mem, kHeader);  // the payload stays poisoned: each block is unpoisoned as it is handed out
+    auto* c = ::new (mem) ChunkHeader{kOpen, s};
     chunks_in_use.fetch_add(1, std::memory_order_relaxed);
-    ATHANOR_POOL_POISON(payload(c), kPoolChunk - kHeader);  // each block is unpoisoned as it is handed out
     return c;
 }
 
 void free_chunk(ChunkHeader* c) noexcept {
-    ATHANOR_POOL_UNPOISON(payload(c), kPoolChunk - kHeader);
+    Slab* s = c->slab;
+    const auto i = static_cast<unsigned>((reinterpret_cast<char*>(c) - s->base) / kPoolChunk);
     c->~ChunkHeader();
-    ::operator delete(c, std::align_val_t{kPoolChunk});
+    ATHANOR_POOL_POISON(c, kPoolChunk);
     chunks_in_use.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(slab_mutex);
+    const bool was_full = s->free_mask == 0;
+    s->free_mask |= std::uint64_t{1} << i;
+    if (s->free_mask == kAllFree) {
+        if (!was_full) unlink(s);
+        if (!spare) {
+            spare = s;
+            return;
+        }
+        ATHANOR_POOL_UNPOISON(s->base, kPoolSlab);
+        ::operator delete(s->base, std::align_val_t{kPoolChunk});
+        delete s;
+    } else if (was_full) {
+        link(s);
+    }
 }
 
 // One thread's chunk for one block size.

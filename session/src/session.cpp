@@ -203,7 +203,12 @@ void IdentityMap::grow(std::size_t at_least) {
     ++mutations_;
     count_ = used_ = 0;
     std::size_t mask = cap - 1;
-    for (const Slot sl : old) {
+    // Each live slot reads its state (hash_of): at a million states, each a cache miss unless
+    // asked for a few slots ahead.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t k = 0; k < old.size(); ++k) {
+        if (k + kAhead < old.size()) __builtin_prefetch(old[k + kAhead].s());
+        const Slot sl = old[k];
         InstanceState* st = sl.s();
         if (!st || st == tomb()) continue;
         std::size_t i = hash_of(sl) & mask;  // what compute_key_hash() gives, without decoding the key
@@ -842,6 +847,30 @@ void SessionImpl::note_held_detached() {
     for (const auto* obj : held) d.put(obj->get(), *obj);
 }
 
+void SessionImpl::release_all(bool note_held) {
+    if (any_relationships && mappers_alive()) {
+        // Collections hold objects too (their counts say held), and release_pairs() needs
+        // every object alive: the passes one after the other.
+        if (note_held) note_held_detached();
+        expunge_all();
+        return;
+    }
+    // At a million objects, a pass that only reads each object's count misses the cache on
+    // every one; the same pass drops the reference, and the held ones move out (no count change).
+    std::vector<std::shared_ptr<void>> held;
+    states.for_each([&](InstanceState& st) {
+        if (note_held && st.state == ObjectState::persistent && !st.marked_deleted && !st.new_in_tx &&
+            st.obj.use_count() > 1) {
+            if (RelationState* rs = detach_mark(*st.mapper, st.obj.get())) rs->detached = true;
+            else held.push_back(std::move(st.obj));
+        }
+        st.obj.reset();
+        st.snapshot = Snapshot();
+    });
+    if (!held.empty()) note_detached(held);
+    expunge_all();
+}
+
 void SessionImpl::expunge_all() {
     if (any_relationships && mappers_alive()) states.for_each([&](InstanceState& st) { release_pairs(st); });
     removals.clear();
@@ -977,10 +1006,7 @@ void Session::expunge_impl(const void* obj) {
     impl_->untrack(st);
 }
 
-void Session::expunge_all() {
-    if (impl_->mappers_alive()) impl_->note_held_detached();
-    impl_->expunge_all();
-}
+void Session::expunge_all() { impl_->release_all(impl_->mappers_alive()); }
 
 void Session::close() {
     if (!impl_) return;
@@ -994,8 +1020,7 @@ void Session::close() {
         impl_->conn.reset();
     }
     impl_->failed = false;
-    impl_->note_held_detached();
-    impl_->expunge_all();
+    impl_->release_all(true);
 }
 
 ATHANOR_HOT std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> pk) {

@@ -267,6 +267,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     const SessionImpl* other_holder(const void* obj) const;
     /// Records the persistent objects the program still holds as detached (see note_detached).
     void note_held_detached();
+    /// expunge_all(), after note_held_detached() when `note_held`: close() and expunge_all().
+    /// Without relationships in play the two are one pass over the states, each object's
+    /// reference count read and dropped together.
+    void release_all(bool note_held);
 
     std::shared_ptr<Engine> engine;
     SessionOptions options;

@@ -5,11 +5,14 @@
 // Blocks are cut from 16 KiB chunks by moving a pointer forward, per thread and per size
 // class, instead of one malloc each. A load of many rows then allocates once per chunk, its
 // objects lie side by side (a later walk over them, or a run of identity-map hits, reads
-// consecutive memory), and freeing an object is a decrement of its chunk's count. A chunk goes
-// back to the heap when its last object is freed; a freed block is not reused by itself, but a
-// chunk whose objects have all died by the time its thread moves on to a new one is reused
-// whole. So an object the program keeps holds its chunk (16 KiB) until it goes, the same
-// trade CPython's object allocator makes with its pools and arenas.
+// consecutive memory), and freeing an object is a decrement of its chunk's count. A chunk is
+// free again when its last object is freed; a freed block is not reused by itself, but a chunk
+// whose objects have all died by the time its thread moves on to a new one is reused whole.
+// Chunks come from 256 KiB slabs (16 chunks, one aligned allocation of the heap each), shared
+// by all threads: a free chunk of a slab is the next one any thread takes, and a slab goes back
+// to the heap when its last chunk is free. So an object the program keeps holds its chunk for
+// the pool and its slab for the heap until it goes: the trade CPython's object allocator makes
+// with its 16 KiB pools and 256 KiB arenas.
 //
 // Blocks larger than kPoolMaxBlock, or aligned beyond 16, come from operator new as before.
 // Under AddressSanitizer a freed block is poisoned, so a use after free is still reported.
@@ -27,6 +30,7 @@ namespace athanor::detail {
 
 inline constexpr std::size_t kPoolChunk = 16384;  // bytes; chunks are aligned to their size
 inline constexpr std::size_t kPoolMaxBlock = 512;
+inline constexpr std::size_t kPoolSlab = 16 * kPoolChunk;  // bytes of the heap a slab takes
 
 /// A block of `bytes` (1..kPoolMaxBlock; rounded up to 16), 16-aligned.
 void* pool_allocate(std::size_t bytes);
