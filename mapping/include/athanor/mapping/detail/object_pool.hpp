@@ -12,7 +12,7 @@
 // by all threads: a free chunk of a slab is the next one any thread takes, and a slab goes back
 // to the heap when its last chunk is free. So an object the program keeps holds its chunk for
 // the pool and its slab for the heap until it goes: the trade CPython's object allocator makes
-// with its 16 KiB pools and 256 KiB arenas.
+// with its pools and arenas (16 KiB and 1 MiB since 3.10; 4 KiB and 256 KiB before).
 //
 // Blocks larger than kPoolMaxBlock, or aligned beyond 16, come from operator new as before.
 // Under AddressSanitizer a freed block is poisoned, so a use after free is still reported.
