@@ -1,7 +1,8 @@
 // The memory of loaded objects (mapping/detail/object_pool.hpp): blocks are distinct and keep
-// what is written to them, freed memory goes back to the heap, a loop that drops each object
-// reuses one chunk, objects outlive the thread, session and registry that made them, and
-// classes too big for a block still load.
+// what is written to them, freed memory goes back to the heap (a kept object holds no more
+// than its chunk and slab), a freed chunk is taken again before a new slab, a loop that drops
+// each object reuses one chunk, objects outlive the thread, session and registry that made
+// them, and classes too big for a block still load.
 #include "fixtures.hpp"
 #include "heap_in_use.hpp"
 
@@ -113,8 +114,8 @@ TEST(ObjectPool, AKeptObjectHoldsOnlyItsOwnChunkAndSlab) {
 }
 
 TEST(ObjectPool, AFreeChunkOfASlabIsTakenBeforeANewSlab) {
-    // Three chunks' worth of 256-byte blocks, the middle chunk's freed: the next chunk is that
-    // one (no new slab, no heap growth), whichever thread takes it.
+    // Four chunks' worth of 256-byte blocks, every block of one chunk in the middle freed: the
+    // next chunk taken is that one (no new slab, no heap growth), whichever thread takes it.
     constexpr std::size_t kSize = 256;
     const std::size_t per_chunk = (kPoolChunk - 16) / kSize;
     std::vector<void*> blocks;
