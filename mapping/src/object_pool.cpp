@@ -107,20 +107,23 @@ void free_chunk(ChunkHeader* c) noexcept {
     c->~ChunkHeader();
     ATHANOR_POOL_POISON(c, kPoolChunk);
     chunks_in_use.fetch_sub(1, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(slab_mutex);
-    const bool was_full = s->free_mask == 0;
-    s->free_mask |= std::uint64_t{1} << i;
-    if (s->free_mask == kAllFree) {
-        if (!was_full) unlink(s);
-        if (!spare) {
-            spare = s;
-            return;
+    Slab* gone = nullptr;  // given back to the heap after the lock: free() may consolidate the heap
+    {
+        std::lock_guard<std::mutex> lock(slab_mutex);
+        const bool was_full = s->free_mask == 0;
+        s->free_mask |= std::uint64_t{1} << i;
+        if (s->free_mask == kAllFree) {
+            if (!was_full) unlink(s);
+            if (spare) gone = s;
+            else spare = s;
+        } else if (was_full) {
+            link(s);
         }
-        ATHANOR_POOL_UNPOISON(s->base, kPoolSlab);
-        ::operator delete(s->base, std::align_val_t{kPoolChunk});
-        delete s;
-    } else if (was_full) {
-        link(s);
+    }
+    if (gone) {
+        ATHANOR_POOL_UNPOISON(gone->base, kPoolSlab);
+        ::operator delete(gone->base, std::align_val_t{kPoolChunk});
+        delete gone;
     }
 }
 
