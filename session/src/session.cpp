@@ -491,8 +491,9 @@ const Snapshot& SessionImpl::committed_of(InstanceState* st) const {
     for (auto& f : frames) f.entries.erase(st);
 }
 
-[[gnu::noinline]] static bool column_equals_rare(const ColumnProperty& p, const void* obj, const ValueView& v) {
-    return column_equals(p, obj, v);
+// Reads the value itself: the decoding of every kind stays out of has_changes()'s loop.
+[[gnu::noinline]] static bool column_equals_rare(const ColumnProperty& p, const void* obj, Snapshot::Reader& r) {
+    return column_equals(p, obj, r.next());
 }
 
 ATHANOR_HOT void SessionImpl::untrack(InstanceState* st) {
@@ -517,7 +518,7 @@ ATHANOR_HOT bool SessionImpl::has_changes(const InstanceState& st) const {
             if (r.next_int() != *reinterpret_cast<const std::int64_t*>(at)) return true;
         } else if (p.direct == ColumnProperty::Direct::text && r.kind() == Value::Kind::text) {
             if (!bytes_equal(r.next_bytes(), *reinterpret_cast<const std::string*>(at))) return true;
-        } else if (!column_equals_rare(p, obj, r.next())) {
+        } else if (!column_equals_rare(p, obj, r)) {
             return true;
         }
     }
@@ -558,8 +559,9 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Identit
         if (pk.size() == 1) {
             key = std::span<const ValueView>(&row[pk[0]], 1);
         } else {
-            key_views.clear();
-            for (std::size_t i : pk) key_views.push_back(row[i]);
+            if (key_views.size() != pk.size()) [[unlikely]]
+                resize_out_of_line(key_views, pk.size());
+            for (std::size_t k = 0; k < pk.size(); ++k) key_views[k] = row[pk[k]];
             key = key_views;
         }
         key_hash = hash_key(key);
@@ -1083,8 +1085,10 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<co
     if (&m != last_get_mapper) [[unlikely]]
         switch_get_cursor(m, c);
     Cursor& cur = last_get->cursor;
-    get_ptrs.clear();
-    for (int k : last_get->slots) get_ptrs.push_back(&pk[static_cast<std::size_t>(k)]);
+    const auto& slots = last_get->slots;
+    if (get_ptrs.size() != slots.size()) [[unlikely]]
+        resize_out_of_line(get_ptrs, slots.size());
+    for (std::size_t k = 0; k < slots.size(); ++k) get_ptrs[k] = &pk[static_cast<std::size_t>(slots[k])];
     cur.execute(get_ptrs);
     // Members are set straight from the row's views (no copy of the row), as Query's loads do.
     std::vector<ValueView>& row = eq_row;  // the session's scratch: no allocation per call

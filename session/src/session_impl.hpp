@@ -326,10 +326,14 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// identity[m], remembering the last mapper asked for (a run of gets or a flush of one
     /// class looks the same map up per object). Reset with identity.clear().
     IdentityMap& map_of(const Mapper* m) {
-        if (m != last_map_mapper_) {
-            last_map_ = &identity[m];
-            last_map_mapper_ = m;
-        }
+        if (m != last_map_mapper_) [[unlikely]]
+            return map_of_other(m);
+        return *last_map_;
+    }
+    /// map_of() of another mapper than the last (the hash map's lookup, out of line).
+    [[gnu::noinline]] IdentityMap& map_of_other(const Mapper* m) {
+        last_map_ = &identity[m];
+        last_map_mapper_ = m;
         return *last_map_;
     }
     const Mapper* last_map_mapper_ = nullptr;

@@ -125,9 +125,10 @@ ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, boo
     Cursor& cur = it->cursor;
     const auto& binds = cur.compiled().binds;
     auto& ptrs = impl.get_ptrs;
-    ptrs.clear();
+    if (ptrs.size() != it->slots.size()) [[unlikely]]
+        resize_out_of_line(ptrs, it->slots.size());
     for (std::size_t i = 0; i < it->slots.size(); ++i)
-        ptrs.push_back(it->slots[i] >= 0 ? &terms[static_cast<std::size_t>(it->slots[i])].second : &binds[i].value);
+        ptrs[i] = it->slots[i] >= 0 ? &terms[static_cast<std::size_t>(it->slots[i])].second : &binds[i].value;
     cur.execute(ptrs);
     struct Done {  // the statement's read ends with this call, also when loading throws
         Cursor& c;

@@ -7,8 +7,20 @@
 // go out of line ([[unlikely]], noinline helpers) so the lines a lookup runs stay few.
 #pragma once
 
+#include <cstddef>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define ATHANOR_HOT __attribute__((hot, aligned(64)))
 #else
 #define ATHANOR_HOT
 #endif
+
+namespace athanor::detail {
+/// v.resize(n) as a call: a hot function that sizes a scratch vector once and then writes it
+/// in place keeps the vector's growth code (tens of bytes of cold instructions in the middle of
+/// its own, the lines a lookup runs) out of its body.
+template <class Vector>
+[[gnu::noinline, gnu::cold]] void resize_out_of_line(Vector& v, std::size_t n) {
+    v.resize(n);
+}
+}  // namespace athanor::detail
