@@ -165,8 +165,7 @@ struct SqliteStatement final : DriverStatement {
     }
 
     ATHANOR_HOT void read_views(int n, std::vector<ValueView>& out) override {
-        if (out.size() != static_cast<std::size_t>(n)) [[unlikely]]
-            resize_out_of_line(out, static_cast<std::size_t>(n));
+        size_scratch(out, static_cast<std::size_t>(n));
         // One sqlite3_column_value() per column, then the sqlite3_value_*() readers: each
         // sqlite3_column_*() call checks the statement and the column again, four calls for a
         // text column. The value is "unprotected" (SQLite's word): reading it is safe while

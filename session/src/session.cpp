@@ -559,8 +559,7 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::load_row(const Mapper& m, Identit
         if (pk.size() == 1) {
             key = std::span<const ValueView>(&row[pk[0]], 1);
         } else {
-            if (key_views.size() != pk.size()) [[unlikely]]
-                resize_out_of_line(key_views, pk.size());
+            size_scratch(key_views, pk.size());
             for (std::size_t k = 0; k < pk.size(); ++k) key_views[k] = row[pk[k]];
             key = key_views;
         }
@@ -1086,8 +1085,7 @@ ATHANOR_HOT std::shared_ptr<void> SessionImpl::get(const Mapper& m, std::span<co
         switch_get_cursor(m, c);
     Cursor& cur = last_get->cursor;
     const auto& slots = last_get->slots;
-    if (get_ptrs.size() != slots.size()) [[unlikely]]
-        resize_out_of_line(get_ptrs, slots.size());
+    size_scratch(get_ptrs, slots.size());
     for (std::size_t k = 0; k < slots.size(); ++k) get_ptrs[k] = &pk[static_cast<std::size_t>(slots[k])];
     cur.execute(get_ptrs);
     // Members are set straight from the row's views (no copy of the row), as Query's loads do.

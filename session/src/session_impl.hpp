@@ -287,6 +287,8 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     /// an unordered_map keep their address. Reset with get_cursors.clear().
     const Mapper* last_get_mapper = nullptr;
     GetCursor* last_get = nullptr;
+    /// The bound values' pointers of get() and query_eq(): each sizes it to its statement's
+    /// placeholders and writes every one before executing.
     std::vector<const Value*> get_ptrs;
     /// Query's prepared statements for filter_by() equalities (detail::query_eq): one per
     /// mapper, columns and LIMIT 1 or not, on `conn` (cleared with get_cursors); slots[i] is

@@ -125,8 +125,7 @@ ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, boo
     Cursor& cur = it->cursor;
     const auto& binds = cur.compiled().binds;
     auto& ptrs = impl.get_ptrs;
-    if (ptrs.size() != it->slots.size()) [[unlikely]]
-        resize_out_of_line(ptrs, it->slots.size());
+    size_scratch(ptrs, it->slots.size());
     for (std::size_t i = 0; i < it->slots.size(); ++i)
         ptrs[i] = it->slots[i] >= 0 ? &terms[static_cast<std::size_t>(it->slots[i])].second : &binds[i].value;
     cur.execute(ptrs);

@@ -189,7 +189,7 @@ public:
             // No offsets: the values are written in one pass into room for the largest they
             // can take (a varint is at most 10 bytes), and what was written is handed out.
             std::size_t bound = kHeader + 11 * n;
-            // Not unrolled or vectorized: a row's few values never reach that code, which would
+            // Not unrolled: a row's few values never reach the unrolled body, whose code would
             // sit between the lines every row runs.
 #pragma GCC unroll 1
             for (std::size_t i = 0; i < n; ++i) {

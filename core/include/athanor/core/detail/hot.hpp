@@ -16,11 +16,18 @@
 #endif
 
 namespace athanor::detail {
-/// v.resize(n) as a call: a hot function that sizes a scratch vector once and then writes it
-/// in place keeps the vector's growth code (tens of bytes of cold instructions in the middle of
-/// its own, the lines a lookup runs) out of its body.
+/// v.resize(n) as a call (see size_scratch()).
 template <class Vector>
 [[gnu::noinline, gnu::cold]] void resize_out_of_line(Vector& v, std::size_t n) {
     v.resize(n);
+}
+/// Gives a hot function's scratch vector n elements, to be written in place: the vector's
+/// growth code (tens of bytes of cold instructions, which clear() + push_back() put in the
+/// middle of the lines a lookup runs) stays out of the function; a loop of one shape never
+/// reaches it after the first call.
+template <class Vector>
+inline void size_scratch(Vector& v, std::size_t n) {
+    if (v.size() != n) [[unlikely]]
+        resize_out_of_line(v, n);
 }
 }  // namespace athanor::detail
