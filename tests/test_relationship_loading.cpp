@@ -72,6 +72,31 @@ TEST_F(Relationships, JoinedloadWithACriterionAndOne) {
     EXPECT_EQ(sql.count("SELECT"), 0u);
 }
 
+TEST_F(Relationships, OptionsSurviveFilterByCopiesAndMoves) {
+    // A query's options live apart from its filter_by() terms (they are rare; a lookup's query
+    // has none): a copy, a move and a filter_by() each keep them, and the query they came from
+    // keeps its own.
+    seed(engine);
+    sa::Session s(engine);
+    const auto loading = s.query<User>().options(sa::joinedload(&User::addresses));
+    auto ed_q = loading.filter_by({{"name", "ed"}});
+    auto copied = ed_q;
+    auto moved = std::move(copied).filter_by({{"id", 3}});
+    sql.clear();
+    auto ed = moved.one();
+    ASSERT_EQ(sql.count("SELECT"), 1u);
+    EXPECT_NE(sql.statements()[0].find("LEFT OUTER JOIN addresses AS addresses_1"), std::string::npos)
+        << sql.statements()[0];
+    EXPECT_NE(sql.statements()[0].find("WHERE users.name = ? AND users.id = ?"), std::string::npos)
+        << sql.statements()[0];
+    sql.clear();
+    EXPECT_EQ(ed->addresses.size(), 3u);  // loaded by the join
+    EXPECT_EQ(sql.count("SELECT"), 0u);
+    EXPECT_EQ(ed_q.one(), ed);
+    EXPECT_EQ(loading.all().size(), 3u);  // no criteria of its own
+    EXPECT_NE(sql.statements().back().find("LEFT OUTER JOIN"), std::string::npos);
+}
+
 TEST_F(Relationships, JoinedloadUnderALimitLoadsTheCollectionByIn) {
     seed(engine);
     sa::Session s(engine);

@@ -46,13 +46,47 @@ bool add_terms(const Mapper& m, const Pairs& criteria, EqTerms& terms) {
 }
 }  // namespace
 
-bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms) { return add_terms(m, criteria, terms); }
+bool QueryCore::add_eq(const Params& criteria) {
+    if (!simple_) return false;
+    const std::size_t before = eq_.size();
+    if (!add_terms(*m_, criteria, eq_)) return false;
+    if (eq_.size() != before && rare_) rare_->full.reset();  // full() was built without them
+    return true;
+}
 
-ATHANOR_HOT bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms) {
+ATHANOR_HOT bool QueryCore::add_eq(std::span<const std::pair<std::string_view, Value>> criteria) {
+    if (!simple_) return false;
     for (std::size_t a = 0; a < criteria.size(); ++a)
         for (std::size_t b = a + 1; b < criteria.size(); ++b)
             if (criteria[a].first == criteria[b].first) return false;  // the last one wins: a Params says so
-    return add_terms(m, criteria, terms);
+    const std::size_t before = eq_.size();
+    if (!add_terms(*m_, criteria, eq_)) return false;
+    if (eq_.size() != before && rare_) [[unlikely]]
+        rare_->full.reset();  // full() was built without them
+    return true;
+}
+
+QueryCore::QueryCore(const QueryCore& o)
+    : s_(o.s_), m_(o.m_), simple_(o.simple_), eq_(o.eq_), rare_(o.rare_ ? std::make_unique<Rare>(*o.rare_) : nullptr) {}
+QueryCore& QueryCore::operator=(const QueryCore& o) {
+    if (this != &o) *this = QueryCore(o);
+    return *this;
+}
+QueryCore& QueryCore::operator=(QueryCore&& o) noexcept = default;
+// A lookup's query is made, moved once (filter_by() on the temporary) and dropped: a few words
+// and its terms (see EqTerms).
+ATHANOR_HOT QueryCore::QueryCore(QueryCore&& o) noexcept = default;
+ATHANOR_HOT QueryCore::~QueryCore() = default;
+
+[[gnu::noinline]] QueryCore::Rare::~Rare() = default;
+
+QueryCore::Rare& QueryCore::rare() const {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+}
+const std::vector<LoaderOption>& QueryCore::opts() const noexcept {
+    static const std::vector<LoaderOption> none;
+    return rare_ ? rare_->opts : none;
 }
 
 

@@ -45,16 +45,19 @@ ColumnElement filter_by_clause(const Mapper& m, const Params& criteria);
 
 /// filter_by() equalities a Query keeps as values until a statement is needed: (index into
 /// Mapper::columns(), value), in the order given. Two live inline (no allocation for the
-/// common lookups), more on the heap.
+/// common lookups), more on the heap. A lookup's query is made, moved once and dropped per
+/// call, so moving and destroying integer terms (the usual keys) is a few instructions in line;
+/// the other kinds and the heap are handled out of line.
 class EqTerms {
 public:
     using Term = std::pair<std::size_t, Value>;
     // The inline terms are constructed only when pushed (a Query made and moved per lookup
     // would otherwise build, move and destroy two empty Values each time). All terms are
-    // either inline (heap_ empty) or on the heap.
+    // either inline (heap_ null) or on the heap.
     EqTerms() noexcept {}
-    EqTerms(const EqTerms& o) : heap_(o.heap_) {
-        if (!heap_.empty()) {
+    EqTerms(const EqTerms& o) {
+        if (o.heap_) {
+            heap_.reset(new std::vector<Term>(*o.heap_));
             n_ = o.n_;
             return;
         }
@@ -81,11 +84,11 @@ public:
         return *this;
     }
     ~EqTerms() {
-        if (heap_.empty()) destroy_inline(0);
+        if (!heap_) destroy_inline(0);
     }
 
     void push(std::size_t column, const Value& v) {
-        if (n_ < kInline && heap_.empty()) [[likely]] {  // copied straight into place
+        if (n_ < kInline && !heap_) [[likely]] {  // copied straight into place
             new (slot(n_)) Term(column, v);
             ++n_;
             return;
@@ -95,71 +98,82 @@ public:
     /// Keeps the first n terms.
     void truncate(std::size_t n) {
         if (n >= n_) return;
-        if (heap_.empty()) {
+        if (!heap_) {
             destroy_inline(n);
             return;
         }
-        heap_.resize(n);  // resize(0) leaves no term anywhere: inline, empty
+        heap_->resize(n);
         n_ = n;
+        if (n == 0) heap_.reset();  // no term anywhere: inline, empty
     }
     void clear() noexcept {
-        if (heap_.empty()) destroy_inline(0);
-        heap_.clear();
+        if (!heap_) destroy_inline(0);
+        heap_.reset();
         n_ = 0;
     }
     std::size_t size() const noexcept { return n_; }
     bool empty() const noexcept { return n_ == 0; }
-    const Term* begin() const noexcept { return heap_.empty() ? inline_begin() : heap_.data(); }
+    const Term* begin() const noexcept { return heap_ ? heap_->data() : inline_begin(); }
     const Term* end() const noexcept { return begin() + n_; }
     const Term& operator[](std::size_t i) const noexcept { return begin()[i]; }
 
 private:
     // push() past the inline terms, out of line (a lookup's code stays small).
     [[gnu::noinline]] void push_heap(std::size_t column, const Value& v) {
-        if (heap_.empty()) {  // the inline terms move to the heap (copied: a throw changes nothing)
-            std::vector<Term> h;
-            h.reserve(n_ + 1);
-            for (std::size_t i = 0; i < n_; ++i) h.push_back(inline_at(i));
-            h.emplace_back(column, v);
+        if (!heap_) {  // the inline terms move to the heap (copied: a throw changes nothing)
+            std::unique_ptr<std::vector<Term>, FreeHeap> h(new std::vector<Term>);
+            h->reserve(n_ + 1);
+            for (std::size_t i = 0; i < n_; ++i) h->push_back(inline_at(i));
+            h->emplace_back(column, v);
             destroy_inline(0);
             heap_ = std::move(h);
-            n_ = heap_.size();
+            n_ = heap_->size();
             return;
         }
-        heap_.emplace_back(column, v);
+        heap_->emplace_back(column, v);
         ++n_;
     }
+    struct FreeHeap {
+        [[gnu::noinline]] void operator()(std::vector<Term>* v) const noexcept { delete v; }
+    };
     static constexpr std::size_t kInline = 2;
     void* slot(std::size_t i) noexcept { return inline_ + i * sizeof(Term); }
     const Term* inline_begin() const noexcept { return std::launder(reinterpret_cast<const Term*>(inline_)); }
     Term& inline_at(std::size_t i) noexcept { return *std::launder(reinterpret_cast<Term*>(slot(i))); }
     const Term& inline_at(std::size_t i) const noexcept { return inline_begin()[i]; }
-    /// Destroys the inline terms from `from` on (only while heap_ is empty).
+    /// Destroys the inline terms from `from` on (only while heap_ is null). An integer, a real
+    /// or NULL owns nothing: its term's lifetime just ends (no variant visit).
     void destroy_inline(std::size_t from) noexcept {
-        while (n_ > from) inline_at(--n_).~Term();
+        while (n_ > from) {
+            Term& t = inline_at(--n_);
+            if (t.second.kind() >= Value::Kind::text) [[unlikely]]
+                destroy_term(t);
+        }
     }
-    /// Moves o's terms into this empty one; o is left empty.
+    [[gnu::noinline]] static void destroy_term(Term& t) noexcept { t.~Term(); }
+    [[gnu::noinline]] static void move_term(void* to, Term& from) noexcept { new (to) Term(std::move(from)); }
+    /// Moves o's terms into this empty one; o is left empty. An integer term (a lookup's key)
+    /// is copied in line, the others moved out of line.
     void take(EqTerms& o) noexcept {
-        if (!o.heap_.empty()) {
+        if (o.heap_) [[unlikely]] {
             heap_ = std::move(o.heap_);
-            o.heap_.clear();
             n_ = o.n_;
             o.n_ = 0;
             return;
         }
-        for (; n_ < o.n_; ++n_) new (slot(n_)) Term(std::move(o.inline_at(n_)));
+        for (; n_ < o.n_; ++n_) {
+            Term& t = o.inline_at(n_);
+            if (const std::int64_t* x = t.second.if_int()) [[likely]]
+                new (slot(n_)) Term(t.first, Value(*x));
+            else
+                move_term(slot(n_), t);
+        }
         o.destroy_inline(0);
     }
     alignas(Term) std::byte inline_[kInline * sizeof(Term)];
-    std::vector<Term> heap_;
+    std::unique_ptr<std::vector<Term>, FreeHeap> heap_;
     std::size_t n_ = 0;
 };
-/// Appends `criteria` to `terms`. False (terms unchanged) when one cannot be kept as "col =
-/// value" (a NULL compares with IS NULL); throws InvalidRequestError for an unknown name.
-bool add_eq_terms(const Mapper& m, const Params& criteria, EqTerms& terms);
-/// The same for names that are views; also false when a name is given twice (a Params keeps
-/// the last value of a repeated name: the caller builds one).
-bool add_eq_terms(const Mapper& m, std::span<const std::pair<std::string_view, Value>> criteria, EqTerms& terms);
 /// The WHERE clause of `terms`, as filter_by_clause() would build it.
 ColumnElement eq_clause(const Mapper& m, const EqTerms& terms);
 /// Loads the objects of "SELECT <m's columns> FROM <m's table> WHERE <terms> [LIMIT 1]"
@@ -168,6 +182,49 @@ ColumnElement eq_clause(const Mapper& m, const EqTerms& terms);
 /// is built or compiled, the values are bound by position.
 void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx);
+}  // namespace detail
+
+namespace detail {
+/// The state of a Query<T>, whatever T: the session and mapper, the filter_by() terms kept as
+/// values while the query is simple, and the statement once it is not. Its copy, move and
+/// destruction are out of line (session_query.cpp), so a lookup written as
+/// session.query<T>().filter_by({...}).first() compiles to a few calls in the program's loop
+/// instead of the members' code, inlined for each query. Not thread-safe (a Session is not).
+class QueryCore {
+protected:
+    QueryCore(Session& s, const Mapper& m) noexcept : s_(&s), m_(&m) {}
+    QueryCore(const QueryCore& o);
+    QueryCore(QueryCore&& o) noexcept;
+    QueryCore& operator=(const QueryCore& o);
+    QueryCore& operator=(QueryCore&& o) noexcept;
+    ~QueryCore();
+
+    /// While the query is simple, appends `criteria` as terms and returns true; false (the query
+    /// unchanged) when they need the general path: a builder other than filter_by() was called,
+    /// a NULL (compared with IS NULL), a name given twice in a braced list (a Params keeps the
+    /// last value of a repeated name: the caller builds one). Throws InvalidRequestError for an
+    /// unknown name.
+    bool add_eq(std::span<const std::pair<std::string_view, Value>> criteria);
+    bool add_eq(const Params& criteria);
+
+    /// What a query built by more than filter_by() also has, apart (a lookup's query is made,
+    /// moved and dropped without it).
+    struct Rare {
+        std::optional<Select> stmt;  // the statement once a builder other than filter_by() was called
+        std::optional<Select> full;  // full() of a simple query, built once when asked
+        std::vector<LoaderOption> opts;
+        ~Rare();  // out of line: a query's destructor only calls it when there is one
+    };
+    Rare& rare() const;  // rare_, made when first needed
+    bool has_opts() const noexcept { return rare_ && !rare_->opts.empty(); }
+    const std::vector<LoaderOption>& opts() const noexcept;
+
+    Session* s_;
+    const Mapper* m_;
+    bool simple_ = true;  // the mapper's SELECT with eq_ as its only criteria
+    EqTerms eq_;
+    mutable std::unique_ptr<Rare> rare_;
+};
 }  // namespace detail
 
 /// Rows of chosen columns over a Query's FROM and criteria (Query::with_entities()).
@@ -206,16 +263,16 @@ private:
 };
 
 template <class T>
-class Query {
+class Query : detail::QueryCore {
 public:
-    Query(Session& s, const Mapper& m) : s_(&s), m_(&m) {}
+    Query(Session& s, const Mapper& m) noexcept : QueryCore(s, m) {}
 
     Query filter(const ColumnElement& criterion) const { return with(full().where(criterion)); }
     /// Equality on mapped column names: filter_by({{"name", "ed"}}).
     Query filter_by(const Params& criteria) const& { return Query(*this).filter_by(criteria); }
     /// On a temporary (session.query<T>().filter_by(...)) the query is changed in place, not copied.
     Query filter_by(const Params& criteria) && {
-        if (add_terms([&] { return detail::add_eq_terms(*m_, criteria, eq_); })) return std::move(*this);
+        if (add_eq(criteria)) return std::move(*this);
         return with(full().where(detail::filter_by_clause(*m_, criteria)));
     }
     /// The same for a braced list (filter_by({{"id", 7}})): a lookup by a few columns builds no
@@ -224,8 +281,7 @@ public:
         return Query(*this).filter_by(criteria);
     }
     Query filter_by(std::initializer_list<std::pair<std::string_view, Value>> criteria) && {
-        if (add_terms([&] { return detail::add_eq_terms(*m_, {criteria.begin(), criteria.size()}, eq_); }))
-            return std::move(*this);
+        if (add_eq({criteria.begin(), criteria.size()})) return std::move(*this);
         // A name given twice (the last value wins) or a NULL: as the Params they make.
         Params p;
         p.reserve(criteria.size());
@@ -261,8 +317,9 @@ public:
     template <class... O>
     Query options(const LoaderOption& first, const O&... rest) const {
         Query q = *this;
-        q.opts_.push_back(first);
-        (q.opts_.push_back(rest), ...);
+        auto& opts = q.rare().opts;
+        opts.push_back(first);
+        (opts.push_back(rest), ...);
         return q;
     }
     /// JOIN along a relationship: join(&User::addresses) is
@@ -295,8 +352,8 @@ public:
             detail::query_eq(*s_, *m_, eq_, false, &push<T>, &out);
             return out;
         }
-        if (m_->has_relationships() || !opts_.empty()) {
-            auto objs = detail::query_load(*s_, *m_, full(), opts_);
+        if (m_->has_relationships() || has_opts()) {
+            auto objs = detail::query_load(*s_, *m_, full(), opts());
             std::vector<std::shared_ptr<T>> typed;
             typed.reserve(objs.size());
             for (auto& o : objs) typed.push_back(std::static_pointer_cast<T>(std::move(o)));
@@ -312,7 +369,7 @@ public:
             detail::query_eq(*s_, *m_, eq_, true, &keep<T>, &one);
             return one;
         }
-        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, full().limit(1), opts_)
+        auto r = m_->has_relationships() || has_opts() ? detail::query_load(*s_, *m_, full().limit(1), opts())
                                                             : detail::query_all(*s_, *m_, full().limit(1));
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
     }
@@ -329,7 +386,7 @@ public:
             if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
             return r.empty() ? nullptr : std::move(r.front());
         }
-        auto r = m_->has_relationships() || !opts_.empty() ? detail::query_load(*s_, *m_, full(), opts_)
+        auto r = m_->has_relationships() || has_opts() ? detail::query_load(*s_, *m_, full(), opts())
                                                             : detail::query_all(*s_, *m_, full());
         if (r.size() > 1) throw MultipleResultsFound("Multiple rows were found when exactly one was required");
         return r.empty() ? nullptr : std::static_pointer_cast<T>(r.front());
@@ -354,33 +411,24 @@ public:
 private:
     Query with(Select s) const {
         Query q(*s_, *m_);
-        q.stmt_ = std::move(s);
+        q.rare().stmt = std::move(s);
         q.simple_ = false;
-        q.opts_ = opts_;
+        if (has_opts()) q.rare().opts = rare_->opts;
         return q;
     }
     /// The whole statement: stmt_, or while simple_ the mapper's SELECT with the filter_by()
     /// terms, built when first asked for (a baked terminal call never needs it).
     const Select& full() const {
-        if (!simple_) return *stmt_;
-        if (!full_) {
-            full_ = detail::query_select(*m_);
-            if (!eq_.empty()) full_ = full_->where(detail::eq_clause(*m_, eq_));
+        if (!simple_) return *rare_->stmt;
+        auto& full = rare().full;
+        if (!full) {
+            full = detail::query_select(*m_);
+            if (!eq_.empty()) full = full->where(detail::eq_clause(*m_, eq_));
         }
-        return *full_;
-    }
-    /// While the query is simple: `add` appends filter_by() terms to eq_ (false, eq_ unchanged:
-    /// they need the general path). True when they were kept as terms.
-    template <class Add>
-    bool add_terms(Add add) {
-        if (!simple_) return false;
-        const std::size_t before = eq_.size();
-        if (!add()) return false;
-        if (eq_.size() != before) full_.reset();  // full() was built without them
-        return true;
+        return *full;
     }
     /// Runs by the session's prepared statement for (mapper, columns, limit), see query_eq().
-    bool baked() const noexcept { return simple_ && opts_.empty() && !m_->has_relationships(); }
+    bool baked() const noexcept { return simple_ && !has_opts() && !m_->has_relationships(); }
     template <class U>
     static void push(void* ctx, std::shared_ptr<void>&& obj) {
         static_cast<std::vector<std::shared_ptr<U>>*>(ctx)->push_back(std::static_pointer_cast<U>(std::move(obj)));
@@ -389,14 +437,6 @@ private:
     static void keep(void* ctx, std::shared_ptr<void>&& obj) {
         *static_cast<std::shared_ptr<U>*>(ctx) = std::static_pointer_cast<U>(std::move(obj));
     }
-    Session* s_;
-    const Mapper* m_;
-    /// The statement once a builder other than filter_by() was called (simple_ false).
-    std::optional<Select> stmt_;
-    bool simple_ = true;  // the mapper's SELECT with eq_ as its only criteria
-    detail::EqTerms eq_;
-    mutable std::optional<Select> full_;  // full() of a simple query, built once when asked
-    std::vector<LoaderOption> opts_;
 };
 
 template <class T>
