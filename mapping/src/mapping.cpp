@@ -138,9 +138,12 @@ const Select& Mapper::select_by_pk() const {
 }
 
 ATHANOR_HOT void Mapper::write(void* obj, const ValueView* values) const {
-    for (std::size_t i = 0; i < props_.size(); ++i)
-        if (!detail::set_direct(props_[i], obj, values[i]))
-            props_[i].set_view(obj, values[i]);  // other kinds: conversions, NULL checks
+    // The bounds in locals: a member written through its offset could, as far as the compiler
+    // knows, be props_ itself, which it would then read again for every column.
+    const ColumnProperty* p = props_.data();
+    const ColumnProperty* const end = p + props_.size();
+    for (; p != end; ++p, ++values)
+        if (!detail::set_direct(*p, obj, *values)) p->set_view(obj, *values);  // other kinds: conversions, NULL checks
 }
 
 // ---- relationships ---------------------------------------------------------------------------
@@ -386,15 +389,10 @@ Registry::Registry() {
     registries().push_back(this);
 }
 
-namespace {
-std::atomic<std::uint64_t> g_destroyed{0};
-}
-
-ATHANOR_HOT std::uint64_t Registry::destroyed_count() noexcept { return g_destroyed.load(std::memory_order_acquire); }
 
 Registry::~Registry() {
     life_->store(false);
-    g_destroyed.fetch_add(1, std::memory_order_release);
+    detail::registries_destroyed.fetch_add(1, std::memory_order_release);
     std::lock_guard lock(registries_mutex());
     auto& r = registries();
     r.erase(std::remove(r.begin(), r.end(), this), r.end());

@@ -56,13 +56,9 @@ std::size_t erase_slot(std::vector<S>& slots, std::size_t i, S tombstone, IsEmpt
     return freed;
 }
 
-std::size_t fold_int(std::int64_t i) noexcept {
-    auto u = static_cast<std::uint64_t>(i);
-    return static_cast<std::size_t>(u ^ (u >> 16) ^ (u >> 32) ^ (u >> 48));
-}
 }  // namespace
 
-ATHANOR_HOT std::size_t hash_key(std::span<const ValueView> key) noexcept {
+std::size_t hash_key_of(std::span<const ValueView> key) noexcept {
     if (key.size() == 1 && key[0].kind == Value::Kind::integer) return fold_int(key[0].i);
     std::size_t h = 1469598103934665603ull;
     for (const ValueView& v : key) h = (h ^ hash_view(v)) * 1099511628211ull;
@@ -107,6 +103,19 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key) const noexcept 
 }
 
 ATHANOR_HOT InstanceState* IdentityMap::find_int(std::int64_t key, std::size_t* slot) const noexcept {
+    // A key not loaded yet mostly finds its home slot empty: that look saves no registers; the
+    // walk past other keys and tombstones is a tail call.
+    if (!slots_.empty()) [[likely]] {
+        const std::size_t i = static_cast<std::uint32_t>(fold_int(key)) & (slots_.size() - 1);
+        if (!slots_[i].s()) {
+            *slot = i;
+            return nullptr;
+        }
+    }
+    return find_int_walk(key, slot);
+}
+
+[[gnu::noinline]] InstanceState* IdentityMap::find_int_walk(std::int64_t key, std::size_t* slot) const noexcept {
     *slot = SIZE_MAX;
     if (slots_.empty()) return nullptr;
     std::size_t mask = slots_.size() - 1;
@@ -370,7 +379,7 @@ bool SessionImpl::mappers_alive() const noexcept {
     return true;
 }
 
-ATHANOR_HOT void SessionImpl::check_mappers() const {
+[[gnu::noinline, gnu::cold]] void SessionImpl::check_registries() const {
     std::uint64_t destroyed = Registry::destroyed_count();
     if (destroyed == registries_checked) return;  // no registry died since the last check
     for (const auto& k : mapper_cache)
@@ -394,15 +403,7 @@ void SessionImpl::raise_pending_rollback() const {
         "Original exception was: " + failure);
 }
 
-ATHANOR_HOT Connection& SessionImpl::connection() {
-    check_usable();
-    if (!conn) conn.emplace(engine->connect());
-    return *conn;
-}
-
-ATHANOR_HOT void SessionImpl::autoflush() {
-    if (options.autoflush && no_autoflush == 0 && !flushing) flush();
-}
+[[gnu::noinline, gnu::cold]] void SessionImpl::open_connection() { conn.emplace(engine->connect()); }
 
 InstanceState* SessionImpl::find(const void* obj) const {
     return states.find(obj);
@@ -507,12 +508,13 @@ ATHANOR_HOT bool SessionImpl::has_changes(const InstanceState& st) const {
     if (st.state != ObjectState::persistent || !st.snapshot) return false;
     const auto& props = st.mapper->columns();
     const std::size_t n = std::min(props.size(), st.snapshot.size());
+    const ColumnProperty* const prop = props.data();  // in a local: not read again per column
     const void* obj = st.obj.get();
     auto r = st.snapshot.reader();
     // column_equals() of each, with the common members compared straight from the packed
     // values (no view built, one branch on the member's kind).
     for (std::size_t i = 0; i < n; ++i) {
-        const ColumnProperty& p = props[i];
+        const ColumnProperty& p = prop[i];
         const char* at = static_cast<const char*>(obj) + p.offset;
         if (p.direct == ColumnProperty::Direct::int64 && r.kind() == Value::Kind::integer) {
             if (r.next_int() != *reinterpret_cast<const std::int64_t*>(at)) return true;
@@ -916,8 +918,16 @@ Session::~Session() {
 }
 
 ATHANOR_HOT const Mapper& Session::mapper_by_type(std::type_index t) const {
+    // The last class asked for first: a loop of get<T>() asks for the same one each time. The
+    // rest is a tail call: this path saves no registers.
+    const SessionImpl& impl = *impl_;
+    if (Registry::destroyed_count() == impl.registries_checked && impl.last_type_mapper && impl.last_type == t)
+        [[likely]] return *impl.last_type_mapper;
+    return mapper_by_type_slow(t);
+}
+
+[[gnu::noinline]] const Mapper& Session::mapper_by_type_slow(std::type_index t) const {
     impl_->check_mappers();  // before any cached mapper is looked at
-    // The last class asked for first: a loop of get<T>() asks for the same one each time.
     if (impl_->last_type_mapper && impl_->last_type == t) return *impl_->last_type_mapper;
     for (const auto& k : impl_->mapper_cache)
         if (k.type == t && !k.dynamic) {
@@ -1024,12 +1034,18 @@ void Session::close() {
     impl_->release_all(true);
 }
 
+namespace {
+[[noreturn, gnu::noinline, gnu::cold]] void raise_key_size(const Mapper& m, std::size_t got) {
+    throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
+                              "of " + m.class_name() + " has " + std::to_string(m.primary_key().size()) +
+                              " column(s), got " + std::to_string(got));
+}
+}  // namespace
+
 ATHANOR_HOT std::shared_ptr<void> Session::get_impl(const Mapper& m, std::span<const Value> pk) {
     impl_->check_usable();
-    if (pk.size() != m.primary_key().size())
-        throw InvalidRequestError("Incorrect number of values in identifier formed for get(); primary key "
-                                  "of " + m.class_name() + " has " + std::to_string(m.primary_key().size()) +
-                                  " column(s), got " + std::to_string(pk.size()));
+    if (pk.size() != m.primary_key().size()) [[unlikely]]
+        raise_key_size(m, pk.size());
     return impl_->get(m, pk);
 }
 

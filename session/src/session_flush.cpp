@@ -296,10 +296,16 @@ ColumnElement primary_key_clause(const Mapper& m) {
     return crit.size() == 1 ? crit.front() : and_(crit);
 }
 
+// The autoflush of a lookup whose session tracks nothing runs only this: no registers saved,
+// no stack frame (the rest is a tail call).
 ATHANOR_HOT void SessionImpl::flush() {
     check_usable();
     if (flushing) return;
     if (states.size() == 0) return;  // nothing tracked: nothing to write, no event (as SQLAlchemy's clean session)
+    flush_tracked();
+}
+
+[[gnu::noinline]] ATHANOR_HOT void SessionImpl::flush_tracked() {
     if (!any_relationships) {
         // The autoflush before each query mostly finds nothing to write: a look first, which
         // stops at the first object with something to write, without the flush's lists; the

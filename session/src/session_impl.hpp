@@ -50,7 +50,18 @@ static_assert(sizeof(InstanceState) <= 40, "InstanceState is per object: keep it
 
 std::size_t hash_view(const ValueView& v) noexcept;
 std::size_t hash_key(std::span<const Value> key) noexcept;
-std::size_t hash_key(std::span<const ValueView> key) noexcept;
+std::size_t hash_key_of(std::span<const ValueView> key) noexcept;
+/// Spreads an integer key's bits (the identity map's hash of a one-integer key).
+inline std::size_t fold_int(std::int64_t i) noexcept {
+    auto u = static_cast<std::uint64_t>(i);
+    return static_cast<std::size_t>(u ^ (u >> 16) ^ (u >> 32) ^ (u >> 48));
+}
+/// The identity map's hash of a key: one integer in line, the others by hash_key_of().
+inline std::size_t hash_key(std::span<const ValueView> key) noexcept {
+    if (key.size() == 1 && key[0].kind == Value::Kind::integer) [[likely]]
+        return fold_int(key[0].i);
+    return hash_key_of(key);
+}
 
 /// The identity map of one mapper: an open-addressing set of states keyed by their snapshot's
 /// primary key, looked up by a span of values (no key object, no allocation per entry).
@@ -64,6 +75,7 @@ public:
     /// miss `slot` is where the key would go (the first free slot of its probe), for insert_at()
     /// while mutations() is unchanged: get() looks a key up and loads its row with one probe.
     InstanceState* find_int(std::int64_t key, std::size_t* slot) const noexcept;
+    InstanceState* find_int_walk(std::int64_t key, std::size_t* slot) const noexcept;  // find_int() past the home slot
     /// Counts the changes that can move or fill a slot (erase, growth, placing a state).
     std::uint32_t mutations() const noexcept { return mutations_; }
     /// With the key's hash already known (hash_key), to insert with it after a miss.
@@ -358,16 +370,38 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     // ---- helpers (session.cpp)
     /// PendingRollbackError after a failed flush; InvalidRequestError when a registry whose
     /// mappers this session used has been destroyed.
+    /// In line: every lookup runs it (a load and two compares); what is rare is out of line.
     void check_usable() const {
-        if (Registry::destroyed_count() != registries_checked) check_mappers();
-        if (failed) raise_pending_rollback();
+        check_mappers();
+        if (failed) [[unlikely]]
+            raise_pending_rollback();
     }
-    void check_mappers() const;
+    /// InvalidRequestError when a registry whose mappers this session used has been destroyed.
+    void check_mappers() const {
+        if (Registry::destroyed_count() != registries_checked) [[unlikely]]
+            check_registries();
+    }
+    void check_registries() const;
     [[noreturn]] void raise_pending_rollback() const;
     bool mappers_alive() const noexcept;
     const Mapper& remember(std::type_index type, const Mapper& m, const Registry& r) const;
-    Connection& connection();
-    void autoflush();
+    /// The session's connection (opened on first use), after check_usable().
+    Connection& connection() {
+        check_usable();
+        return opened();
+    }
+    /// The connection, opened on first use, without check_usable() (for a caller that ran it).
+    Connection& opened() {
+        if (!conn) [[unlikely]]
+            open_connection();
+        return *conn;
+    }
+    void open_connection();
+    /// flush() unless autoflush is off, a no_autoflush guard is alive or a flush is running.
+    void autoflush() {
+        if (options.autoflush && no_autoflush == 0 && !flushing) [[likely]]
+            flush();
+    }
     InstanceState* find(const void* obj) const;
     InstanceState& track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st);
     void untrack(InstanceState* st);
@@ -513,6 +547,7 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     void flush();
     /// flush() once its look found something to write (or relationships to sync first).
     void flush_changes();
+    void flush_tracked();  // flush() past its first checks
     void commit();
     void rollback();
     void rollback_to_frame(std::size_t depth);

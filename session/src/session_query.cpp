@@ -149,8 +149,8 @@ ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, boo
     SessionImpl& impl = s.impl();
     impl.check_usable();
     if (impl.last_loaded) impl.drop_last_loaded();  // the autoflush then has one object fewer to look at
-    impl.autoflush();
-    Connection& c = impl.connection();
+    impl.autoflush();  // usable still when it returns (a failed flush throws)
+    Connection& c = impl.opened();
     // The statement of the last query is looked at first: a loop of lookups runs the same one.
     auto& cache = impl.eq_cursors;
     auto it = cache.end() - (cache.empty() ? 0 : 1);

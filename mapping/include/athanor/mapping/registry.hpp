@@ -52,6 +52,8 @@ std::optional<std::ptrdiff_t> member_offset(M T::*member) noexcept {
     return std::nullopt;
 #endif
 }
+/// Registries destroyed in this process (Registry::destroyed_count()); written by ~Registry.
+inline std::atomic<std::uint64_t> registries_destroyed{0};
 }  // namespace detail
 
 class Registry;
@@ -250,8 +252,10 @@ public:
     /// them.
     std::shared_ptr<const std::atomic<bool>> life() const noexcept { return life_; }
     /// How many registries have been destroyed in this process: a session re-checks its
-    /// registries' life only when this changed (one relaxed load on the hot path).
-    static std::uint64_t destroyed_count() noexcept;
+    /// registries' life only when this changed (one load on the hot path, in line).
+    static std::uint64_t destroyed_count() noexcept {
+        return detail::registries_destroyed.load(std::memory_order_acquire);
+    }
 
 private:
     Mapper& add(std::unique_ptr<Mapper> m);

@@ -295,6 +295,7 @@ private:
         else return mapper_of<std::remove_const_t<T>>();
     }
     const Mapper& mapper_by_type(std::type_index t) const;
+    const Mapper& mapper_by_type_slow(std::type_index t) const;
     const Mapper& dynamic_mapper(const Table& t) const;
 
     void add_impl(const Mapper& m, std::shared_ptr<void> obj);
