@@ -61,12 +61,6 @@ void Mapper::set_version_column(std::string_view name) {
     version_index_ = i;
 }
 
-ATHANOR_HOT int Mapper::index_of(std::string_view name) const noexcept {
-    for (std::size_t i = 0; i < props_.size(); ++i)
-        if (props_[i].key == name) return static_cast<int>(i);
-    return -1;
-}
-
 void Mapper::configure() const {
     if (table_->primary_key().empty())
         throw ArgumentError("Mapper for class '" + class_name_ + "' could not assemble any primary key "

@@ -153,6 +153,18 @@ InstanceState* IdentityMap::find(std::span<const ValueView> key, std::size_t h) 
 }
 
 ATHANOR_HOT InstanceState* IdentityMap::probe(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
+    // As find_int(): an empty home slot is the usual answer for a row not loaded yet.
+    if (!full_after_one()) [[likely]] {
+        const std::size_t i = static_cast<std::uint32_t>(h) & (slots_.size() - 1);
+        if (!slots_[i].s()) {
+            *slot = i;
+            return nullptr;
+        }
+    }
+    return probe_walk(key, h, slot);
+}
+
+[[gnu::noinline]] InstanceState* IdentityMap::probe_walk(std::span<const ValueView> key, std::size_t h, std::size_t* slot) {
     if (full_after_one()) grow();
     std::size_t mask = slots_.size() - 1;
     auto h32 = static_cast<std::uint32_t>(h);

@@ -83,6 +83,7 @@ public:
     /// find() that also returns where the key would go (growing the table first if an insert
     /// would), for insert_at() after a miss: one probe for a load of a new row.
     InstanceState* probe(std::span<const ValueView> key, std::size_t hash, std::size_t* slot);
+    InstanceState* probe_walk(std::span<const ValueView> key, std::size_t h, std::size_t* slot);  // probe() past the home slot
     void insert_at(std::size_t slot, InstanceState* s, std::size_t hash);
     void insert(InstanceState* s);
     /// Insert with the key's hash already known (hash_key of the primary key values).

@@ -127,9 +127,11 @@ namespace {
 }
 
 bool same_shape(const SessionImpl::EqCursor& e, const Mapper& m, const EqTerms& terms, bool first) noexcept {
-    if (e.mapper != &m || e.first != first || e.columns.size() != terms.size()) return false;
-    for (std::size_t k = 0; k < terms.size(); ++k)
-        if (e.columns[k] != terms[k].first) return false;
+    const std::size_t n = terms.size();
+    if (e.mapper != &m || e.first != first || e.columns.size() != n) return false;
+    const EqTerms::Term* t = terms.begin();
+    for (std::size_t k = 0; k < n; ++k)
+        if (e.columns[k] != t[k].first) return false;
     return true;
 }
 
@@ -144,9 +146,10 @@ bool same_shape(const SessionImpl::EqCursor& e, const Mapper& m, const EqTerms& 
 }
 }  // namespace
 
-ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
-              void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
-    SessionImpl& impl = s.impl();
+namespace {
+/// query_eq()'s and query_eq_first()'s start: autoflush, the session's statement of the
+/// terms' shape, bound by position and executed.
+[[gnu::always_inline]] inline Cursor& run_eq(SessionImpl& impl, const Mapper& m, const EqTerms& terms, bool first) {
     impl.check_usable();
     if (impl.last_loaded) impl.drop_last_loaded();  // the autoflush then has one object fewer to look at
     impl.autoflush();  // usable still when it returns (a failed flush throws)
@@ -159,21 +162,44 @@ ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, boo
     Cursor& cur = it->cursor;
     const auto& binds = cur.compiled().binds;
     auto& ptrs = impl.get_ptrs;
-    size_scratch(ptrs, it->slots.size());
-    for (std::size_t i = 0; i < it->slots.size(); ++i)
-        ptrs[i] = it->slots[i] >= 0 ? &terms[static_cast<std::size_t>(it->slots[i])].second : &binds[i].value;
+    const int* slots = it->slots.data();
+    const std::size_t n = it->slots.size();
+    size_scratch(ptrs, n);
+    const EqTerms::Term* term = terms.begin();
+    for (std::size_t i = 0; i < n; ++i)
+        ptrs[i] = slots[i] >= 0 ? &term[static_cast<std::size_t>(slots[i])].second : &binds[i].value;
     cur.execute(ptrs);
-    struct Done {  // the statement's read ends with this call, also when loading throws
-        Cursor& c;
-        ~Done() { c.reset_row(); }
-    } done{cur};
+    return cur;
+}
+struct RowDone {  // the statement's read ends with this, also when loading throws
+    Cursor& c;
+    ~RowDone() { c.reset_row(); }
+};
+}  // namespace
+
+ATHANOR_HOT std::shared_ptr<void> query_eq_first(Session& s, const Mapper& m, const EqTerms& terms) {
+    SessionImpl& impl = s.impl();
+    Cursor& cur = run_eq(impl, m, terms, true);
+    RowDone done{cur};
     IdentityMap& map = impl.map_of(&m);
     SessionImpl::Loading loading(impl);
     auto& row = impl.eq_row;
-    if (first) {  // LIMIT 1: one row at most, no step to the end
-        if (cur.row_views(row)) sink(ctx, impl.load_row(m, map, row));
+    if (!cur.row_views(row)) return nullptr;  // LIMIT 1: one row at most, no step to the end
+    return impl.load_row(m, map, row);
+}
+
+void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
+              void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
+    if (first) {
+        if (auto obj = query_eq_first(s, m, terms)) sink(ctx, std::move(obj));
         return;
     }
+    SessionImpl& impl = s.impl();
+    Cursor& cur = run_eq(impl, m, terms, false);
+    RowDone done{cur};
+    IdentityMap& map = impl.map_of(&m);
+    SessionImpl::Loading loading(impl);
+    auto& row = impl.eq_row;
     while (cur.next_views(row)) sink(ctx, impl.load_row(m, map, row));
 }
 

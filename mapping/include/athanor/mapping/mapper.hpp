@@ -15,6 +15,7 @@
 #include <athanor/core/schema.hpp>
 #include <athanor/core/selectable.hpp>
 #include <athanor/core/value.hpp>
+#include <athanor/core/detail/bytes_equal.hpp>
 
 #include <any>
 #include <cstddef>
@@ -136,7 +137,15 @@ public:
     /// The mapped column for `name`, or nullptr.
     const ColumnProperty* find(std::string_view name) const noexcept;
     /// Index into columns() of `name`, or -1.
-    int index_of(std::string_view name) const noexcept;
+    int index_of(std::string_view name) const noexcept {
+        // In line, short names compared without a call (a filter_by() lookup resolves its names
+        // on every call).
+        const ColumnProperty* p = props_.data();
+        const std::size_t n = props_.size();
+        for (std::size_t i = 0; i < n; ++i)
+            if (detail::bytes_equal(p[i].key, name)) return static_cast<int>(i);
+        return -1;
+    }
     bool dynamic() const noexcept { return dynamic_; }
     /// Optimistic concurrency (SQLAlchemy's version_id_col): the mapped integer column whose
     /// value is 1 at INSERT and bumped by every UPDATE, and which every UPDATE and DELETE

@@ -89,7 +89,10 @@ public:
 
     void push(std::size_t column, const Value& v) {
         if (n_ < kInline && !heap_) [[likely]] {  // copied straight into place
-            new (slot(n_)) Term(column, v);
+            if (const std::int64_t* x = v.if_int()) [[likely]]
+                new (slot(n_)) Term(column, Value(*x));  // no visit of the value's kind
+            else
+                new (slot(n_)) Term(column, v);
             ++n_;
             return;
         }
@@ -182,6 +185,8 @@ ColumnElement eq_clause(const Mapper& m, const EqTerms& terms);
 /// is built or compiled, the values are bound by position.
 void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx);
+/// query_eq() with LIMIT 1: the object, or null.
+std::shared_ptr<void> query_eq_first(Session& s, const Mapper& m, const EqTerms& terms);
 }  // namespace detail
 
 namespace detail {
@@ -365,9 +370,7 @@ public:
     /// The first object (LIMIT 1), or null.
     std::shared_ptr<T> first() const {
         if (baked()) {
-            std::shared_ptr<T> one;
-            detail::query_eq(*s_, *m_, eq_, true, &keep<T>, &one);
-            return one;
+            return std::static_pointer_cast<T>(detail::query_eq_first(*s_, *m_, eq_));
         }
         auto r = m_->has_relationships() || has_opts() ? detail::query_load(*s_, *m_, full().limit(1), opts())
                                                             : detail::query_all(*s_, *m_, full().limit(1));
@@ -432,10 +435,6 @@ private:
     template <class U>
     static void push(void* ctx, std::shared_ptr<void>&& obj) {
         static_cast<std::vector<std::shared_ptr<U>>*>(ctx)->push_back(std::static_pointer_cast<U>(std::move(obj)));
-    }
-    template <class U>
-    static void keep(void* ctx, std::shared_ptr<void>&& obj) {
-        *static_cast<std::shared_ptr<U>*>(ctx) = std::static_pointer_cast<U>(std::move(obj));
     }
 };
 
