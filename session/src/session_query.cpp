@@ -188,7 +188,7 @@ ATHANOR_HOT std::shared_ptr<void> query_eq_first(Session& s, const Mapper& m, co
     return impl.load_row(m, map, row);
 }
 
-void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
+ATHANOR_HOT void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx) {
     if (first) {
         if (auto obj = query_eq_first(s, m, terms)) sink(ctx, std::move(obj));
