@@ -446,11 +446,6 @@ void SessionImpl::sweep() {
     sweep_at = std::max<std::size_t>(256, 2 * states.size());
 }
 
-ATHANOR_HOT bool SessionImpl::droppable(const InstanceState& st) const {
-    return st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached && st.obj.use_count() == 1 &&
-           !has_changes(st);
-}
-
 ATHANOR_HOT InstanceState& SessionImpl::track(const Mapper& m, std::shared_ptr<void> obj, ObjectState st) {
     if (states.size() >= sweep_at && !loading) sweep();  // before the new state exists: it is not swept
     InstanceState& ref = states.emplace(obj.get());
@@ -505,8 +500,12 @@ const Snapshot& SessionImpl::committed_of(InstanceState* st) const {
 }
 
 // Reads the value itself: the decoding of every kind stays out of has_changes()'s loop.
-[[gnu::noinline]] static bool column_equals_rare(const ColumnProperty& p, const void* obj, Snapshot::Reader& r) {
-    return column_equals(p, obj, r.next());
+// The reader goes by value both ways (one pointer each, in registers): has_changes()'s own
+// reader then never lives in memory.
+[[gnu::noinline]] static std::pair<bool, Snapshot::Reader> column_equals_rare(const ColumnProperty& p, const void* obj,
+                                                                             Snapshot::Reader r) {
+    const bool eq = column_equals(p, obj, r.next());
+    return {eq, r};
 }
 
 ATHANOR_HOT void SessionImpl::untrack(InstanceState* st) {
@@ -532,8 +531,10 @@ ATHANOR_HOT bool SessionImpl::has_changes(const InstanceState& st) const {
             if (r.next_int() != *reinterpret_cast<const std::int64_t*>(at)) return true;
         } else if (p.direct == ColumnProperty::Direct::text && r.kind() == Value::Kind::text) {
             if (!bytes_equal(r.next_bytes(), *reinterpret_cast<const std::string*>(at))) return true;
-        } else if (!column_equals_rare(p, obj, r)) {
-            return true;
+        } else {
+            const auto [eq, next] = column_equals_rare(p, obj, r);
+            if (!eq) return true;
+            r = next;
         }
     }
     return false;

@@ -413,7 +413,10 @@ struct SessionImpl : std::enable_shared_from_this<SessionImpl> {
     std::size_t sweep_at = 256;
     /// A clean persistent object only the session holds, which it may let go of at any time
     /// (the identity map is weak, as SQLAlchemy's is).
-    bool droppable(const InstanceState& st) const;
+    bool droppable(const InstanceState& st) const {
+        return st.state == ObjectState::persistent && !st.marked_deleted && !st.reattached && st.obj.use_count() == 1 &&
+               !has_changes(st);
+    }
     /// The arena holds more than twice what the live snapshots need (sweep() compacts it).
     bool arena_sparse() const noexcept {
         // The first test spares the division of the estimate while the arena is small (a loop
