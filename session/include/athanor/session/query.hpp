@@ -187,9 +187,7 @@ void query_eq(Session& s, const Mapper& m, const EqTerms& terms, bool first,
               void (*sink)(void* ctx, std::shared_ptr<void>&& obj), void* ctx);
 /// query_eq() with LIMIT 1: the object, or null.
 std::shared_ptr<void> query_eq_first(Session& s, const Mapper& m, const EqTerms& terms);
-}  // namespace detail
 
-namespace detail {
 /// The state of a Query<T>, whatever T: the session and mapper, the filter_by() terms kept as
 /// values while the query is simple, and the statement once it is not. Its copy, move and
 /// destruction are out of line (session_query.cpp), so a lookup written as
