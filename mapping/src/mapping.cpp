@@ -383,7 +383,6 @@ Registry::Registry() {
     registries().push_back(this);
 }
 
-
 Registry::~Registry() {
     life_->store(false);
     detail::registries_destroyed.fetch_add(1, std::memory_order_release);

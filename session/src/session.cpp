@@ -58,8 +58,7 @@ std::size_t erase_slot(std::vector<S>& slots, std::size_t i, S tombstone, IsEmpt
 
 }  // namespace
 
-std::size_t hash_key_of(std::span<const ValueView> key) noexcept {
-    if (key.size() == 1 && key[0].kind == Value::Kind::integer) return fold_int(key[0].i);
+std::size_t hash_key_of(std::span<const ValueView> key) noexcept {  // hash_key() took one integer already
     std::size_t h = 1469598103934665603ull;
     for (const ValueView& v : key) h = (h ^ hash_view(v)) * 1099511628211ull;
     return h;

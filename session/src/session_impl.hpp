@@ -50,7 +50,7 @@ static_assert(sizeof(InstanceState) <= 40, "InstanceState is per object: keep it
 
 std::size_t hash_view(const ValueView& v) noexcept;
 std::size_t hash_key(std::span<const Value> key) noexcept;
-std::size_t hash_key_of(std::span<const ValueView> key) noexcept;
+std::size_t hash_key_of(std::span<const ValueView> key) noexcept;  // hash_key()'s other keys: call that
 /// Spreads an integer key's bits (the identity map's hash of a one-integer key).
 inline std::size_t fold_int(std::int64_t i) noexcept {
     auto u = static_cast<std::uint64_t>(i);
