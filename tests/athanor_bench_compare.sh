@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # athanor-bench --json then --compare: the same run compares with no note and keeps every test;
 # a file of another machine or another database is named as such (its ratios are not
-# comparable at the 15% the comparison flags); an unreadable file is reported, not a crash.
+# comparable at the 15% the comparison flags); an unreadable file is reported, not a crash;
+# the memory probe (run in a child process) reports its figures.
 # Usage: athanor_bench_compare.sh PATH/TO/athanor-bench WORK_DIR
 set -euo pipefail
 bench=$1 dir=$2
@@ -30,4 +31,10 @@ echo "not json" > broken.json
 "$bench" --suite short_selects -n 200 --repeat 1 --warmup 0 --compare broken.json > /dev/null 2> broken.txt ||
     fail "an unreadable file ended the run"
 grep -q -- "--compare: cannot read broken.json" broken.txt || fail "an unreadable file not reported"
+# The memory probe runs in a child process: its figures still reach the output and the JSON.
+"$bench" --suite large_resultsets -n 200 --repeat 1 --warmup 0 --json memory.json > memory.txt 2>/dev/null ||
+    fail "the large_resultsets run failed"
+grep -Eq "memory: a session holding 200 customers: [0-9]+ bytes per object in all = [1-9][0-9]* for the object \+ [1-9][0-9]* of session" memory.txt ||
+    fail "no memory figures printed"
+grep -Eq '"memory_session_bytes_per_object": [1-9]' memory.json || fail "no memory figure in the JSON"
 echo "bench compare: ok"
