@@ -1151,9 +1151,10 @@ int main(int argc, char** argv) {
     // the object pool with free chunks of slabs still in use, which a later load takes without
     // growing the heap (the session's figure read 10 bytes an object lower after the suites).
     // Measured in a child process (fork), whose heap is a copy thrown away with it: n objects
-    // freed in this process left its bins fragmented, and the batch tests after it (the raw
-    // Params baseline as well as the ORM's) ran 0.03-0.07x slower than in a run of their suite
-    // alone. A probe of its own leaves the tests the same heap whichever suites run.
+    // freed in this process left its bins fragmented, and the batch inserts after it ran
+    // 0.04-0.11x slower than with the probe in a child or in a run of their suite alone (the raw
+    // program given the same Params 0.02-0.03x). The tests now find the same heap whichever
+    // suites run.
     MemoryFigures mem;
     if (opt.suite.empty() || opt.suite == "large_resultsets") {
         const auto probe = [&] {
