@@ -866,6 +866,7 @@ long heap_in_use() {
 // The memory probe's figures (bytes per object), 0 when not measured.
 struct MemoryFigures {
     long object_bytes = 0, session_bytes = 0, total = 0;
+    bool measured = false;  // the probe ran (and, run in a child, reported back)
 };
 
 // `probe()` run in a forked child, its figures sent back through a pipe; the child's heap goes
@@ -1184,6 +1185,7 @@ int main(int argc, char** argv) {
             }
             c.engine.reset();
             std::filesystem::remove(path);
+            m.measured = true;
             return m;
         };
         mem = in_child_process(probe);
@@ -1260,10 +1262,12 @@ int main(int argc, char** argv) {
     std::filesystem::remove(path);
     if (opt.scale.size() > 1) print_scale(opt.scale, figures);
 
-    if (mem.total > 0)
+    if (mem.total > 0 && mem.object_bytes > 0)
         std::cout << "\nmemory: a session holding " << opt.n << " customers: " << mem.total
                   << " bytes per object in all = " << mem.object_bytes << " for the object + " << mem.session_bytes
                   << " of session bookkeeping (identity map, snapshot)\n";
+    else if (mem.measured)  // a sanitizer's allocator: glibc's statistics see none of its heap
+        std::cout << "\nmemory: not measured (this build's allocator keeps no heap statistics)\n";
 
     if (!opt.compare.empty()) compare_with(opt.compare, figures, db_name);
 
